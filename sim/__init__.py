@@ -1,0 +1,1 @@
+"""Floor 1: the deterministic multi-core, multi-machine simulator."""

@@ -1,0 +1,149 @@
+"""The instruction set: every mnemonic, its operand signature and what it means.
+
+This table is the single contract between the assembler (which parses operands by it) and the
+executor (which compiles each decoded instruction to a closure once, at load time).
+
+Operand signature letters:
+  R  a register: r0..r15 (aliases: `at` is r14, the assembler temporary that macros may clobber;
+     `sp` is r15 by convention only: the call stack is thread-private and not in memory)
+  V  a value: a register or a constant expression (numbers, .equ constants, .bit names, symbol
+     addresses such as page0.flags, thread and port names, + - * / % << >> & | ^ ~ and parentheses)
+  M  a memory operand in brackets: [expr], [reg], [reg + expr], [reg - expr], [expr + reg]
+  L  a code label (a function name, or a local `.name` label inside the current function)
+  P  a port name declared in the scenario's [ports] table
+  S  a string literal in double quotes
+A trailing `*` means "zero or more more of the same" (send/recv payloads, at most 4 words).
+
+Words are 64-bit unsigned; arithmetic wraps modulo 2**64; comparisons are unsigned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MASK64 = (1 << 64) - 1
+NUM_REGS = 16
+REG_ALIASES = {"at": 14, "sp": 15}
+MAX_PAYLOAD = 4
+
+
+@dataclass(frozen=True, slots=True)
+class OpSpec:
+    name: str
+    signature: str  # e.g. "RRV"; a trailing '*' repeats the letter before it
+    summary: str
+    two_operand_form: bool = False  # `add rd, v` means `add rd, rd, v`
+
+
+_SPECS = [
+    # data movement (plain, non-atomic accesses)
+    OpSpec("mov", "RV", "rd = v"),
+    OpSpec("ld", "RM", "rd = mem[m]  (a plain read)"),
+    OpSpec("st", "MV", "mem[m] = v  (a plain write; under tso it goes through the store buffer)"),
+    # arithmetic and logic: three-operand, or two-operand meaning rd = rd op v
+    OpSpec("add", "RRV", "rd = ra + v", True),
+    OpSpec("sub", "RRV", "rd = ra - v", True),
+    OpSpec("mul", "RRV", "rd = ra * v", True),
+    OpSpec("div", "RRV", "rd = ra // v (division by zero panics)", True),
+    OpSpec("mod", "RRV", "rd = ra % v (division by zero panics)", True),
+    OpSpec("and", "RRV", "rd = ra & v", True),
+    OpSpec("or", "RRV", "rd = ra | v", True),
+    OpSpec("xor", "RRV", "rd = ra ^ v", True),
+    OpSpec("shl", "RRV", "rd = ra << v", True),
+    OpSpec("shr", "RRV", "rd = ra >> v", True),
+    OpSpec("not", "RV", "rd = ~v"),
+    # control flow
+    OpSpec("jmp", "L", "goto label"),
+    OpSpec("jz", "RL", "if ra == 0 goto label"),
+    OpSpec("jnz", "RL", "if ra != 0 goto label"),
+    OpSpec("beq", "RVL", "if ra == v goto label"),
+    OpSpec("bne", "RVL", "if ra != v goto label"),
+    OpSpec("blt", "RVL", "if ra < v goto label (unsigned)"),
+    OpSpec("ble", "RVL", "if ra <= v goto label (unsigned)"),
+    OpSpec("bgt", "RVL", "if ra > v goto label (unsigned)"),
+    OpSpec("bge", "RVL", "if ra >= v goto label (unsigned)"),
+    OpSpec("call", "L", "push the return address on the thread's stack and jump"),
+    OpSpec("ret", "", "pop the return address and jump to it"),
+    OpSpec("push", "V", "push v on the thread's stack"),
+    OpSpec("pop", "R", "rd = pop the thread's stack"),
+    # atomic read-modify-write: locked, drain the store buffer, never split by another core
+    OpSpec("xchg", "RMV", "rd = mem[m]; mem[m] = v"),
+    OpSpec("cas", "RMVV", "rd = mem[m]; if rd == expected: mem[m] = new"),
+    OpSpec("xadd", "RMV", "rd = mem[m]; mem[m] += v"),
+    OpSpec("test_and_set_bit", "RVM", "rd = bit v of mem[m]; set it (atomic)"),
+    OpSpec("test_and_clear_bit", "RVM", "rd = bit v of mem[m]; clear it (atomic)"),
+    OpSpec("set_bit", "VM", "set bit v of mem[m] (atomic, like Linux set_bit)"),
+    OpSpec("clear_bit", "VM", "clear bit v of mem[m] (atomic, like Linux clear_bit)"),
+    OpSpec("test_and_set_bit_lock", "RVM", "test_and_set_bit with acquire semantics when it takes the bit"),
+    OpSpec("clear_bit_unlock", "VM", "clear_bit with release semantics"),
+    OpSpec("fence", "", "full memory barrier (mfence): drains this core's store buffer"),
+    # kernel synchronisation
+    OpSpec("spin_lock", "M", "preempt_disable, then spin until the lock word is taken (acquire)"),
+    OpSpec("spin_trylock", "RM", "preempt_disable; rd = 1 and acquire if taken, else rd = 0 and preempt_enable"),
+    OpSpec("spin_unlock", "M", "release the lock word, then preempt_enable"),
+    OpSpec("preempt_disable", "", "preempt_count += 1"),
+    OpSpec("preempt_enable", "", "preempt_count -= 1"),
+    OpSpec("kernel_enter", "", "a user thread enters the kernel (a system call or ioctl)"),
+    OpSpec("kernel_exit", "", "return to user mode"),
+    # scheduling
+    OpSpec("pause", "", "cpu_relax(): a spin-wait hint, lets the scheduler run someone else"),
+    OpSpec("yield", "", "a voluntary preemption point (cond_resched)"),
+    OpSpec("sleep", "", "block until woken (a pending wake-up is consumed at once)"),
+    OpSpec("wake", "V", "wake the thread with id v (thread names are constants)"),
+    OpSpec("spawn", "V", "start the thread with id v (declared with start = false)"),
+    OpSpec("delay", "V", "busy-wait v cycles on this core (udelay)"),
+    OpSpec("halt", "", "the thread exits"),
+    OpSpec("tid", "R", "rd = this thread's id"),
+    OpSpec("cpu", "R", "rd = this core's number on its machine (smp_processor_id)"),
+    # network
+    OpSpec("send", "PV*", "send a message of up to 4 words to a port (delivered after the link latency)"),
+    OpSpec("recv", "PR*", "block until a message is on the port, then copy its words to the registers"),
+    # assertions
+    OpSpec("bug_on", "RS", "BUG_ON(ra): panic the machine with the message if ra != 0"),
+    OpSpec("bug", "S", "BUG(): panic the machine with the message"),
+    OpSpec("nop", "", "do nothing for one cycle"),
+]
+
+OPS: dict[str, OpSpec] = {spec.name: spec for spec in _SPECS}
+
+# Instructions whose memory access is atomic (locked): they drain the store buffer first.
+ATOMIC_OPS = frozenset({
+    "xchg", "cas", "xadd", "test_and_set_bit", "test_and_clear_bit", "set_bit", "clear_bit",
+    "test_and_set_bit_lock", "clear_bit_unlock", "spin_lock", "spin_trylock", "spin_unlock",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Reg:
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class Imm:
+    value: int  # already masked to 64 bits
+
+
+@dataclass(frozen=True, slots=True)
+class Mem:
+    base: int | None  # register number, or None for an absolute address
+    disp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    pc: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Str:
+    text: str
+
+
+Operand = Reg | Imm | Mem | Label | Port | Str

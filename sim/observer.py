@@ -1,0 +1,41 @@
+"""What the simulator reports, and to whom.
+
+The simulator compiles two versions of every instruction: a plain one, and one that reports to an
+`Observer`. Without an observer the plain versions run and the hooks cost nothing at all.
+
+Every report is one call of `Observer.event(kind, core, addr, old, new, site, sync, atomic)`
+made after the instruction's effect is complete. The simulator's `cycle` attribute and
+`core.thread` tell the observer when and who. Under x86-TSO a plain store is reported when it
+drains from the store buffer (when other cores can see it), with its original site; the buffer is
+always empty when a core changes threads, so `core.thread` is still the storing thread.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+# Event kinds. The numbers are stable (they are stored in recordings); the names are the contract.
+READ = 0  # plain load: addr, new = value read
+WRITE = 1  # plain or atomic store: addr, old, new
+RMW = 2  # atomic read-modify-write: addr, old, new (new == old when nothing changed)
+ACQUIRE = 3  # a lock was taken: sync = the lock word's address
+RELEASE = 4  # a lock was released: sync = the lock word's address
+FENCE = 5  # a full barrier
+SEND = 6  # a message left: sync = message id, addr = port id, new = first payload word
+RECV = 7  # a message was received: sync = message id, addr = port id, new = first payload word
+SPAWN = 8  # a thread was started: sync = its thread id
+WAKE = 9  # a thread was woken: sync = its thread id
+SWITCH = 10  # a core changed threads: old = previous thread id (-1 idle), new = next thread id
+PANIC = 11  # the machine panicked (BUG_ON): site = where
+SLEEP = 12  # a sleep returned after consuming a wake-up: sync = this thread's id
+EXIT = 13  # a thread halted
+
+KIND_NAMES = (
+    "read", "write", "rmw", "acquire", "release", "fence", "send", "recv",
+    "spawn", "wake", "switch", "panic", "sleep", "exit",
+)
+
+
+class Observer(Protocol):
+    def event(self, kind: int, core, addr: int, old: int, new: int, site: int, sync: int,
+              atomic: bool) -> None: ...

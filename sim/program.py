@@ -1,0 +1,81 @@
+"""What the assembler produces: decoded instructions, sites, symbols and the data layout.
+
+An `Image` is the whole assembled scenario: one `MachineCode` per machine (its instructions and
+labels) plus one global data layout, so that every address names exactly one object field on
+exactly one machine. Nothing here is parsed again after assembly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .isa import Operand
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where an instruction came from. Site ids are global across machines."""
+
+    machine: str
+    pc: int
+    file: str  # path as given to the assembler (relative to the scenario folder when possible)
+    line: int
+    col: int
+    function: str  # the enclosing global label
+    text: str  # the source line, stripped; for macro expansions, the macro call's line
+
+
+@dataclass(frozen=True, slots=True)
+class Instr:
+    op: str  # a key of sim.isa.OPS
+    args: tuple[Operand, ...]
+    site: int  # index into Image.sites
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """One named word (or array element) of data: `page0.flags`, `req0.wb_flags`, `counter`."""
+
+    name: str
+    addr: int
+    object: str  # `page0`
+    field: str  # `flags` ('' for a scalar .word)
+    size: int  # words covered by this name (1 for each array element's own symbol)
+    machine: str
+
+
+@dataclass(slots=True)
+class MachineCode:
+    name: str
+    code: list[Instr] = field(default_factory=list)
+    labels: dict[str, int] = field(default_factory=dict)  # global labels (functions) -> pc
+    initial: dict[int, int] = field(default_factory=dict)  # addr -> initial value, this machine's data
+
+
+@dataclass(slots=True)
+class Image:
+    machines: dict[str, MachineCode]
+    sites: list[Site]
+    symbols: list[Symbol]  # sorted by addr
+    bits: dict[str, int]  # named bit constants (.bit): name -> bit number
+    constants: dict[str, int]  # every .equ/.bit/predefined constant
+    memory_words: int  # size of the global address space in words
+    sources: dict[str, str]  # every file read (including .include) -> its text, for hashing
+
+    def symbol_at(self, addr: int) -> Symbol | None:
+        lo, hi = 0, len(self.symbols)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.symbols[mid].addr <= addr:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo and self.symbols[lo - 1].addr <= addr < self.symbols[lo - 1].addr + self.symbols[lo - 1].size:
+            return self.symbols[lo - 1]
+        return None
+
+    def symbol(self, name: str) -> Symbol | None:
+        for s in self.symbols:
+            if s.name == name:
+                return s
+        return None

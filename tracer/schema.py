@@ -1,0 +1,110 @@
+"""The recording's schema: the single source of truth for every table in a run directory.
+
+Readers (queries/, tests, users' own scripts) rely on these names and types. Bump
+SCHEMA_VERSION whenever a column changes; the query index rebuilds itself when it sees a newer one.
+
+Run directory layout (a contract, documented in the README):
+
+    meta.json                   scenario path and hash, options, outcome, counts, truncated
+    events/part-NNNNN.arrows    Arrow IPC *stream* files of EVENTS rows, dense seq from 0
+    vclocks/part-NNNNN.arrows   VCLOCKS rows: a thread's full vector clock whenever it changes
+    symbols.parquet             SYMBOLS: every named data word
+    bits.parquet                BITS: named bit numbers
+    sites.parquet               SITES: instruction sites
+    threads.parquet             THREADS: thread ids, names, machines
+    checkpoints/index.parquet   CHECKPOINTS: seq, cycle, instructions, file
+    checkpoints/ckpt-NNNNN.bin  snapshots of the whole system
+    index.duckdb                built by queries/ on first query
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+# The event kinds, in the order of the simulator's numeric codes (sim/observer.py; a test keeps the
+# two equal). Spelled out here because queries/ reads this module and must not import sim/.
+KIND_NAMES = (
+    "read", "write", "rmw", "acquire", "release", "fence", "send", "recv",
+    "spawn", "wake", "switch", "panic", "sleep", "exit",
+)
+
+KIND_TYPE = pa.dictionary(pa.int8(), pa.string())
+KIND_DICTIONARY = pa.array(KIND_NAMES, pa.string())
+
+# One row per event, in global order. Missing values are -1 (never null) so that columns stay
+# plain and fast: addr for events without memory, sync for events without a sync object.
+EVENTS = pa.schema([
+    pa.field("seq", pa.int64(), nullable=False),  # global order, dense from 0
+    pa.field("cycle", pa.int64(), nullable=False),  # global virtual clock
+    pa.field("machine", pa.int16(), nullable=False),  # index into meta.json "machines"
+    pa.field("core", pa.int16(), nullable=False),  # core number on that machine
+    pa.field("thread", pa.int32(), nullable=False),  # threads.parquet thread id
+    pa.field("site", pa.int32(), nullable=False),  # sites.parquet site id, -1 for none
+    pa.field("kind", KIND_TYPE, nullable=False),  # read, write, rmw, acquire, release, ...
+    pa.field("addr", pa.int64(), nullable=False),  # word address (port id for send/recv), -1
+    pa.field("old", pa.uint64(), nullable=False),  # the word before (writes, rmw)
+    pa.field("new", pa.uint64(), nullable=False),  # the word after (writes, rmw) or value read
+    pa.field("clock", pa.int64(), nullable=False),  # the thread's own vector-clock entry (epoch)
+    pa.field("sync", pa.int64(), nullable=False),  # lock addr, message id or thread id, -1
+    pa.field("atomic", pa.bool_(), nullable=False),  # a locked/atomic access (never races)
+])
+
+# Whenever thread `thread`'s vector clock changes (at a sync operation) its own entry becomes
+# `clock` and the full clock is written: one row per other thread `of_thread` with its `value`.
+# "a happens-before b" (different threads) is then:
+#     a.clock <= value where thread = b.thread and clock = b.clock and of_thread = a.thread
+VCLOCKS = pa.schema([
+    pa.field("thread", pa.int32(), nullable=False),
+    pa.field("clock", pa.int64(), nullable=False),
+    pa.field("seq", pa.int64(), nullable=False),  # the event at which the clock changed
+    pa.field("of_thread", pa.int32(), nullable=False),
+    pa.field("value", pa.int64(), nullable=False),
+])
+
+SYMBOLS = pa.schema([
+    pa.field("addr", pa.int64(), nullable=False),
+    pa.field("name", pa.string(), nullable=False),  # page0.flags, counter, server_data[3]
+    pa.field("object", pa.string(), nullable=False),  # page0
+    pa.field("field", pa.string(), nullable=False),  # flags ('' for a scalar)
+    pa.field("size", pa.int32(), nullable=False),
+    pa.field("machine", pa.string(), nullable=False),
+])
+
+BITS = pa.schema([
+    pa.field("name", pa.string(), nullable=False),  # PG_dirty
+    pa.field("bit", pa.int32(), nullable=False),
+])
+
+SITES = pa.schema([
+    pa.field("site", pa.int32(), nullable=False),
+    pa.field("machine", pa.string(), nullable=False),
+    pa.field("pc", pa.int32(), nullable=False),
+    pa.field("file", pa.string(), nullable=False),
+    pa.field("line", pa.int32(), nullable=False),
+    pa.field("col", pa.int32(), nullable=False),
+    pa.field("function", pa.string(), nullable=False),
+    pa.field("text", pa.string(), nullable=False),
+])
+
+THREADS = pa.schema([
+    pa.field("thread", pa.int32(), nullable=False),
+    pa.field("name", pa.string(), nullable=False),
+    pa.field("machine", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),  # kernel or user
+    pa.field("entry", pa.string(), nullable=False),
+])
+
+CHECKPOINTS = pa.schema([
+    pa.field("seq", pa.int64(), nullable=False),  # events recorded before the snapshot
+    pa.field("cycle", pa.int64(), nullable=False),
+    pa.field("instructions", pa.int64(), nullable=False),
+    pa.field("file", pa.string(), nullable=False),  # relative to checkpoints/
+])
+
+META_FILE = "meta.json"
+EVENTS_DIR = "events"
+VCLOCKS_DIR = "vclocks"
+CHECKPOINTS_DIR = "checkpoints"
+PART_PATTERN = "part-{:05d}.arrows"
