@@ -22,6 +22,7 @@ class Site:
     line: int
     col: int
     function: str  # the enclosing global label
+    label: str  # the label (global `fn`, or local as `fn.name`) at exactly this pc, else ''
     text: str  # the source line, stripped; for macro expansions, the macro call's line
 
 

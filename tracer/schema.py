@@ -70,6 +70,7 @@ SYMBOLS = pa.schema([
     pa.field("field", pa.string(), nullable=False),  # flags ('' for a scalar)
     pa.field("size", pa.int32(), nullable=False),
     pa.field("machine", pa.string(), nullable=False),
+    pa.field("initial", pa.uint64(), nullable=False),  # the value when the run starts
 ])
 
 BITS = pa.schema([
@@ -85,6 +86,7 @@ SITES = pa.schema([
     pa.field("line", pa.int32(), nullable=False),
     pa.field("col", pa.int32(), nullable=False),
     pa.field("function", pa.string(), nullable=False),
+    pa.field("label", pa.string(), nullable=False),  # a label at exactly this pc, else ''
     pa.field("text", pa.string(), nullable=False),
 ])
 
