@@ -1,0 +1,226 @@
+"""Decode once: every instruction becomes a small specialised Python function.
+
+For one machine's code and one execution mode (memory model x observed or not) we generate the
+source of a factory `make(core, mem, ...)` whose nested functions are the instructions, with
+register numbers, constants, sites and branch targets inlined; `exec` runs once per distinct
+program and mode (cached), and calling the factory per core costs microseconds. The step loop then
+only dispatches: `pc = code[pc](regs)`.
+
+An instruction that changes scheduling state (locks, sleep, send, delay, ...) or is rare raises
+`Slow` before doing anything; the loop then runs it through `System.slow_op` with the exact cycle.
+Faults propagate as Python exceptions (IndexError for a bad address or an empty stack,
+ZeroDivisionError) and the loop turns them into a panic at that pc.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .isa import MASK64, Imm, Mem, Reg
+from .observer import ACQUIRE, FENCE, READ, RELEASE, RMW, WRITE
+from .program import Instr
+
+STORE_BUFFER_CAPACITY = 8
+
+
+class Slow(Exception):
+    """Raised by an instruction that the system must execute itself (see module docstring)."""
+
+
+# Ops the system executes itself (System.slow_op). bug_on is slow only when it fires.
+SLOW_OPS = frozenset({
+    "spin_trylock", "test_and_set_bit_lock", "clear_bit_unlock",
+    "pause", "sleep", "wake", "spawn", "delay", "halt", "send", "recv", "bug",
+})
+# Ops with an inline fast path for the common case that raise Slow otherwise: bug_on when it
+# fires, preempt_enable on underflow, spin_lock when contended, spin_unlock when not held,
+# yield when another thread waits for a core.
+CONDITIONALLY_SLOW_OPS = frozenset({"bug_on", "preempt_enable", "spin_lock", "spin_unlock", "yield"})
+
+_ARITH = {
+    "add": "({a} + {v}) & M", "sub": "({a} - {v}) & M", "mul": "({a} * {v}) & M",
+    "div": "{a} // {v}", "mod": "{a} % {v}", "and": "{a} & {v}", "or": "{a} | {v}",
+    "xor": "{a} ^ {v}", "shl": "({a} << ({v} & 63)) & M", "shr": "{a} >> ({v} & 63)",
+}
+_BRANCH = {"beq": "==", "bne": "!=", "blt": "<", "ble": "<=", "bgt": ">", "bge": ">="}
+
+
+def _val(op) -> str:
+    if isinstance(op, Reg):
+        return f"regs[{op.n}]"
+    assert isinstance(op, Imm)
+    return str(op.value)
+
+
+def _addr(m: Mem) -> str:
+    if m.base is None:
+        return str(m.disp)
+    if m.disp == 0:
+        return f"regs[{m.base}]"
+    return f"((regs[{m.base}] + {m.disp}) & M)"
+
+
+def _bit_consts(v) -> tuple[str, str]:
+    """(bit number expression, mask expression) for a bit operand."""
+    if isinstance(v, Imm):
+        b = v.value & 63
+        return str(b), str(1 << b)
+    return f"({_val(v)} & 63)", f"(1 << ({_val(v)} & 63))"
+
+
+def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
+    """The statements of one instruction's function (without the def line)."""
+    op, args, site = ins.op, ins.args, ins.site
+    npc = pc + 1
+    if op in SLOW_OPS:
+        return ["raise Slow"]
+    if op == "mov":
+        return [f"regs[{args[0].n}] = {_val(args[1])}", f"return {npc}"]
+    if op == "ld":
+        d, m = args
+        lines = [f"a = {_addr(m)}"]
+        lines.append("v = load(a) if sb else mem[a]" if tso else "v = mem[a]")
+        lines.append(f"regs[{d.n}] = v")
+        if observed:
+            lines.append(f"ev({READ}, core, a, 0, v, {site}, -1, False)")
+        return lines + [f"return {npc}"]
+    if op == "st":
+        m, v = args
+        lines = [f"a = {_addr(m)}", f"v = {_val(v)}"]
+        if tso:
+            lines += ["mem[a]", f"sb.append((a, v, {site}))",
+                      f"if len(sb) > {STORE_BUFFER_CAPACITY}: drain_one()"]
+        elif observed:
+            lines += ["old = mem[a]", "mem[a] = v", f"ev({WRITE}, core, a, old, v, {site}, -1, False)"]
+        else:
+            lines += ["mem[a] = v"]
+        return lines + [f"return {npc}"]
+    if op in _ARITH:
+        d, a, v = args
+        return [f"regs[{d.n}] = " + _ARITH[op].format(a=_val(a), v=_val(v)), f"return {npc}"]
+    if op == "not":
+        return [f"regs[{args[0].n}] = ~{_val(args[1])} & M", f"return {npc}"]
+    if op == "jmp":
+        return [f"return {args[0].pc}"]
+    if op in ("jz", "jnz"):
+        a, target = args
+        taken, fall = (npc, target.pc) if op == "jz" else (target.pc, npc)
+        return [f"if regs[{a.n}]: return {taken}", f"return {fall}"]
+    if op in _BRANCH:
+        a, v, target = args
+        return [f"if regs[{a.n}] {_BRANCH[op]} {_val(v)}: return {target.pc}", f"return {npc}"]
+    if op == "call":
+        return [f"core.thread.calls.append({npc})", f"return {args[0].pc}"]
+    if op == "ret":
+        return ["return core.thread.calls.pop()"]
+    if op == "push":
+        return [f"core.thread.stack.append({_val(args[0])})", f"return {npc}"]
+    if op == "pop":
+        return [f"regs[{args[0].n}] = core.thread.stack.pop()", f"return {npc}"]
+    if op == "nop":
+        return [f"return {npc}"]
+    if op == "tid":
+        return [f"regs[{args[0].n}] = core.thread.tid", f"return {npc}"]
+    if op == "cpu":
+        return [f"regs[{args[0].n}] = core.index", f"return {npc}"]
+    if op == "preempt_disable":
+        return ["core.thread.preempt += 1", f"return {npc}"]
+    if op == "preempt_enable":
+        # an unbalanced preempt_enable is a kernel bug: let the system panic on it
+        return ["t = core.thread", "if not t.preempt: raise Slow", "t.preempt -= 1", f"return {npc}"]
+    if op in ("kernel_enter", "kernel_exit"):
+        return [f"core.thread.in_kernel = {op == 'kernel_enter'}", f"return {npc}"]
+    if op == "yield":
+        return ["if core.machine.run_queue and not core.thread.preempt: raise Slow", f"return {npc}"]
+    if op == "spin_lock":
+        lines = [f"a = {_addr(args[0])}", "t = core.thread"]
+        lines.append("if sb or mem[a] or t.spinning_lock: raise Slow" if tso else
+                     "if mem[a] or t.spinning_lock: raise Slow")
+        lines += ["mem[a] = 1", "t.preempt += 1"]
+        if observed:
+            lines += [f"ev({RMW}, core, a, 0, 1, {site}, -1, True)", f"ev({ACQUIRE}, core, a, 0, 1, {site}, a, True)"]
+        return lines + [f"return {npc}"]
+    if op == "spin_unlock":
+        lines = [f"a = {_addr(args[0])}", "t = core.thread", "old = mem[a]"]
+        lines.append("if sb or not old or not t.preempt: raise Slow" if tso else
+                     "if not old or not t.preempt: raise Slow")
+        lines += ["mem[a] = 0", "t.preempt -= 1"]
+        if observed:
+            lines += [f"ev({WRITE}, core, a, old, 0, {site}, -1, True)", f"ev({RELEASE}, core, a, old, 0, {site}, a, True)"]
+        return lines + [f"return {npc}"]
+    if op == "bug_on":
+        return [f"if regs[{args[0].n}]: raise Slow", f"return {npc}"]
+    if op == "fence":
+        lines = ["if sb: drain_all()"] if tso else []
+        if observed:
+            lines.append(f"ev({FENCE}, core, -1, 0, 0, {site}, -1, True)")
+        return lines + [f"return {npc}"]
+    # atomic read-modify-write: drain the store buffer first (a locked instruction does)
+    lines = ["if sb: drain_all()"] if tso else []
+    if op == "xchg":
+        d, m, v = args
+        lines += [f"a = {_addr(m)}", f"v = {_val(v)}", "old = mem[a]", "mem[a] = new = v", f"regs[{d.n}] = old"]
+    elif op == "cas":
+        d, m, e, n = args
+        lines += [f"a = {_addr(m)}", f"e = {_val(e)}", f"new = {_val(n)}", "old = mem[a]",
+                  "if old == e: mem[a] = new", "else: new = old", f"regs[{d.n}] = old"]
+    elif op == "xadd":
+        d, m, v = args
+        lines += [f"a = {_addr(m)}", f"v = {_val(v)}", "old = mem[a]", "mem[a] = new = (old + v) & M",
+                  f"regs[{d.n}] = old"]
+    elif op in ("test_and_set_bit", "test_and_clear_bit"):
+        d, v, m = args
+        bit, mask = _bit_consts(v)
+        change = f"old | {mask}" if op == "test_and_set_bit" else f"old & ~{mask} & M"
+        lines += [f"a = {_addr(m)}", "old = mem[a]", f"mem[a] = new = {change}", f"regs[{d.n}] = (old >> {bit}) & 1"]
+    elif op in ("set_bit", "clear_bit"):
+        v, m = args
+        _, mask = _bit_consts(v)
+        change = f"old | {mask}" if op == "set_bit" else f"old & ~{mask} & M"
+        lines += [f"a = {_addr(m)}", "old = mem[a]", f"mem[a] = new = {change}"]
+    else:  # pragma: no cover - the assembler only produces known ops
+        raise AssertionError(f"no code for {op}")
+    if observed:
+        lines.append(f"ev({RMW}, core, a, old, new, {site}, -1, True)")
+    return lines + [f"return {npc}"]
+
+
+def factory_source(code: list[Instr], tso: bool, observed: bool) -> str:
+    out = ["def make(core, mem, sb, load, drain_one, drain_all, ev, Slow, M):"]
+    for pc, ins in enumerate(code):
+        out.append(f"    def i{pc}(regs):")
+        out.extend("        " + line for line in _body(ins, pc, tso, observed))
+    out.append("    return [" + ", ".join(f"i{pc}" for pc in range(len(code))) + "]")
+    return "\n".join(out) + "\n"
+
+
+_factories: dict[str, Callable] = {}
+
+
+def code_factory(code: list[Instr], tso: bool, observed: bool) -> Callable:
+    """The compiled factory for this code and mode, compiled once per process (sweeps reuse it)."""
+    source = factory_source(code, tso, observed)
+    make = _factories.get(source)
+    if make is None:
+        namespace: dict = {}
+        exec(compile(source, "<revtrace-code>", "exec"), namespace)
+        make = _factories[source] = namespace["make"]
+    return make
+
+
+def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer) -> list[Callable]:
+    """The instruction functions for one core. `store_buffer` is None under sc."""
+    tso = store_buffer is not None
+    observed = observer is not None
+    make = code_factory(code, tso, observed)
+    if tso:
+        sb, load, drain_one, drain_all = (store_buffer.entries, store_buffer.load,
+                                          store_buffer.drain_one, store_buffer.drain_all)
+    else:
+        sb = load = drain_one = drain_all = None
+    return make(core, mem, sb, load, drain_one, drain_all, observer.event if observed else None, Slow, MASK64)
+
+
+def is_memory_op(ins: Instr) -> bool:
+    return any(isinstance(a, Mem) for a in ins.args)
+

@@ -1,0 +1,721 @@
+"""The whole simulated system and its step loop.
+
+One global virtual clock counts cycles: every instruction executed on any core takes one, and when
+every core is idle or busy-waiting the clock jumps to the next timer (a `delay` ending, a message
+arriving). The scheduler picks a core and a burst; the loop runs the burst's pre-compiled
+instructions (sim.compiler) and only dispatches. Everything is a function of (image, options,
+seed): no wall clock, no unseeded randomness, no hash-ordered iteration.
+"""
+
+from __future__ import annotations
+
+import heapq
+import pickle
+import random
+from dataclasses import asdict, dataclass, field
+
+from . import observer as ev
+from .compiler import CONDITIONALLY_SLOW_OPS, SLOW_OPS, Slow, compile_core
+from .errors import ScenarioError
+from .isa import MASK64, Mem, Reg
+from .machine import Core, Machine
+from .network import Network, Port
+from .program import Image
+from .scenario import RunOptions, Scenario, assemble_scenario, effective_cores, validate_options
+from .scheduler import PCTScheduler, RandomScheduler, RoundRobinScheduler
+from .store_buffer import StoreBuffer
+from .thread import BLOCKED, EXITED, NOT_STARTED, READY, RUNNING, STATE_NAMES, Thread
+
+TIMER_CORE = 0  # a delay ended: data = core gid
+TIMER_MESSAGE = 1  # a message arrives: data = (port id, message id, words)
+TSO_DRAIN_PERCENT = 40  # chance, at each scheduling decision, that one buffered store drains
+
+
+@dataclass
+class PanicInfo:
+    message: str
+    machine: str
+    core: int
+    thread: str
+    site: int
+    file: str
+    line: int
+    function: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Outcome:
+    outcome: str  # completed, panic, deadlock, step_limit
+    instructions: int
+    cycles: int
+    panic: PanicInfo | None = None
+    blocked: list[str] = field(default_factory=list)  # deadlock: who waits for what
+
+    def as_dict(self) -> dict:
+        d = {"outcome": self.outcome, "instructions": self.instructions, "cycles": self.cycles}
+        if self.panic is not None:
+            d["panic"] = self.panic.as_dict()
+        if self.outcome == "deadlock":
+            d["blocked"] = list(self.blocked)
+        return d
+
+
+class System:
+    """Machines, cores, threads, network and scheduler, built from a scenario and run options."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions | None = None, *,
+                 image: Image | None = None, observer=None):
+        options = validate_options(scenario, options or RunOptions())
+        self.scenario = scenario
+        self.options = options
+        self.image = image if image is not None else assemble_scenario(scenario, options)
+        self.observer = observer
+        self.ev = observer.event if observer is not None else None
+        self.tso = options.memory_model == "tso"
+        self.timeslice = scenario.timeslice
+        self.full_preemption = scenario.preemption == "full"
+        self.step_limit = options.step_limit
+        self.cycle = 0
+        self.instructions = 0
+        self.stop_requested = False  # an observer may ask the loop to stop after this instruction
+        self.pause_at = 1 << 62
+        self.outcome: Outcome | None = None
+
+        cores_of = effective_cores(scenario, options)
+        self.machines: list[Machine] = []
+        self.cores: list[Core] = []
+        machine_index = {}
+        for mi, spec in enumerate(scenario.machines):
+            m = Machine(spec.name, mi, self.image.memory_words)
+            machine_index[spec.name] = mi
+            mc = self.image.machines[spec.name]
+            for addr, value in mc.initial.items():
+                m.mem[addr] = value
+            m.code = mc.code
+            m.slow = [getattr(self, "_op_" + ins.op) if ins.op in SLOW_OPS or ins.op in CONDITIONALLY_SLOW_OPS else None
+                      for ins in mc.code]
+            for ci in range(cores_of[spec.name]):
+                core = Core(m, ci, len(self.cores))
+                m.cores.append(core)
+                self.cores.append(core)
+            self.machines.append(m)
+        for core in self.cores:
+            m = core.machine
+            core.sb = StoreBuffer(m.mem, core, observer) if self.tso else None
+            core.code = compile_core(m.code, core, m.mem, core.sb, observer)
+
+        self.threads: list[Thread] = []
+        for spec in scenario.threads:
+            m = self.machines[machine_index[spec.machine]]
+            ncores = len(m.cores)
+            allowed = tuple(c for c in (spec.cores or range(ncores)) if c < ncores) or tuple(range(ncores))
+            t = Thread(spec.tid, spec.name, m.index, allowed, spec.kind == "kernel", spec.daemon,
+                       self.image.machines[spec.machine].labels[spec.entry])
+            for r, value in spec.regs:
+                t.regs[r] = value
+            self.threads.append(t)
+
+        ports = [Port(pid, name, machine_index[mname]) for pid, (name, mname) in enumerate(scenario.ports.items())]
+        latency = {(machine_index[a], machine_index[b]): lat for (a, b), lat in scenario.links.items()}
+        self.network = Network(ports, latency)
+        self.timers: list[tuple[int, int, int, object]] = []  # (cycle, order, kind, data)
+        self.timer_order = 0
+
+        seed = options.seed
+        if options.sched == "random":
+            self.scheduler = RandomScheduler(seed)
+        elif options.sched == "roundrobin":
+            self.scheduler = RoundRobinScheduler(options.quantum)
+        else:
+            steps = scenario.pct_steps or 20_000
+            self.scheduler = PCTScheduler(seed, len(self.threads), options.depth, steps)
+        self.memory_rng = random.Random(seed * 2654435761 + 97)  # tso drains: their own stream
+        self.active: list[Core] = []
+
+        for t in self.threads:
+            if scenario.threads[t.tid].start:
+                self._make_ready(t)
+        self._refresh_active()
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, pause_at: int | None = None) -> Outcome | None:
+        """Run until the outcome is known and return it.
+
+        With `pause_at`, stop instead at the first scheduling decision once that many instructions
+        have run, and return None: a snapshot taken there resumes exactly (no burst is cut).
+        An observer that sets `stop_requested` also stops the run (mid-burst) and gets None.
+        """
+        self.pause_at = pause_at if pause_at is not None else 1 << 62
+        if self.outcome is None:
+            if self.observer is None:
+                self._loop_plain()
+            else:
+                self._loop_observed()
+        if self.outcome is not None:
+            self.outcome.instructions = self.instructions
+            self.outcome.cycles = self.cycle
+        return self.outcome
+
+    def _decide(self):
+        """Fire timers, drain a store maybe, pick the next core and burst. None: the run ended."""
+        timers = self.timers
+        active = self.active
+        if not (timers and timers[0][0] <= self.cycle) and active and not self.tso:
+            # the common case, kept short: nothing due, somebody can run
+            core, n = self.scheduler.pick(active, self.instructions)
+            if self.cycle < core.slice_end:
+                budget = self.step_limit - self.instructions
+                if n < budget:
+                    return core, n
+        return self._decide_fully()
+
+    def _decide_fully(self):
+        while True:
+            timers = self.timers
+            while timers and timers[0][0] <= self.cycle:
+                self._fire_timer(heapq.heappop(timers))
+                if self.stop_requested:
+                    return None
+            if self.tso:
+                self._maybe_drain()
+                if self.stop_requested:
+                    return None
+            active = self.active
+            if not active:
+                if timers:
+                    self.cycle = timers[0][0]
+                    continue
+                self._finish_idle()
+                return None
+            core, n = self.scheduler.pick(active, self.instructions)
+            if self.cycle >= core.slice_end:
+                self._timer_tick(core)
+                if core.thread is None:
+                    continue
+            budget = self.step_limit - self.instructions
+            if budget <= 0:
+                self._end("step_limit")
+                return None
+            return core, (n if n < budget else budget)
+
+    def _loop_plain(self) -> None:
+        decide = self._decide
+        while self.outcome is None and self.instructions < self.pause_at:
+            picked = decide()
+            if picked is None:
+                return
+            core, n = picked
+            t = core.thread
+            regs = t.regs
+            pc = t.pc
+            code = core.code
+            k = 0
+            try:
+                for k in range(n):
+                    pc = code[pc](regs)
+                t.pc = pc
+                self.instructions += n
+                self.cycle += n
+                core.spinning = False
+            except Slow:
+                self.instructions += k
+                self.cycle += k
+                t.pc = pc
+                core.spinning = False
+                core.machine.slow[pc](core, t, pc)
+                self.instructions += 1
+                self.cycle += 1
+            except (IndexError, ZeroDivisionError) as fault:
+                self.instructions += k
+                self.cycle += k
+                t.pc = pc
+                self._fault(core, t, pc, fault)
+
+    def _loop_observed(self) -> None:
+        """The same loop, but the clock is exact at every instruction and an observer may stop it."""
+        decide = self._decide
+        while self.outcome is None and not self.stop_requested and self.instructions < self.pause_at:
+            picked = decide()
+            if picked is None or self.stop_requested:
+                return
+            core, n = picked
+            t = core.thread
+            regs = t.regs
+            pc = t.pc
+            code = core.code
+            start = self.cycle
+            k = 0
+            try:
+                for k in range(n):
+                    self.cycle = start + k
+                    pc = code[pc](regs)
+                    if self.stop_requested:
+                        k += 1
+                        break
+                else:
+                    k = n
+                t.pc = pc
+                self.instructions += k
+                self.cycle = start + k
+                core.spinning = False
+            except Slow:
+                self.instructions += k
+                self.cycle = start + k
+                t.pc = pc
+                core.spinning = False
+                core.machine.slow[pc](core, t, pc)
+                self.instructions += 1
+                self.cycle += 1
+            except (IndexError, ZeroDivisionError) as fault:
+                self.instructions += k
+                self.cycle = start + k
+                t.pc = pc
+                self._fault(core, t, pc, fault)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _refresh_active(self) -> None:
+        cycle = self.cycle
+        self.active = [c for c in self.cores if c.thread is not None and c.stall_until <= cycle]
+
+    def _preemptible(self, t: Thread) -> bool:
+        return t.preempt == 0 and (self.full_preemption or not t.in_kernel)
+
+    def _waiting_for(self, core: Core) -> Thread | None:
+        for t in core.machine.run_queue:
+            if core.index in t.allowed:
+                return t
+        return None
+
+    def _timer_tick(self, core: Core) -> None:
+        """The timer interrupt: time-slice the core if someone waits and the thread is preemptible."""
+        core.slice_end = self.cycle + self.timeslice
+        t = core.thread
+        if self._preemptible(t) and self._waiting_for(core) is not None:
+            self._switch_out(core, READY)
+
+    def _make_ready(self, t: Thread) -> None:
+        """A thread can run: give it an idle core it may use, else queue it."""
+        m = self.machines[t.machine]
+        t.state = READY
+        t.blocked_on = ""
+        for core in m.cores:
+            if core.thread is None and core.index in t.allowed:
+                self._put_on_core(core, t, -1)
+                self._refresh_active()
+                return
+        m.run_queue.append(t)
+
+    def _put_on_core(self, core: Core, t: Thread, previous: int) -> None:
+        t.state = RUNNING
+        t.core = core.index
+        core.thread = t
+        core.slice_end = self.cycle + self.timeslice
+        core.spinning = False
+        if self.ev is not None:
+            self.ev(ev.SWITCH, core, -1, previous & MASK64, t.tid, -1, -1, False)
+
+    def _switch_out(self, core: Core, new_state: int, blocked_on: str = "") -> None:
+        """Take the core's thread off (ready again, blocked or exited) and run the next one."""
+        t = core.thread
+        if core.sb is not None and core.sb.entries:
+            core.sb.drain_all()  # a context switch serialises: the buffer empties first
+        t.state = new_state
+        t.blocked_on = blocked_on
+        t.core = -1
+        core.thread = None
+        m = core.machine
+        nxt = self._waiting_for(core)
+        if nxt is not None:
+            m.run_queue.remove(nxt)
+            self._put_on_core(core, nxt, t.tid)
+        if new_state == READY:
+            if nxt is None:  # nobody else wants this core: keep running
+                t.state = RUNNING
+                t.core = core.index
+                core.thread = t
+            else:
+                m.run_queue.append(t)
+        self._refresh_active()
+
+    def _push_timer(self, at: int, kind: int, data) -> None:
+        self.timer_order += 1
+        heapq.heappush(self.timers, (at, self.timer_order, kind, data))
+
+    def _fire_timer(self, timer) -> None:
+        _, _, kind, data = timer
+        if kind == TIMER_CORE:
+            core = self.cores[data]
+            if core.stall_until <= self.cycle:
+                self._refresh_active()
+        else:
+            pid, msg, words = data
+            port = self.network.ports[pid]
+            port.queue.append((msg, words))
+            if port.waiters:
+                self._make_ready(port.waiters.pop(0))
+
+    def _maybe_drain(self) -> None:
+        pending = [c for c in self.cores if c.sb.entries]
+        if pending:
+            rng = self.memory_rng
+            if rng.randrange(100) < TSO_DRAIN_PERCENT:
+                pending[rng.randrange(len(pending))].sb.drain_one()
+
+    # ------------------------------------------------------------------ endings
+
+    def _end(self, outcome: str, panic: PanicInfo | None = None, blocked: list[str] | None = None) -> None:
+        self.outcome = Outcome(outcome, self.instructions, self.cycle, panic, blocked or [])
+
+    def _all_done(self) -> bool:
+        return all(t.state == EXITED or t.daemon for t in self.threads)
+
+    def _finish_idle(self) -> None:
+        if self._all_done():
+            self._complete()
+            return
+        blocked = []
+        for t in self.threads:
+            if t.state != EXITED and not t.daemon:
+                where = self.describe_pc(t)
+                what = t.blocked_on or STATE_NAMES[t.state]
+                blocked.append(f"{t.name}: {what} at {where}")
+        self._end("deadlock", blocked=blocked)
+
+    def _complete(self) -> None:
+        for core in self.cores:
+            if core.sb is not None and core.sb.entries:
+                core.sb.drain_all()
+        self._end("completed")
+
+    def panic(self, core: Core, t: Thread, pc: int, message: str) -> None:
+        m = core.machine
+        site_id = m.code[pc].site if pc < len(m.code) else (m.code[-1].site if m.code else -1)
+        site = self.image.sites[site_id] if site_id >= 0 else None
+        info = PanicInfo(message, m.name, core.index, t.name, site_id,
+                         site.file if site else "?", site.line if site else 0, site.function if site else "?")
+        if self.ev is not None:
+            self.ev(ev.PANIC, core, -1, 0, 0, site_id, -1, False)
+        self._end("panic", panic=info)
+
+    def _fault(self, core: Core, t: Thread, pc: int, fault: Exception) -> None:
+        code = core.machine.code
+        if pc >= len(code) or pc < 0:
+            fn = self.image.sites[code[-1].site].function if code else "?"
+            self.panic(core, t, len(code) - 1 if code else 0, f"fell off the end of {fn} (missing ret or halt?)")
+            return
+        ins = code[pc]
+        if isinstance(fault, ZeroDivisionError):
+            msg = "division by zero"
+        elif ins.op in ("ret", "pop"):
+            msg = f"{ins.op} with an empty stack"
+        else:
+            mem = next((a for a in ins.args if isinstance(a, Mem)), None)
+            addr = self._ea(mem, t.regs) if mem is not None else -1
+            msg = f"bad address {addr:#x}" if addr >= 0 else f"fault in {ins.op}"
+        self.panic(core, t, pc, msg)
+
+    # ------------------------------------------------------------------ slow instructions
+
+    @staticmethod
+    def _ea(m: Mem, regs: list[int]) -> int:
+        return m.disp if m.base is None else (regs[m.base] + m.disp) & MASK64
+
+    @staticmethod
+    def _value(v, regs: list[int]) -> int:
+        return regs[v.n] if isinstance(v, Reg) else v.value
+
+    def _drain(self, core: Core) -> None:
+        if core.sb is not None and core.sb.entries:
+            core.sb.drain_all()
+
+    def _checked(self, core, t, pc, addr) -> bool:
+        if addr >= len(core.machine.mem):
+            self.panic(core, t, pc, f"bad address {addr:#x}")
+            return False
+        return True
+
+    def _emit(self, kind, core, addr, old, new, site, sync=-1, atomic=True) -> None:
+        if self.ev is not None:
+            self.ev(kind, core, addr, old, new, site, sync, atomic)
+
+    def _scheduling_while_atomic(self, core, t, pc) -> bool:
+        if t.preempt:
+            self.panic(core, t, pc, f"BUG: scheduling while atomic (preempt_count {t.preempt})")
+            return True
+        return False
+
+    def _op_spin_lock(self, core, t, pc):
+        ins = core.machine.code[pc]
+        a = self._ea(ins.args[0], t.regs)
+        if not self._checked(core, t, pc, a):
+            return
+        self._drain(core)
+        if not t.spinning_lock:
+            t.preempt += 1
+            t.spinning_lock = True
+        mem = core.machine.mem
+        old = mem[a]
+        if old == 0:
+            mem[a] = 1
+            t.spinning_lock = False
+            t.pc = pc + 1
+            self._emit(ev.RMW, core, a, 0, 1, ins.site)
+            self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a)
+        else:
+            core.spinning = True  # retry: the pc stays on spin_lock
+            self._emit(ev.RMW, core, a, old, old, ins.site)
+
+    def _op_spin_trylock(self, core, t, pc):
+        ins = core.machine.code[pc]
+        a = self._ea(ins.args[1], t.regs)
+        if not self._checked(core, t, pc, a):
+            return
+        self._drain(core)
+        mem = core.machine.mem
+        old = mem[a]
+        t.pc = pc + 1
+        if old == 0:
+            mem[a] = 1
+            t.preempt += 1
+            t.regs[ins.args[0].n] = 1
+            self._emit(ev.RMW, core, a, 0, 1, ins.site)
+            self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a)
+        else:
+            t.regs[ins.args[0].n] = 0
+            self._emit(ev.RMW, core, a, old, old, ins.site)
+
+    def _op_spin_unlock(self, core, t, pc):
+        ins = core.machine.code[pc]
+        a = self._ea(ins.args[0], t.regs)
+        if not self._checked(core, t, pc, a):
+            return
+        self._drain(core)
+        mem = core.machine.mem
+        old = mem[a]
+        if old == 0:
+            self.panic(core, t, pc, f"BUG: spin_unlock of an unlocked lock at {a:#x}")
+            return
+        if t.preempt == 0:
+            self.panic(core, t, pc, "BUG: spin_unlock with preempt_count 0")
+            return
+        mem[a] = 0
+        t.preempt -= 1
+        t.pc = pc + 1
+        self._emit(ev.WRITE, core, a, old, 0, ins.site)
+        self._emit(ev.RELEASE, core, a, old, 0, ins.site, a)
+
+    def _op_test_and_set_bit_lock(self, core, t, pc):
+        ins = core.machine.code[pc]
+        d, v, m = ins.args
+        a = self._ea(m, t.regs)
+        if not self._checked(core, t, pc, a):
+            return
+        self._drain(core)
+        mem = core.machine.mem
+        bit = self._value(v, t.regs) & 63
+        old = mem[a]
+        new = old | (1 << bit)
+        mem[a] = new
+        taken = not (old >> bit) & 1
+        t.regs[d.n] = (old >> bit) & 1
+        t.pc = pc + 1
+        self._emit(ev.RMW, core, a, old, new, ins.site)
+        if taken:
+            self._emit(ev.ACQUIRE, core, a, old, new, ins.site, a)
+
+    def _op_clear_bit_unlock(self, core, t, pc):
+        ins = core.machine.code[pc]
+        v, m = ins.args
+        a = self._ea(m, t.regs)
+        if not self._checked(core, t, pc, a):
+            return
+        self._drain(core)
+        mem = core.machine.mem
+        bit = self._value(v, t.regs) & 63
+        old = mem[a]
+        new = old & ~(1 << bit) & MASK64
+        mem[a] = new
+        t.pc = pc + 1
+        self._emit(ev.RMW, core, a, old, new, ins.site)
+        self._emit(ev.RELEASE, core, a, old, new, ins.site, a)
+
+    def _op_pause(self, core, t, pc):
+        t.pc = pc + 1
+        core.spinning = True
+
+    def _op_yield(self, core, t, pc):
+        t.pc = pc + 1
+        if t.preempt == 0:
+            self._switch_out(core, READY)
+
+    def _op_sleep(self, core, t, pc):
+        site = core.machine.code[pc].site
+        if t.wake_pending:
+            t.wake_pending = False
+            t.pc = pc + 1
+            self._emit(ev.SLEEP, core, -1, 0, 0, site, t.tid, False)
+            return
+        if self._scheduling_while_atomic(core, t, pc):
+            return
+        t.pc = pc  # re-executed when woken, then it consumes the wake-up
+        self._switch_out(core, BLOCKED, "sleep")
+
+    def _thread_arg(self, core, t, pc, what: str):
+        tid = self._value(core.machine.code[pc].args[0], t.regs)
+        if tid >= len(self.threads):
+            self.panic(core, t, pc, f"{what}: no thread {tid}")
+            return None
+        return self.threads[tid]
+
+    def _op_wake(self, core, t, pc):
+        target = self._thread_arg(core, t, pc, "wake")
+        if target is None:
+            return
+        t.pc = pc + 1
+        self._emit(ev.WAKE, core, -1, 0, target.tid, core.machine.code[pc].site, target.tid, False)
+        target.wake_pending = True
+        if target.state == BLOCKED and target.blocked_on == "sleep":
+            self._make_ready(target)
+
+    def _op_spawn(self, core, t, pc):
+        target = self._thread_arg(core, t, pc, "spawn")
+        if target is None:
+            return
+        if target.state != NOT_STARTED:
+            self.panic(core, t, pc, f"spawn: thread {target.name} was already started")
+            return
+        t.pc = pc + 1
+        self._emit(ev.SPAWN, core, -1, 0, target.tid, core.machine.code[pc].site, target.tid, False)
+        self._make_ready(target)
+
+    def _op_delay(self, core, t, pc):
+        n = self._value(core.machine.code[pc].args[0], t.regs)
+        t.pc = pc + 1
+        if n > 0:
+            core.stall_until = self.cycle + 1 + n
+            self._push_timer(core.stall_until, TIMER_CORE, core.gid)
+            self._refresh_active()
+
+    def _op_halt(self, core, t, pc):
+        t.pc = pc
+        self._emit(ev.EXIT, core, -1, 0, 0, core.machine.code[pc].site, -1, False)
+        self._switch_out(core, EXITED)
+        if self._all_done():
+            self._complete()
+
+    def _op_send(self, core, t, pc):
+        ins = core.machine.code[pc]
+        port = self.network.ports[ins.args[0].id]
+        words = tuple(self._value(v, t.regs) for v in ins.args[1:])
+        latency = self.network.route(core.mid, port)
+        if latency is None:
+            self.panic(core, t, pc, f"send: no network link from {core.machine.name} to "
+                                    f"{self.machines[port.machine].name} (port {port.name})")
+            return
+        msg = self.network.next_message
+        self.network.next_message += 1
+        t.pc = pc + 1
+        self._emit(ev.SEND, core, port.id, 0, words[0] if words else 0, ins.site, msg, False)
+        self._push_timer(self.cycle + 1 + latency, TIMER_MESSAGE, (port.id, msg, words))
+
+    def _op_recv(self, core, t, pc):
+        ins = core.machine.code[pc]
+        port = self.network.ports[ins.args[0].id]
+        if port.machine != core.mid:
+            self.panic(core, t, pc, f"recv: port {port.name} belongs to machine {self.machines[port.machine].name}")
+            return
+        if port.queue:
+            msg, words = port.queue.pop(0)
+            regs = t.regs
+            for i, r in enumerate(ins.args[1:]):
+                regs[r.n] = words[i] if i < len(words) else 0
+            t.pc = pc + 1
+            self._emit(ev.RECV, core, port.id, 0, words[0] if words else 0, ins.site, msg, False)
+            return
+        if self._scheduling_while_atomic(core, t, pc):
+            return
+        t.pc = pc
+        port.waiters.append(t)
+        self._switch_out(core, BLOCKED, f"recv {port.name}")
+
+    def _op_bug(self, core, t, pc):
+        self.panic(core, t, pc, core.machine.code[pc].args[-1].text)
+
+    _op_bug_on = _op_bug
+
+    def _op_preempt_enable(self, core, t, pc):
+        self.panic(core, t, pc, "BUG: preempt_enable with preempt_count 0")
+
+    # ------------------------------------------------------------------ inspection
+
+    def describe_pc(self, t: Thread) -> str:
+        code = self.machines[t.machine].code
+        if 0 <= t.pc < len(code):
+            s = self.image.sites[code[t.pc].site]
+            return f"{s.file}:{s.line} ({s.function})"
+        return f"pc {t.pc}"
+
+    def read_symbol(self, name: str) -> int:
+        sym = self.image.symbol(name)
+        if sym is None:
+            raise ScenarioError(f"unknown symbol {name!r}{_suggest_symbol(self.image, name)}")
+        owner = next(m for m in self.machines if m.name == sym.machine)
+        return owner.mem[sym.addr]
+
+    # ------------------------------------------------------------------ snapshot and restore
+
+    def snapshot(self) -> bytes:
+        """The whole system as bytes: restoring them into a System of the same scenario and options
+        and running on gives exactly the continuation of this run."""
+        state = {
+            "cycle": self.cycle, "instructions": self.instructions,
+            "mems": [m.mem[:] for m in self.machines],
+            "run_queues": [[t.tid for t in m.run_queue] for m in self.machines],
+            "threads": [t.state_tuple() for t in self.threads],
+            "cores": [(-1 if c.thread is None else c.thread.tid, c.stall_until, c.slice_end, c.spinning,
+                       list(c.sb.entries) if c.sb is not None else None) for c in self.cores],
+            "timers": list(self.timers), "timer_order": self.timer_order,
+            "network": self.network.state(),
+            "scheduler": self.scheduler.state(), "memory_rng": self.memory_rng.getstate(),
+            "outcome": self.outcome,
+        }
+        return pickle.dumps(state, protocol=5)
+
+    def restore(self, blob: bytes) -> None:
+        state = pickle.loads(blob)
+        self.cycle = state["cycle"]
+        self.instructions = state["instructions"]
+        for m, mem, rq in zip(self.machines, state["mems"], state["run_queues"]):
+            m.mem[:] = mem  # in place: compiled code holds a reference to this list
+            m.run_queue[:] = [self.threads[tid] for tid in rq]
+        for t, ts in zip(self.threads, state["threads"]):
+            t.restore(ts)
+        for c, (tid, c.stall_until, c.slice_end, c.spinning, sb) in zip(self.cores, state["cores"]):
+            c.thread = None if tid < 0 else self.threads[tid]
+            if c.sb is not None:
+                c.sb.entries[:] = sb
+        self.timers = list(state["timers"])
+        self.timer_order = state["timer_order"]
+        self.network.restore(state["network"], self.threads)
+        sched = state["scheduler"]
+        if isinstance(self.scheduler, PCTScheduler):
+            self.scheduler.restore(sched, self.threads)
+        else:
+            self.scheduler.restore(sched)
+        self.memory_rng.setstate(state["memory_rng"])
+        self.outcome = state["outcome"]
+        self.stop_requested = False
+        self._refresh_active()
+
+
+def _suggest_symbol(image: Image, name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, [s.name for s in image.symbols], n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+

@@ -1,0 +1,51 @@
+"""A simulated thread: registers, pc, stacks and scheduling state. All plain data, so it snapshots."""
+
+from __future__ import annotations
+
+from .isa import NUM_REGS
+
+# thread states
+NOT_STARTED = 0  # waits for `spawn`
+READY = 1  # in its machine's run queue
+RUNNING = 2  # on a core
+BLOCKED = 3  # in `sleep` or `recv`
+EXITED = 4
+
+STATE_NAMES = ("not started", "ready", "running", "blocked", "exited")
+
+
+class Thread:
+    __slots__ = ("tid", "name", "machine", "allowed", "kernel", "daemon", "regs", "pc", "calls",
+                 "stack", "state", "preempt", "in_kernel", "wake_pending", "spinning_lock",
+                 "blocked_on", "core")
+
+    def __init__(self, tid: int, name: str, machine: int, allowed: tuple[int, ...], kernel: bool,
+                 daemon: bool, entry_pc: int):
+        self.tid = tid
+        self.name = name
+        self.machine = machine  # machine index
+        self.allowed = allowed  # core numbers on its machine it may run on
+        self.kernel = kernel  # a kernel thread (never in user mode)
+        self.daemon = daemon
+        self.regs = [0] * NUM_REGS
+        self.pc = entry_pc
+        self.calls: list[int] = []  # return addresses (the call stack)
+        self.stack: list[int] = []  # push/pop data
+        self.state = NOT_STARTED
+        self.preempt = 0  # preempt_count
+        self.in_kernel = kernel  # user threads enter the kernel with kernel_enter
+        self.wake_pending = False  # a wake-up that arrived before the sleep
+        self.spinning_lock = False  # preempt_disable already done by a spin_lock still spinning
+        self.blocked_on = ""  # what a blocked thread waits for, for deadlock reports
+        self.core = -1  # core number while RUNNING
+
+    def state_tuple(self) -> tuple:
+        return (self.regs[:], self.pc, self.calls[:], self.stack[:], self.state, self.preempt,
+                self.in_kernel, self.wake_pending, self.spinning_lock, self.blocked_on, self.core)
+
+    def restore(self, state: tuple) -> None:
+        (regs, self.pc, calls, stack, self.state, self.preempt, self.in_kernel, self.wake_pending,
+         self.spinning_lock, self.blocked_on, self.core) = state
+        self.regs[:] = regs
+        self.calls[:] = calls
+        self.stack[:] = stack

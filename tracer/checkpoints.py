@@ -1,0 +1,82 @@
+"""Snapshots of the whole system taken while recording, and the index that finds the nearest one.
+
+A checkpoint holds the simulator's snapshot and the recorder's state (next seq, vector clocks), so
+replay can re-execute from it and check clocks as well as accesses. Checkpoints are taken at
+scheduling decisions, never inside a burst, so running on from one continues the recorded run.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from . import schema
+from .errors import TraceError
+
+INDEX_FILE = "index.parquet"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int  # events recorded before it: the next event's seq
+    cycle: int
+    instructions: int
+    file: str
+
+
+class CheckpointWriter:
+    def __init__(self, run_path: Path):
+        self.folder = run_path / schema.CHECKPOINTS_DIR
+        self.folder.mkdir(exist_ok=True)
+        self.entries: list[Checkpoint] = []
+
+    def write(self, system, recorder_state: tuple) -> None:
+        seq = recorder_state[0]
+        name = f"ckpt-{len(self.entries):05d}.bin"
+        blob = pickle.dumps({"system": system.snapshot(), "recorder": recorder_state}, protocol=5)
+        tmp = self.folder / (name + ".tmp")
+        try:
+            tmp.write_bytes(blob)
+            os.replace(tmp, self.folder / name)
+        except OSError as e:
+            raise TraceError(f"cannot write checkpoint: {e.strerror or e}", str(self.folder / name)) from None
+        self.entries.append(Checkpoint(seq, system.cycle, system.instructions, name))
+        self._write_index()
+
+    def _write_index(self) -> None:
+        cols = {f: [getattr(c, f) for c in self.entries] for f in ("seq", "cycle", "instructions", "file")}
+        import pyarrow as pa
+
+        tmp = self.folder / (INDEX_FILE + ".tmp")
+        try:
+            pq.write_table(pa.table(cols, schema=schema.CHECKPOINTS), tmp)
+            os.replace(tmp, self.folder / INDEX_FILE)
+        except OSError as e:
+            raise TraceError(f"cannot write checkpoint index: {e.strerror or e}", str(self.folder)) from None
+
+
+def load_index(run_path: Path) -> list[Checkpoint]:
+    path = run_path / schema.CHECKPOINTS_DIR / INDEX_FILE
+    if not path.is_file():
+        raise TraceError("the run has no checkpoints (checkpoints/index.parquet missing)", str(run_path))
+    table = pq.read_table(path).to_pylist()
+    return [Checkpoint(r["seq"], r["cycle"], r["instructions"], r["file"]) for r in table]
+
+
+def nearest(index: list[Checkpoint], seq: int) -> Checkpoint:
+    """The last checkpoint from which event `seq` is still ahead (checkpoint.seq <= seq)."""
+    i = bisect.bisect_right([c.seq for c in index], seq) - 1
+    return index[max(i, 0)]
+
+
+def load(run_path: Path, checkpoint: Checkpoint) -> dict:
+    path = run_path / schema.CHECKPOINTS_DIR / checkpoint.file
+    try:
+        return pickle.loads(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError) as e:
+        raise TraceError(f"unreadable checkpoint: {e}", str(path)) from None

@@ -1,0 +1,140 @@
+"""Recording a run: the simulator with the Recorder attached, checkpoints, and the run directory."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+from sim.scenario import RunOptions, Scenario, assemble_scenario, effective_cores, load_scenario, scenario_hash, validate_options
+from sim.system import System
+
+from . import schema
+from .checkpoints import CheckpointWriter
+from .errors import TraceError
+from .recorder import Recorder
+from .run_dir import RunDir
+from .trace_stream import TraceStream
+
+TOOL_VERSION = "0.1.0"
+# Replay re-executes at roughly a million instructions per second; 100k keeps replay to any
+# point well under 0.2 s (rr checkpoints about every 0.5 s of replay).
+DEFAULT_CHECKPOINT_EVERY = 100_000
+PROGRESS_EVERY = 50_000  # instructions between progress reports
+
+
+def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = False,
+           checkpoint_every: int | None = None, progress: Callable[[int, int], None] | None = None,
+           options: RunOptions | None = None, **option_fields) -> RunDir:
+    """Run `scenario` with the recorder attached and write the run directory `out`.
+
+    Options are a RunOptions or its fields as keywords (variant, cores, seed, sched, depth, quantum,
+    memory_model, step_limit, params). Returns the finished RunDir; its meta holds the outcome.
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    opts = validate_options(sc, (options or RunOptions()).with_(**option_fields))
+    every = checkpoint_every or DEFAULT_CHECKPOINT_EVERY
+    if every < 1:
+        raise TraceError(f"--checkpoint-every must be positive, got {every}")
+    image = assemble_scenario(sc, opts)  # bad sources fail before anything is written
+    run = RunDir.create(out, force=force)
+    path = run.path
+
+    write_dimension_tables(run, sc, image)
+    events = TraceStream(path / schema.EVENTS_DIR, schema.EVENTS)
+    vclocks = TraceStream(path / schema.VCLOCKS_DIR, schema.VCLOCKS)
+    started = [t.tid for t in sc.threads if t.start]
+    recorder = Recorder(events, vclocks, len(sc.threads), started)
+    system = System(sc, opts, image=image, observer=recorder)
+    recorder.system = system
+
+    meta = {
+        "schema_version": schema.SCHEMA_VERSION,
+        "tool_version": TOOL_VERSION,
+        "scenario": str(sc.folder.resolve()),
+        "scenario_name": sc.name,
+        "scenario_hash": scenario_hash(sc, image),
+        "variant": opts.variant,
+        "seed": opts.seed,
+        "sched": opts.sched,
+        "depth": opts.depth,
+        "memory_model": opts.memory_model,
+        "options": {**asdict(opts), "params": dict(opts.params)},
+        "machines": [m.name for m in sc.machines],
+        "cores": effective_cores(sc, opts),
+        "checkpoint_every": every,
+        "invariants": list(sc.invariants),
+        "orderings": list(sc.orderings),
+        "locksets": list(sc.locksets),
+        "outcome": "recording",
+        "panic": None,
+        "instructions": 0,
+        "cycles": 0,
+        "events": 0,
+        "truncated": True,  # until the recording finishes: a killed recorder leaves this true
+    }
+    run.write_meta(meta)
+    checkpoints = CheckpointWriter(path)
+    try:
+        checkpoints.write(system, recorder.state())
+        next_checkpoint = every
+        while True:
+            pause = min(next_checkpoint, system.instructions + PROGRESS_EVERY)
+            outcome = system.run(pause_at=pause)
+            if progress is not None:
+                progress(system.instructions, recorder.seq)
+            if outcome is not None:
+                break
+            if system.instructions >= next_checkpoint:
+                recorder.flush()  # everything before a checkpoint is on disk
+                checkpoints.write(system, recorder.state())
+                next_checkpoint = system.instructions + every
+        recorder.flush()
+        events.close()
+        vclocks.close()
+    except BaseException as e:
+        # disk full, permission lost, Ctrl-C: keep what was flushed readable and say so
+        try:
+            recorder.flush()
+        except Exception:
+            pass
+        events.close()
+        vclocks.close()
+        meta.update(events=recorder.flushed, instructions=system.instructions, cycles=system.cycle,
+                    error=str(e) or type(e).__name__)
+        try:
+            run.write_meta(meta)
+        except TraceError:
+            pass
+        raise
+    result = outcome.as_dict()
+    panic = result.get("panic")
+    if panic is not None:
+        panic["seq"] = recorder.panic_seq
+    meta.update(outcome=outcome.outcome, panic=panic, instructions=outcome.instructions, cycles=outcome.cycles,
+                events=recorder.seq, truncated=False, blocked=result.get("blocked", []))
+    run.write_meta(meta)
+    return run
+
+
+def write_dimension_tables(run: RunDir, sc: Scenario, image) -> None:
+    syms = image.symbols
+    initial_of = {}
+    for mc in image.machines.values():
+        initial_of.update(mc.initial)
+    run.write_table("symbols.parquet", schema.SYMBOLS, {
+        "addr": [s.addr for s in syms], "name": [s.name for s in syms], "object": [s.object for s in syms],
+        "field": [s.field for s in syms], "size": [s.size for s in syms], "machine": [s.machine for s in syms],
+        "initial": [initial_of.get(s.addr, 0) for s in syms]})
+    bits = sorted(image.bits.items(), key=lambda kv: (kv[1], kv[0]))
+    run.write_table("bits.parquet", schema.BITS, {"name": [b[0] for b in bits], "bit": [b[1] for b in bits]})
+    sites = image.sites
+    run.write_table("sites.parquet", schema.SITES, {
+        "site": list(range(len(sites))), "machine": [s.machine for s in sites], "pc": [s.pc for s in sites],
+        "file": [s.file for s in sites], "line": [s.line for s in sites], "col": [s.col for s in sites],
+        "function": [s.function for s in sites], "label": [s.label for s in sites], "text": [s.text for s in sites]})
+    threads = sc.threads
+    run.write_table("threads.parquet", schema.THREADS, {
+        "thread": [t.tid for t in threads], "name": [t.name for t in threads],
+        "machine": [t.machine for t in threads], "kind": [t.kind for t in threads],
+        "entry": [t.entry for t in threads]})
