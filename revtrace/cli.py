@@ -101,6 +101,15 @@ def run(scenario: Scenario, variant: Variant = None, cores: Cores = None, seed: 
         render_outcome(result, memory)
 
 
+def _register_commands() -> None:
+    from . import trace_commands
+
+    trace_commands.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     app()
 

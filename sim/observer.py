@@ -3,7 +3,7 @@
 The simulator compiles two versions of every instruction: a plain one, and one that reports to an
 `Observer`. Without an observer the plain versions run and the hooks cost nothing at all.
 
-Every report is one call of `Observer.event(kind, core, addr, old, new, site, sync, atomic)`
+`attach(system)` comes first; then every report is one call of `Observer.event(kind, core, addr, old, new, site, sync, atomic)`
 made after the instruction's effect is complete. The simulator's `cycle` attribute and
 `core.thread` tell the observer when and who. Under x86-TSO a plain store is reported when it
 drains from the store buffer (when other cores can see it), with its original site; the buffer is
@@ -37,5 +37,8 @@ KIND_NAMES = (
 
 
 class Observer(Protocol):
+    def attach(self, system) -> None:
+        """Called once by the System being built, before it reports anything."""
+
     def event(self, kind: int, core, addr: int, old: int, new: int, site: int, sync: int,
               atomic: bool) -> None: ...

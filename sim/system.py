@@ -74,6 +74,8 @@ class System:
         self.image = image if image is not None else assemble_scenario(scenario, options)
         self.observer = observer
         self.ev = observer.event if observer is not None else None
+        if observer is not None:
+            observer.attach(self)  # before the first event: the initial context switches
         self.tso = options.memory_model == "tso"
         self.timeslice = scenario.timeslice
         self.full_preemption = scenario.preemption == "full"
@@ -135,10 +137,8 @@ class System:
         self.memory_rng = random.Random(seed * 2654435761 + 97)  # tso drains: their own stream
         self.active: list[Core] = []
 
-        for t in self.threads:
-            if scenario.threads[t.tid].start:
-                self._make_ready(t)
-        self._refresh_active()
+        self.booted = False  # threads are placed on cores by the first run(), so that a
+        # snapshot taken before it holds no event (replay from seq 0 starts there)
 
     # ------------------------------------------------------------------ running
 
@@ -150,6 +150,12 @@ class System:
         An observer that sets `stop_requested` also stops the run (mid-burst) and gets None.
         """
         self.pause_at = pause_at if pause_at is not None else 1 << 62
+        if not self.booted:
+            self.booted = True
+            for t in self.threads:
+                if self.scenario.threads[t.tid].start:
+                    self._make_ready(t)
+            self._refresh_active()
         if self.outcome is None:
             if self.observer is None:
                 self._loop_plain()
@@ -682,7 +688,7 @@ class System:
             "timers": list(self.timers), "timer_order": self.timer_order,
             "network": self.network.state(),
             "scheduler": self.scheduler.state(), "memory_rng": self.memory_rng.getstate(),
-            "outcome": self.outcome,
+            "outcome": self.outcome, "booted": self.booted,
         }
         return pickle.dumps(state, protocol=5)
 
@@ -709,6 +715,7 @@ class System:
             self.scheduler.restore(sched)
         self.memory_rng.setstate(state["memory_rng"])
         self.outcome = state["outcome"]
+        self.booted = state["booted"]
         self.stop_requested = False
         self._refresh_active()
 

@@ -25,11 +25,13 @@ PROGRESS_EVERY = 50_000  # instructions between progress reports
 
 def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = False,
            checkpoint_every: int | None = None, progress: Callable[[int, int], None] | None = None,
-           options: RunOptions | None = None, **option_fields) -> RunDir:
+           options: RunOptions | None = None, show: list[str] | tuple[str, ...] = (),
+           **option_fields) -> RunDir:
     """Run `scenario` with the recorder attached and write the run directory `out`.
 
     Options are a RunOptions or its fields as keywords (variant, cores, seed, sched, depth, quantum,
-    memory_model, step_limit, params). Returns the finished RunDir; its meta holds the outcome.
+    memory_model, step_limit, params). Returns the finished RunDir; its meta holds the outcome, and
+    `meta["memory"]` the final value of each symbol named in `show`.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     opts = validate_options(sc, (options or RunOptions()).with_(**option_fields))
@@ -39,14 +41,6 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     image = assemble_scenario(sc, opts)  # bad sources fail before anything is written
     run = RunDir.create(out, force=force)
     path = run.path
-
-    write_dimension_tables(run, sc, image)
-    events = TraceStream(path / schema.EVENTS_DIR, schema.EVENTS)
-    vclocks = TraceStream(path / schema.VCLOCKS_DIR, schema.VCLOCKS)
-    started = [t.tid for t in sc.threads if t.start]
-    recorder = Recorder(events, vclocks, len(sc.threads), started)
-    system = System(sc, opts, image=image, observer=recorder)
-    recorder.system = system
 
     meta = {
         "schema_version": schema.SCHEMA_VERSION,
@@ -62,6 +56,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         "options": {**asdict(opts), "params": dict(opts.params)},
         "machines": [m.name for m in sc.machines],
         "cores": effective_cores(sc, opts),
+        "threads": [t.name for t in sc.threads],
         "checkpoint_every": every,
         "invariants": list(sc.invariants),
         "orderings": list(sc.orderings),
@@ -73,7 +68,15 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         "events": 0,
         "truncated": True,  # until the recording finishes: a killed recorder leaves this true
     }
-    run.write_meta(meta)
+    run.write_meta(meta)  # first, so that even a crashed recording is recognisably a run
+    write_dimension_tables(run, sc, image)
+    events = TraceStream(path / schema.EVENTS_DIR, schema.EVENTS)
+    vclocks = TraceStream(path / schema.VCLOCKS_DIR, schema.VCLOCKS)
+    started = [t.tid for t in sc.threads if t.start]
+    recorder = Recorder(events, vclocks, len(sc.threads), started)
+    system = System(sc, opts, image=image, observer=recorder)
+    for name in show:
+        system.read_symbol(name)  # an unknown name fails now, not after the run
     checkpoints = CheckpointWriter(path)
     try:
         checkpoints.write(system, recorder.state())
@@ -112,7 +115,8 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     if panic is not None:
         panic["seq"] = recorder.panic_seq
     meta.update(outcome=outcome.outcome, panic=panic, instructions=outcome.instructions, cycles=outcome.cycles,
-                events=recorder.seq, truncated=False, blocked=result.get("blocked", []))
+                events=recorder.seq, truncated=False, blocked=result.get("blocked", []),
+                memory={name: system.read_symbol(name) for name in show})
     run.write_meta(meta)
     return run
 

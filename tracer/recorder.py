@@ -57,6 +57,9 @@ class Recorder:
         self.panic_seq: int | None = None
         self.system = None  # set once the System exists (it needs the observer to compile)
 
+    def attach(self, system) -> None:
+        self.system = system
+
     def event(self, kind, core, addr, old, new, site, sync, atomic):
         t = core.thread.tid
         seq = self.seq

@@ -114,6 +114,22 @@ class RunDir:
         """All events as one pyarrow Table. A damaged tail is skipped unless `strict`."""
         return self.reader(strict).read_all()
 
+    def events_between(self, first: int, last: int) -> pa.Table:
+        """Events with first <= seq <= last, reading only the batches that hold them."""
+        picked = []
+        for p in self.event_parts():
+            for batch in read_part(p):
+                seqs = batch.column(0)
+                if not len(seqs):
+                    continue
+                lo, hi = seqs[0].as_py(), seqs[-1].as_py()
+                if hi < first:
+                    continue
+                if lo > last:
+                    return pa.Table.from_batches(picked, schema.EVENTS)
+                picked.append(batch.slice(max(0, first - lo), min(hi, last) - max(lo, first) + 1))
+        return pa.Table.from_batches(picked, schema.EVENTS)
+
     def check_events(self) -> tuple[int, list[DamagedPart]]:
         """(readable rows, damaged parts): for reporting a truncated or corrupted recording."""
         rows, damaged = 0, []

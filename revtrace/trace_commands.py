@@ -1,0 +1,126 @@
+"""`revtrace record` and `revtrace replay`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sim.errors import SimError
+from tracer.errors import Divergence, TraceError
+
+from . import cli
+from .output import console, err_console, fail, print_json, print_table
+
+CheckpointEvery = Annotated[Optional[int], typer.Option(
+    "--checkpoint-every", help="Instructions between checkpoints (default 100000: replay to any point in well under 0.2 s).")]
+Out = Annotated[str, typer.Option("--out", "-o", help="The run directory to write.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")]
+
+
+def recording_progress(enabled: bool):
+    """A progress bar on stderr while recording (instructions against the step limit, events)."""
+    if not enabled:
+        return None, None
+    progress = Progress(TextColumn("recording"), BarColumn(), TextColumn("{task.completed:,} instructions"),
+                        TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(),
+                        console=err_console, transient=True)
+    return progress, progress
+
+
+def record_run(scenario, out, force, checkpoint_every, options, show: list[str], show_progress: bool):
+    import tracer
+
+    progress, ctx = recording_progress(show_progress)
+    if progress is None:
+        return tracer.record(scenario, out, force=force, checkpoint_every=checkpoint_every, options=options,
+                             show=show)
+    with ctx:
+        task = progress.add_task("record", total=options.step_limit, events=0)
+
+        def report(instructions: int, events: int) -> None:
+            progress.update(task, completed=instructions, events=events)
+
+        from sim.scenario import load_scenario, validate_options
+
+        sc = load_scenario(scenario)
+        opts = validate_options(sc, options)
+        progress.update(task, total=opts.step_limit)
+        return tracer.record(sc, out, force=force, checkpoint_every=checkpoint_every, options=opts,
+                             progress=report, show=show)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def record(scenario: cli.Scenario, out: Out, variant: cli.Variant = None, cores: cli.Cores = None,
+               seed: cli.Seed = 0, sched: cli.Sched = "random", depth: cli.Depth = 3, quantum: cli.Quantum = 8,
+               memory_model: cli.MemoryModel = None, step_limit: cli.StepLimit = None, param: cli.Params = None,
+               checkpoint_every: CheckpointEvery = None, force: Force = False, show: cli.Show = None,
+               json: cli.Json = False) -> None:
+        """Run a scenario with the recorder attached and write a run directory.
+
+        Every memory access, lock operation, message and context switch on every core becomes an
+        event in RUN/events/*.arrows; checkpoints let `replay` reach any event quickly. A run whose
+        machine panics is a successful recording whose outcome is `panic`.
+        """
+        options = cli.run_options(variant, cores, seed, sched, depth, quantum, memory_model, step_limit, param)
+        try:
+            run = record_run(scenario, out, force, checkpoint_every, options, show or [], show_progress=not json)
+        except (SimError, TraceError) as e:
+            fail(str(e))
+        meta = run.meta
+        result = {"outcome": meta["outcome"], "instructions": meta["instructions"], "cycles": meta["cycles"]}
+        if meta.get("panic"):
+            result["panic"] = meta["panic"]
+        if meta["outcome"] == "deadlock":
+            result["blocked"] = meta.get("blocked", [])
+        if json:
+            print_json({**result, "memory": run.meta.get("memory", {}), "run_dir": str(run.path), "events": meta["events"]})
+        else:
+            cli.render_outcome(result, run.meta.get("memory", {}))
+            console.print(f"recorded {meta['events']:,} events to {run.path}", markup=False)
+
+    @app.command()
+    def replay(run_dir: Annotated[str, typer.Argument(help="A run directory written by `revtrace record`.")],
+               to: Annotated[str, typer.Option("--to", help="The event to stop after: a seq, or `panic`.")],
+               show: cli.Show = None, json: cli.Json = False) -> None:
+        """Re-execute a recorded run exactly, to the state just after event SEQ.
+
+        Restores the nearest checkpoint, re-runs from it checking every event against the
+        recording (a mismatch is a divergence: exit code 1), and prints each core's thread, pc,
+        call stack and registers. Step backwards by replaying to SEQ-1.
+        """
+        import tracer
+
+        try:
+            state = tracer.replay(run_dir, to, show=show or [])
+        except Divergence as d:
+            if json:
+                print_json({"divergence": {"seq": d.seq, "recorded": d.recorded, "replayed": d.replayed}})
+            err_console.print(f"revtrace: {d}", markup=False, soft_wrap=True)
+            raise SystemExit(1)
+        except (SimError, TraceError) as e:
+            fail(str(e))
+        if json:
+            print_json(state.as_dict())
+            return
+        ev = state.event
+        console.print(f"state after seq {state.seq} (cycle {state.cycle:,}, instruction {state.instructions:,}); "
+                      f"re-executed {state.replayed_events} events from the checkpoint at seq "
+                      f"{state.checkpoint_seq}, all matching the recording", markup=False)
+        console.print(f"event {state.seq}: {ev['kind']} by thread {ev['thread']} on machine {ev['machine']} "
+                      f"core {ev['core']}" + (f" addr {ev['addr']:#x} {ev['old']:#x} -> {ev['new']:#x}"
+                                               if ev['addr'] >= 0 else ""), markup=False)
+        rows = []
+        for c in state.cores:
+            where = f"{c.file}:{c.line} {c.function}" if c.file else ""
+            stack = " <- ".join(f"{f['function']} ({f['file']}:{f['line']})" for f in c.stack)
+            regs = " ".join(f"{k}={v:#x}" for k, v in c.registers.items() if v)
+            rows.append((f"{c.machine}:{c.core}", c.thread or "(idle)", where, c.text or "", stack,
+                         c.preempt_count, regs))
+        print_table("cores", ["core", "thread", "pc at", "instruction", "called from", "preempt", "registers (non-zero)"],
+                    rows)
+        for name, value in state.memory.items():
+            console.print(f"  {name} = {value} ({value:#x})", markup=False)
+

@@ -1,0 +1,196 @@
+"""Exact re-execution of a recorded run to the state just after any event.
+
+Replay restores the nearest checkpoint at or before the target, re-runs the simulator with a
+`Verifier` observer that compares every re-executed event with the recorded row (the first
+mismatch is a Divergence), stops right after the target event's instruction and reports the state:
+per core the thread, pc with file:line, call stack and registers; and named memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.errors import SimError
+from sim.scenario import RunOptions, assemble_scenario, load_scenario, scenario_hash, validate_options
+from sim.system import System
+from sim.thread import STATE_NAMES
+
+from . import checkpoints
+from .errors import Divergence, TraceError
+from .happens_before import HappensBefore
+from .recorder import ROW_FIELDS, sync_clock
+from .run_dir import RunDir
+from .schema import KIND_NAMES
+
+
+class Verifier:
+    """An observer that checks each event against the recording and stops after the target."""
+
+    def __init__(self, expected: list[tuple], first_seq: int, target: int, threads: int, location: str):
+        self.expected = expected  # recorded rows first_seq..target, as ROW_FIELDS tuples
+        self.seq = first_seq
+        self.first = first_seq
+        self.target = target
+        self.hb = HappensBefore(threads)
+        self.system = None
+        self.location = location
+
+    def attach(self, system) -> None:
+        self.system = system
+
+    def event(self, kind, core, addr, old, new, site, sync, atomic):
+        seq = self.seq
+        if seq > self.target:
+            return  # effects of the target's own instruction after it; not checked
+        self.seq = seq + 1
+        t = core.thread.tid
+        clock = self.hb.vc[t][t] if kind < 3 else sync_clock(self.hb, kind, t, sync, seq)
+        self.hb.changes.clear()
+        row = (self.system.cycle, core.mid, core.index, t, site, kind, addr, old, new, clock, sync, bool(atomic))
+        recorded = self.expected[seq - self.first]
+        if row != recorded:
+            raise Divergence(seq, _named(recorded), _named(row), self.location)
+        if seq == self.target:
+            self.system.stop_requested = True
+
+
+def _named(row: tuple) -> dict:
+    return dict(zip(ROW_FIELDS, row))
+
+
+@dataclass
+class CoreState:
+    machine: str
+    core: int
+    thread: str | None
+    pc: int | None = None
+    file: str | None = None
+    line: int | None = None
+    function: str | None = None
+    text: str | None = None
+    stack: list[dict] = field(default_factory=list)  # callers, innermost first
+    registers: dict[str, int] = field(default_factory=dict)
+    preempt_count: int = 0
+    store_buffer: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ReplayState:
+    seq: int
+    cycle: int
+    instructions: int
+    checkpoint_seq: int
+    replayed_events: int
+    event: dict
+    cores: list[CoreState]
+    memory: dict[str, int]
+    threads: dict[str, str]
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+        return asdict(self)
+
+
+def _open_system(run: RunDir, observer) -> System:
+    meta = run.meta
+    where = str(run.path)
+    try:
+        sc = load_scenario(meta["scenario"])
+        o = meta.get("options", {})
+        opts = validate_options(sc, RunOptions(
+            variant=o.get("variant"), cores=o.get("cores"), seed=o.get("seed", meta["seed"]),
+            sched=o.get("sched", "random"), depth=o.get("depth", 3), quantum=o.get("quantum", 8),
+            memory_model=o.get("memory_model"), step_limit=o.get("step_limit"),
+            params=tuple(sorted((o.get("params") or {}).items()))))
+        image = assemble_scenario(sc, opts)
+    except SimError as e:
+        raise TraceError(f"cannot rebuild the recorded scenario: {e}", where) from None
+    if scenario_hash(sc, image) != meta.get("scenario_hash"):
+        raise TraceError(f"the scenario's sources changed since this run was recorded "
+                         f"({meta['scenario']}); re-record it", where)
+    return System(sc, opts, image=image, observer=observer)
+
+
+def resolve_seq(run: RunDir, to: int | str) -> int:
+    meta = run.meta
+    total = int(meta.get("events", 0))
+    if meta.get("truncated"):
+        total, _ = run.check_events()
+    if isinstance(to, str):
+        if to == "panic":
+            panic = meta.get("panic")
+            if not panic or panic.get("seq") is None:
+                raise TraceError(f"the run did not panic (outcome: {meta.get('outcome')})", str(run.path))
+            return int(panic["seq"])
+        try:
+            to = int(to, 0)
+        except ValueError:
+            raise TraceError(f"--to expects a seq or 'panic', got {to!r}") from None
+    if not 0 <= to < total:
+        raise TraceError(f"seq {to} is out of range: the run has events 0..{total - 1}", str(run.path))
+    return to
+
+
+def replay(run_dir: str | Path | RunDir, to: int | str, show: list[str] | tuple[str, ...] = ()) -> ReplayState:
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
+    target = resolve_seq(run, to)
+    index = checkpoints.load_index(run.path)
+    ckpt = checkpoints.nearest(index, target)
+    saved = checkpoints.load(run.path, ckpt)
+
+    window = run.events_between(ckpt.seq, target)
+    cols = [window[name].to_pylist() for name in ("cycle", "machine", "core", "thread", "site")]
+    code_of = {name: i for i, name in enumerate(KIND_NAMES)}
+    kinds = [code_of[name] for name in window["kind"].to_pylist()]
+    rest = [window[name].to_pylist() for name in ("addr", "old", "new", "clock", "sync", "atomic")]
+    expected = list(zip(*cols, kinds, *rest))
+
+    verifier = Verifier(expected, ckpt.seq, target, len(run.table("threads.parquet")), str(run.path))
+    system = _open_system(run, verifier)
+    system.restore(saved["system"])
+    rec_seq, hb_state = saved["recorder"]
+    verifier.hb.restore(hb_state)
+    for name in show:
+        system.read_symbol(name)
+    system.run()
+    if verifier.seq <= target:
+        raise TraceError(f"replay ended (outcome {system.outcome.outcome if system.outcome else '?'}) "
+                         f"before reaching seq {target}", str(run.path))
+    return _state(system, run, target, ckpt.seq, verifier.seq - ckpt.seq, dict(zip(
+        ("seq",) + ROW_FIELDS, (target,) + expected[-1])), show)
+
+
+def _state(system: System, run: RunDir, seq: int, ckpt_seq: int, replayed: int, event: dict,
+           show) -> ReplayState:
+    image = system.image
+    cores = []
+    for core in system.cores:
+        t = core.thread
+        cs = CoreState(core.machine.name, core.index, t.name if t else None)
+        if t is not None:
+            code = core.machine.code
+            cs.pc = t.pc
+            if 0 <= t.pc < len(code):
+                s = image.sites[code[t.pc].site]
+                cs.file, cs.line, cs.function, cs.text = s.file, s.line, s.function, s.text
+            for ret in reversed(t.calls):
+                caller = image.sites[code[ret - 1].site] if 0 < ret <= len(code) else None
+                if caller is not None:
+                    cs.stack.append({"function": caller.function, "file": caller.file, "line": caller.line})
+            cs.registers = {f"r{i}": v for i, v in enumerate(t.regs)}
+            cs.preempt_count = t.preempt
+        if core.sb is not None:
+            for addr, value, site in core.sb.entries:
+                sym = image.symbol_at(addr)
+                cs.store_buffer.append({"addr": addr, "symbol": sym.name if sym else None, "value": value})
+        cores.append(cs)
+    memory = {name: system.read_symbol(name) for name in show}
+    event = dict(event)
+    event["kind"] = KIND_NAMES[event["kind"]]
+    threads = {t.name: ("running" if t.core >= 0 else _state_name(t)) for t in system.threads}
+    return ReplayState(seq, system.cycle, system.instructions, ckpt_seq, replayed, event, cores, memory, threads)
+
+
+def _state_name(t) -> str:
+    return t.blocked_on or STATE_NAMES[t.state]
