@@ -30,7 +30,7 @@ class Slow(Exception):
 # Ops the system executes itself (System.slow_op). bug_on is slow only when it fires.
 SLOW_OPS = frozenset({
     "spin_trylock", "test_and_set_bit_lock", "clear_bit_unlock",
-    "pause", "sleep", "wake", "spawn", "delay", "halt", "send", "recv", "bug",
+    "pause", "sleep", "wake", "spawn", "delay", "msleep", "halt", "send", "recv", "bug",
 })
 # Ops with an inline fast path for the common case that raise Slow otherwise: bug_on when it
 # fires, preempt_enable on underflow, spin_lock when contended, spin_unlock when not held,

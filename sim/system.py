@@ -28,6 +28,7 @@ from .thread import BLOCKED, EXITED, NOT_STARTED, READY, RUNNING, STATE_NAMES, T
 
 TIMER_CORE = 0  # a delay ended: data = core gid
 TIMER_MESSAGE = 1  # a message arrives: data = (port id, message id, words)
+TIMER_THREAD = 2  # an msleep ended: data = thread id
 TSO_DRAIN_PERCENT = 40  # chance, at each scheduling decision, that one buffered store drains
 
 
@@ -358,6 +359,10 @@ class System:
             core = self.cores[data]
             if core.stall_until <= self.cycle:
                 self._refresh_active()
+        elif kind == TIMER_THREAD:
+            t = self.threads[data]
+            if t.state == BLOCKED and t.blocked_on == "msleep":
+                self._make_ready(t)
         else:
             pid, msg, words = data
             port = self.network.ports[pid]
@@ -606,6 +611,16 @@ class System:
             core.stall_until = self.cycle + 1 + n
             self._push_timer(core.stall_until, TIMER_CORE, core.gid)
             self._refresh_active()
+
+    def _op_msleep(self, core, t, pc):
+        n = self._value(core.machine.code[pc].args[0], t.regs)
+        t.pc = pc + 1
+        if n == 0:
+            return
+        if self._scheduling_while_atomic(core, t, pc):
+            return
+        self._push_timer(self.cycle + 1 + n, TIMER_THREAD, t.tid)
+        self._switch_out(core, BLOCKED, "msleep")
 
     def _op_halt(self, core, t, pc):
         t.pc = pc
