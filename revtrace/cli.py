@@ -102,9 +102,10 @@ def run(scenario: Scenario, variant: Variant = None, cores: Cores = None, seed: 
 
 
 def _register_commands() -> None:
-    from . import trace_commands
+    from . import hunt_commands, trace_commands
 
     trace_commands.register(app)
+    hunt_commands.register(app)
 
 
 _register_commands()
