@@ -6,11 +6,22 @@
     run.reader()          # a RecordBatchReader, part after part
     tracer.RunDir.open("runs/rc")
     tracer.replay("runs/rc", to=120, show=["counter"])  # -> ReplayState
+
+Reading a run directory (RunDir, schema, errors) never imports the simulator, so the query floor
+can use it; `record` and `replay` load it on first use.
 """
 
 from .errors import Divergence, TraceError
-from .record_session import record
-from .replay_session import ReplayState, replay
 from .run_dir import RunDir
 
 __all__ = ["record", "replay", "RunDir", "ReplayState", "TraceError", "Divergence"]
+
+
+def __getattr__(name: str):
+    if name == "record":
+        from .record_session import record
+        return record
+    if name in ("replay", "ReplayState"):
+        from . import replay_session
+        return getattr(replay_session, name)
+    raise AttributeError(f"module 'tracer' has no attribute {name!r}")
