@@ -186,10 +186,18 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
 
 
 def factory_source(code: list[Instr], tso: bool, observed: bool) -> str:
-    out = ["def make(core, mem, sb, load, drain_one, drain_all, ev, Slow, M):"]
+    """Observed instructions take the cycle they run at as a second argument and publish it on
+    the system just before they report, so the loop never stores the clock per instruction."""
+    out = ["def make(core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm):"]
     for pc, ins in enumerate(code):
-        out.append(f"    def i{pc}(regs):")
-        out.extend("        " + line for line in _body(ins, pc, tso, observed))
+        body = _body(ins, pc, tso, observed)
+        if observed:
+            out.append(f"    def i{pc}(regs, cyc):")
+            if any("ev(" in line or "drain" in line for line in body):
+                body = ["sysm.cycle = cyc"] + body
+        else:
+            out.append(f"    def i{pc}(regs):")
+        out.extend("        " + line for line in body)
     out.append("    return [" + ", ".join(f"i{pc}" for pc in range(len(code))) + "]")
     return "\n".join(out) + "\n"
 
@@ -208,8 +216,9 @@ def code_factory(code: list[Instr], tso: bool, observed: bool) -> Callable:
     return make
 
 
-def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer) -> list[Callable]:
-    """The instruction functions for one core. `store_buffer` is None under sc."""
+def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer, system=None) -> list[Callable]:
+    """The instruction functions for one core. `store_buffer` is None under sc; `system` is the
+    clock the observed versions publish the cycle on."""
     tso = store_buffer is not None
     observed = observer is not None
     make = code_factory(code, tso, observed)
@@ -218,7 +227,8 @@ def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer
                                           store_buffer.drain_one, store_buffer.drain_all)
     else:
         sb = load = drain_one = drain_all = None
-    return make(core, mem, sb, load, drain_one, drain_all, observer.event if observed else None, Slow, MASK64)
+    return make(core, mem, sb, load, drain_one, drain_all, observer.event if observed else None, Slow, MASK64,
+                system)
 
 
 def is_memory_op(ins: Instr) -> bool:

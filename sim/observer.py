@@ -14,6 +14,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+
+class StopRun(Exception):
+    """Raised (by setting `system.stop_requested = True` from `event`) to stop the run right after
+    the current event: the instruction that reported it has had its effects, and the thread's pc
+    stays on that instruction. A run stopped this way cannot be continued."""
+
 # Event kinds. The numbers are stable (they are stored in recordings); the names are the contract.
 READ = 0  # plain load: addr, new = value read
 WRITE = 1  # plain or atomic store: addr, old, new

@@ -75,15 +75,14 @@ class System:
         self.image = image if image is not None else assemble_scenario(scenario, options)
         self.observer = observer
         self.ev = observer.event if observer is not None else None
-        if observer is not None:
-            observer.attach(self)  # before the first event: the initial context switches
         self.tso = options.memory_model == "tso"
         self.timeslice = scenario.timeslice
         self.full_preemption = scenario.preemption == "full"
         self.step_limit = options.step_limit
         self.cycle = 0
         self.instructions = 0
-        self.stop_requested = False  # an observer may ask the loop to stop after this instruction
+        self._stop = False
+        self.stopped_mid_instruction = False
         self.pause_at = 1 << 62
         self.outcome: Outcome | None = None
 
@@ -108,7 +107,7 @@ class System:
         for core in self.cores:
             m = core.machine
             core.sb = StoreBuffer(m.mem, core, observer) if self.tso else None
-            core.code = compile_core(m.code, core, m.mem, core.sb, observer)
+            core.code = compile_core(m.code, core, m.mem, core.sb, observer, self)
 
         self.threads: list[Thread] = []
         for spec in scenario.threads:
@@ -140,8 +139,21 @@ class System:
 
         self.booted = False  # threads are placed on cores by the first run(), so that a
         # snapshot taken before it holds no event (replay from seq 0 starts there)
+        if observer is not None:
+            observer.attach(self)  # the system is complete; no event has happened yet
 
     # ------------------------------------------------------------------ running
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        """An observer sets it in `event` to stop the run right after that event (see StopRun)."""
+        self._stop = value
+        if value and self.observer is not None:
+            raise ev.StopRun
 
     def run(self, pause_at: int | None = None) -> Outcome | None:
         """Run until the outcome is known and return it.
@@ -150,13 +162,19 @@ class System:
         have run, and return None: a snapshot taken there resumes exactly (no burst is cut).
         An observer that sets `stop_requested` also stops the run (mid-burst) and gets None.
         """
+        if self.stopped_mid_instruction:
+            raise RuntimeError("this run was stopped inside an instruction by its observer; it cannot go on")
         self.pause_at = pause_at if pause_at is not None else 1 << 62
         if not self.booted:
             self.booted = True
-            for t in self.threads:
-                if self.scenario.threads[t.tid].start:
-                    self._make_ready(t)
-            self._refresh_active()
+            try:
+                for t in self.threads:
+                    if self.scenario.threads[t.tid].start:
+                        self._make_ready(t)
+            except ev.StopRun:  # stopped at one of the first context switches
+                return None
+            finally:
+                self._refresh_active()
         if self.outcome is None:
             if self.observer is None:
                 self._loop_plain()
@@ -185,12 +203,8 @@ class System:
             timers = self.timers
             while timers and timers[0][0] <= self.cycle:
                 self._fire_timer(heapq.heappop(timers))
-                if self.stop_requested:
-                    return None
             if self.tso:
                 self._maybe_drain()
-                if self.stop_requested:
-                    return None
             active = self.active
             if not active:
                 if timers:
@@ -243,45 +257,59 @@ class System:
                 self._fault(core, t, pc, fault)
 
     def _loop_observed(self) -> None:
-        """The same loop, but the clock is exact at every instruction and an observer may stop it."""
+        """The same loop; each instruction gets the cycle it runs at, and the observer may stop
+        the run (StopRun) right after any event."""
         decide = self._decide
-        while self.outcome is None and not self.stop_requested and self.instructions < self.pause_at:
-            picked = decide()
-            if picked is None or self.stop_requested:
-                return
-            core, n = picked
-            t = core.thread
-            regs = t.regs
-            pc = t.pc
-            code = core.code
-            start = self.cycle
-            k = 0
-            try:
-                for k in range(n):
+        t = None  # the thread of an instruction under way
+        pc = 0
+        slow = False
+        try:
+            while self.outcome is None and self.instructions < self.pause_at:
+                picked = decide()
+                if picked is None:
+                    return
+                core, n = picked
+                t = core.thread
+                regs = t.regs
+                pc = t.pc
+                code = core.code
+                start = self.cycle
+                k = 0
+                try:
+                    for k in range(n):
+                        pc = code[pc](regs, start + k)
+                    t.pc = pc
+                    self.instructions += n
+                    self.cycle = start + n
+                    core.spinning = False
+                except Slow:
+                    self.instructions += k
                     self.cycle = start + k
-                    pc = code[pc](regs)
-                    if self.stop_requested:
-                        k += 1
-                        break
-                else:
-                    k = n
-                t.pc = pc
-                self.instructions += k
-                self.cycle = start + k
-                core.spinning = False
-            except Slow:
-                self.instructions += k
-                self.cycle = start + k
-                t.pc = pc
-                core.spinning = False
-                core.machine.slow[pc](core, t, pc)
-                self.instructions += 1
-                self.cycle += 1
-            except (IndexError, ZeroDivisionError) as fault:
-                self.instructions += k
-                self.cycle = start + k
-                t.pc = pc
-                self._fault(core, t, pc, fault)
+                    t.pc = pc
+                    core.spinning = False
+                    slow = True
+                    core.machine.slow[pc](core, t, pc)
+                    slow = False
+                    self.instructions += 1
+                    self.cycle += 1
+                except ev.StopRun:
+                    self.instructions += k + 1
+                    self.cycle = start + k + 1
+                    t.pc = pc
+                    raise
+                except (IndexError, ZeroDivisionError) as fault:
+                    self.instructions += k
+                    self.cycle = start + k
+                    t.pc = pc
+                    self._fault(core, t, pc, fault)
+                t = None
+        except ev.StopRun:
+            if t is not None:  # inside an instruction: it counts, its pc stays on it
+                if slow:
+                    t.pc = pc
+                    self.instructions += 1
+                    self.cycle += 1
+                self.stopped_mid_instruction = True
 
     # ------------------------------------------------------------------ scheduling
 
@@ -731,7 +759,8 @@ class System:
         self.memory_rng.setstate(state["memory_rng"])
         self.outcome = state["outcome"]
         self.booted = state["booted"]
-        self.stop_requested = False
+        self._stop = False
+        self.stopped_mid_instruction = False
         self._refresh_active()
 
 

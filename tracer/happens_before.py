@@ -18,6 +18,7 @@ class HappensBefore:
         self.vc = [[0] * threads for _ in range(threads)]
         for t in range(threads):
             self.vc[t][t] = 1
+        self.own = [1] * threads  # own[t] == vc[t][t]: the epoch an access of t carries
         self.started = [False] * threads  # initial clock written out yet?
         self.locks: dict[int, list[int]] = {}  # lock address -> clock at its last release
         self.messages: dict[int, list[int]] = {}  # message id -> sender's clock
@@ -40,6 +41,7 @@ class HappensBefore:
 
     def _tick(self, t: int, seq: int) -> None:
         self.vc[t][t] += 1
+        self.own[t] = self.vc[t][t]
         self.changes.append((t, self.vc[t][t], seq, self.vc[t][:]))
 
     # The "before" operations publish the clock the event carries, then move past it.
@@ -98,6 +100,7 @@ class HappensBefore:
     def restore(self, state: tuple) -> None:
         vc, started, locks, messages, wakes = state
         self.vc = [v[:] for v in vc]
+        self.own = [v[t] for t, v in enumerate(self.vc)]
         self.started = started[:]
         self.locks = {k: v[:] for k, v in locks.items()}
         self.messages = {k: v[:] for k, v in messages.items()}

@@ -20,7 +20,7 @@ TOOL_VERSION = "0.1.0"
 # Replay re-executes at roughly a million instructions per second; 100k keeps replay to any
 # point well under 0.2 s (rr checkpoints about every 0.5 s of replay).
 DEFAULT_CHECKPOINT_EVERY = 100_000
-PROGRESS_EVERY = 50_000  # instructions between progress reports
+FLUSH_EVERY = 16_384  # instructions between batches written (and progress reports)
 
 
 def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = False,
@@ -82,14 +82,14 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         checkpoints.write(system, recorder.state())
         next_checkpoint = every
         while True:
-            pause = min(next_checkpoint, system.instructions + PROGRESS_EVERY)
+            pause = min(next_checkpoint, system.instructions + FLUSH_EVERY)
             outcome = system.run(pause_at=pause)
+            recorder.flush()  # a SIGKILL from here on loses nothing before this point
             if progress is not None:
                 progress(system.instructions, recorder.seq)
             if outcome is not None:
                 break
             if system.instructions >= next_checkpoint:
-                recorder.flush()  # everything before a checkpoint is on disk
                 checkpoints.write(system, recorder.state())
                 next_checkpoint = system.instructions + every
         recorder.flush()

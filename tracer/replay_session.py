@@ -41,8 +41,6 @@ class Verifier:
 
     def event(self, kind, core, addr, old, new, site, sync, atomic):
         seq = self.seq
-        if seq > self.target:
-            return  # effects of the target's own instruction after it; not checked
         self.seq = seq + 1
         t = core.thread.tid
         clock = self.hb.vc[t][t] if kind < 3 else sync_clock(self.hb, kind, t, sync, seq)
