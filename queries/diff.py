@@ -19,8 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracer.run_dir import RunDir
 from tracer.errors import TraceError
+from tracer.run_dir import RunDir
 
 from .errors import QueryError
 
@@ -39,7 +39,7 @@ class _Run:
     thread_names: dict[int, str]
 
     @classmethod
-    def load(cls, path: str | Path) -> "_Run":
+    def load(cls, path: str | Path) -> _Run:
         try:
             run = RunDir.open(path)
             events = run.events()

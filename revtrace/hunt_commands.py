@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -10,15 +10,46 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sim.errors import SimError
 from tracer.errors import TraceError
 
-from . import cli
+from . import options as cli
 from .output import console, err_console, fail, print_json, print_table
 
 Seeds = Annotated[str, typer.Option("--seeds", help="Seeds to run: A..B inclusive (e.g. 0..199), or one seed.")]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: 2, this machine's cores).")]
-Keep = Annotated[Optional[str], typer.Option("--keep", help="Record a run directory DIR/seed-N for each failing seed.")]
+Keep = Annotated[str | None, typer.Option("--keep", help="Record a run directory DIR/seed-N for each failing seed.")]
 
 
 def register(app: typer.Typer) -> None:
+    @app.command()
+    def diff(run_a: Annotated[str, typer.Argument(help="The first run directory (e.g. v1).")],
+             run_b: Annotated[str, typer.Argument(help="The second run directory (e.g. v2).")],
+             json: cli.Json = False) -> None:
+        """What differs between two recordings of one scenario (two variants, or two seeds).
+
+        Shows the instructions present in only one program, each thread's first divergence after
+        aligning the two event streams in program order, the writes present in only one run, the
+        outcomes, and the invariant windows and race pairs present in only one run.
+        """
+        from queries import open_run
+        from queries.diff import diff_runs
+        from queries.errors import QueryError
+
+        def races(path):
+            with open_run(path) as run:
+                return run.races()
+
+        def windows(path):
+            with open_run(path) as run:
+                return run.windows()
+
+        try:
+            d = diff_runs(run_a, run_b, races=races, windows=windows)
+        except QueryError as e:
+            fail(str(e))
+        if json:
+            print_json(d)
+        else:
+            render_diff(d)
+
     @app.command()
     def sweep(scenario: cli.Scenario, seeds: Seeds, variant: cli.Variant = None, cores: cli.Cores = None,
               sched: cli.Sched = "random", depth: cli.Depth = 3, quantum: cli.Quantum = 8,
@@ -76,3 +107,47 @@ def register(app: typer.Typer) -> None:
             console.print("no failing seed", markup=False)
         for r in summary["errors"]:
             console.print(f"seed {r['seed']}: {r['outcome']}: {r.get('error', '')}", markup=False)
+
+
+def render_diff(d: dict) -> None:
+    a, b = d["a"], d["b"]
+    console.print(f"A: {d['run_a']}  (variant {a['variant'] or '-'}, seed {a['seed']}, {a['sched']})  "
+                  f"outcome {d['outcome_a']}", markup=False)
+    console.print(f"B: {d['run_b']}  (variant {b['variant'] or '-'}, seed {b['seed']}, {b['sched']})  "
+                  f"outcome {d['outcome_b']}", markup=False)
+    for side in ("a", "b"):
+        p = d[f"panic_{side}"]
+        if p:
+            console.print(f"  {side.upper()} panicked: {p['message']} at {p['file']}:{p['line']} "
+                          f"({p['function']}, thread {p['thread']}, core {p['core']})", markup=False)
+    if d["code_changes"]:
+        print_table("code present in only one run", ["run", "machine", "function", "at", "instruction"],
+                    [(c["side"].upper(), c["machine"], c["function"], f"{c['file']}:{c['line']}", c["text"])
+                     for c in d["code_changes"]])
+    rows = []
+    for thread, fd in d["first_divergence"].items():
+        if fd is None:
+            rows.append((thread, "same behaviour", "", ""))
+            continue
+        rows.append((thread, f"after {fd['matched_before']} matching events", _ev(fd["a"]), _ev(fd["b"])))
+    print_table("first divergence per thread", ["thread", "where", "A", "B"], rows)
+    for side in ("a", "b"):
+        groups = d[f"only_in_{side}"]
+        if groups:
+            print_table(f"writes only in {side.upper()} (thread, function, symbol, bits)",
+                        ["thread", "function", "symbol", "change", "count"],
+                        [(g["thread"], g["function"], g["symbol"], g["bits"], g["count"]) for g in groups[:15]])
+            if len(groups) > 15:
+                console.print(f"  ... {len(groups) - 15} more groups (see --json)", markup=False)
+    for key, title in (("windows_only_in", "invariant windows only in"), ("races_only_in", "race pairs only in")):
+        for side in ("a", "b"):
+            items = d.get(f"{key}_{side}") or []
+            if items:
+                console.print(f"{title} {side.upper()}: {len(items)}", markup=False)
+
+
+def _ev(e: dict | None) -> str:
+    if e is None:
+        return "(no more events)"
+    what = f"{e['kind']} {e['symbol']}".strip()
+    return f"{what} in {e['function']} ({e['file']}:{e['line']}) seq {e['seq']}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -10,10 +10,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sim.errors import SimError
 from tracer.errors import Divergence, TraceError
 
-from . import cli
+from . import options as cli
 from .output import console, err_console, fail, print_json, print_table
 
-CheckpointEvery = Annotated[Optional[int], typer.Option(
+CheckpointEvery = Annotated[int | None, typer.Option(
     "--checkpoint-every", help="Instructions between checkpoints (default 100000: replay to any point in well under 0.2 s).")]
 Out = Annotated[str, typer.Option("--out", "-o", help="The run directory to write.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")]

@@ -14,7 +14,7 @@ ZeroDivisionError) and the loop turns them into a panic at that pc.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .isa import MASK64, Imm, Mem, Reg
 from .observer import ACQUIRE, FENCE, READ, RELEASE, RMW, WRITE

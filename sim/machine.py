@@ -4,10 +4,20 @@ from __future__ import annotations
 
 
 class Core:
-    __slots__ = ("machine", "mid", "index", "gid", "thread", "code", "sb", "stall_until",
-                 "slice_end", "spinning")
+    __slots__ = (
+        "code",
+        "gid",
+        "index",
+        "machine",
+        "mid",
+        "sb",
+        "slice_end",
+        "spinning",
+        "stall_until",
+        "thread",
+    )
 
-    def __init__(self, machine: "Machine", index: int, gid: int):
+    def __init__(self, machine: Machine, index: int, gid: int):
         self.machine = machine
         self.mid = machine.index  # machine index, for observers
         self.index = index  # core number on its machine
@@ -24,7 +34,7 @@ class Core:
 
 
 class Machine:
-    __slots__ = ("name", "index", "mem", "cores", "run_queue", "code", "slow")
+    __slots__ = ("code", "cores", "index", "mem", "name", "run_queue", "slow")
 
     def __init__(self, name: str, index: int, memory_words: int):
         self.name = name

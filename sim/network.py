@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class Port:
-    __slots__ = ("id", "name", "machine", "queue", "waiters")
+    __slots__ = ("id", "machine", "name", "queue", "waiters")
 
     def __init__(self, pid: int, name: str, machine: int):
         self.id = pid

@@ -93,7 +93,7 @@ class RunOptions:
     step_limit: int | None = None  # None: the scenario's
     params: tuple[tuple[str, int], ...] = ()  # overrides of the scenario's [params]
 
-    def with_(self, **changes: Any) -> "RunOptions":
+    def with_(self, **changes: Any) -> RunOptions:
         return replace(self, **changes)
 
 

@@ -12,7 +12,7 @@ from .observer import WRITE
 
 
 class StoreBuffer:
-    __slots__ = ("entries", "mem", "core", "event")
+    __slots__ = ("core", "entries", "event", "mem")
 
     def __init__(self, mem: list[int], core, observer=None):
         self.entries: list[tuple[int, int, int]] = []  # (addr, value, site), oldest first

@@ -221,7 +221,7 @@ class System:
             if budget <= 0:
                 self._end("step_limit")
                 return None
-            return core, (n if n < budget else budget)
+            return core, (min(budget, n))
 
     def _loop_plain(self) -> None:
         decide = self._decide

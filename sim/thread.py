@@ -15,9 +15,25 @@ STATE_NAMES = ("not started", "ready", "running", "blocked", "exited")
 
 
 class Thread:
-    __slots__ = ("tid", "name", "machine", "allowed", "kernel", "daemon", "regs", "pc", "calls",
-                 "stack", "state", "preempt", "in_kernel", "wake_pending", "spinning_lock",
-                 "blocked_on", "core")
+    __slots__ = (
+        "allowed",
+        "blocked_on",
+        "calls",
+        "core",
+        "daemon",
+        "in_kernel",
+        "kernel",
+        "machine",
+        "name",
+        "pc",
+        "preempt",
+        "regs",
+        "spinning_lock",
+        "stack",
+        "state",
+        "tid",
+        "wake_pending",
+    )
 
     def __init__(self, tid: int, name: str, machine: int, allowed: tuple[int, ...], kernel: bool,
                  daemon: bool, entry_pc: int):

@@ -14,7 +14,7 @@ can use it; `record` and `replay` load it on first use.
 from .errors import Divergence, TraceError
 from .run_dir import RunDir
 
-__all__ = ["record", "replay", "RunDir", "ReplayState", "TraceError", "Divergence"]
+__all__ = ["Divergence", "ReplayState", "RunDir", "TraceError", "record", "replay"]
 
 
 def __getattr__(name: str):

@@ -36,8 +36,7 @@ class HappensBefore:
         mine = self.vc[t]
         if other is not None:
             for i, v in enumerate(other):
-                if v > mine[i]:
-                    mine[i] = v
+                mine[i] = max(mine[i], v)
 
     def _tick(self, t: int, seq: int) -> None:
         self.vc[t][t] += 1
@@ -64,8 +63,7 @@ class HappensBefore:
             self.wakes[target] = self.vc[t][:]
         else:
             for i, v in enumerate(self.vc[t]):
-                if v > pending[i]:
-                    pending[i] = v
+                pending[i] = max(pending[i], v)
         self._tick(t, seq + 1)
         return e
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
-from sim.scenario import RunOptions, Scenario, assemble_scenario, effective_cores, load_scenario, scenario_hash, validate_options
+from sim.scenario import (
+    RunOptions,
+    Scenario,
+    assemble_scenario,
+    effective_cores,
+    load_scenario,
+    scenario_hash,
+    validate_options,
+)
 from sim.system import System
 
 from . import schema

@@ -28,7 +28,7 @@ class RunDir:
     # ------------------------------------------------------------------ creating
 
     @classmethod
-    def create(cls, path: str | Path, force: bool = False) -> "RunDir":
+    def create(cls, path: str | Path, force: bool = False) -> RunDir:
         path = Path(path)
         if path.exists():
             if not path.is_dir():
@@ -79,7 +79,7 @@ class RunDir:
     # ------------------------------------------------------------------ reading
 
     @classmethod
-    def open(cls, path: str | Path) -> "RunDir":
+    def open(cls, path: str | Path) -> RunDir:
         path = Path(path)
         if not path.is_dir():
             raise TraceError("no such run directory", str(path))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import multiprocessing
 import re
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from sim.errors import SimError
 from sim.scenario import RunOptions, load_scenario, validate_options

@@ -7,11 +7,11 @@ the operating system as soon as it is complete, so a SIGKILL loses at most the b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
+from pyarrow import ipc
 
 from .errors import TraceError
 from .schema import PART_PATTERN

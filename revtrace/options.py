@@ -1,0 +1,60 @@
+"""Typed options shared by every command that runs a scenario (run, record, sweep, demo)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sim.scenario import RunOptions
+
+from .output import console, fail
+
+Scenario = Annotated[str, typer.Argument(help="A scenario folder, its scenario.toml, or a bundled scenario's name (e.g. race_counter).")]
+Variant = Annotated[str | None, typer.Option("--variant", "-V", help="A named source substitution declared in the scenario (e.g. v1, v2).")]
+Cores = Annotated[int | None, typer.Option("--cores", "-c", help="Cores of the scenario's primary machine (default: the scenario's).")]
+Seed = Annotated[int, typer.Option("--seed", "-s", help="Seed of the scheduler and of the store-buffer drains.")]
+Sched = Annotated[str, typer.Option("--sched", help="Scheduler: random, roundrobin or pct.")]
+Depth = Annotated[int, typer.Option("--depth", "-d", help="PCT's bug depth d (d-1 priority change points).")]
+Quantum = Annotated[int, typer.Option("--quantum", help="roundrobin: instructions per turn.")]
+MemoryModel = Annotated[str | None, typer.Option("--memory-model", "-m", help="sc or tso (default: the scenario's).")]
+StepLimit = Annotated[int | None, typer.Option("--step-limit", help="Stop after this many instructions (default: the scenario's).")]
+Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="Override a scenario parameter: NAME=VALUE (repeatable).")]
+Show = Annotated[list[str] | None, typer.Option("--show", help="Print this symbol's final value (repeatable), e.g. counter or page0.flags.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def parse_params(params: list[str] | None) -> tuple[tuple[str, int], ...]:
+    out = []
+    for p in params or []:
+        name, eq, value = p.partition("=")
+        if not eq or not name:
+            fail(f"--param expects NAME=VALUE, got {p!r}")
+        try:
+            out.append((name.strip(), int(value, 0)))
+        except ValueError:
+            fail(f"--param {name}: expected an integer, got {value!r}")
+    return tuple(out)
+
+
+def run_options(variant, cores, seed, sched, depth, quantum, memory_model, step_limit, params) -> RunOptions:
+    return RunOptions(variant=variant, cores=cores, seed=seed, sched=sched, depth=depth, quantum=quantum,
+                      memory_model=memory_model, step_limit=step_limit, params=parse_params(params))
+
+
+def render_outcome(result: dict, memory: dict[str, int]) -> None:
+    outcome = result["outcome"]
+    style = {"completed": "green", "panic": "bold red", "deadlock": "yellow", "step_limit": "yellow"}[outcome]
+    console.print(f"outcome: [{style}]{outcome}[/{style}]")
+    panic = result.get("panic")
+    if panic:
+        console.print(f"  panic: {panic['message']}", markup=False)
+        console.print(f"  at {panic['file']}:{panic['line']} in {panic['function']}, thread {panic['thread']} "
+                      f"on {panic['machine']} core {panic['core']}", markup=False)
+    for line in result.get("blocked", []):
+        console.print(f"  blocked: {line}", markup=False)
+    console.print(f"instructions: {result['instructions']:,}   cycles: {result['cycles']:,}")
+    for name, value in memory.items():
+        console.print(f"  {name} = {value} ({value:#x})", markup=False)
+
+
