@@ -80,3 +80,16 @@ class Image:
             if s.name == name:
                 return s
         return None
+
+    def require_symbol(self, name: str) -> Symbol:
+        """The symbol, or a ScenarioError that suggests the closest names."""
+        sym = self.symbol(name)
+        if sym is None:
+            import difflib
+
+            from .errors import ScenarioError
+
+            close = difflib.get_close_matches(name, [s.name for s in self.symbols], n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise ScenarioError(f"unknown symbol {name!r}{hint}")
+        return sym

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 
 from . import observer as ev
 from .compiler import CONDITIONALLY_SLOW_OPS, SLOW_OPS, Slow, compile_core
-from .errors import ScenarioError
 from .isa import MASK64, Mem, Reg
 from .machine import Core, Machine
 from .network import Network, Port
@@ -652,6 +651,7 @@ class System:
 
     def _op_halt(self, core, t, pc):
         t.pc = pc
+        self._drain(core)  # the thread's buffered stores become visible before it is gone
         self._emit(ev.EXIT, core, -1, 0, 0, core.machine.code[pc].site, -1, False)
         self._switch_out(core, EXITED)
         if self._all_done():
@@ -710,9 +710,7 @@ class System:
         return f"pc {t.pc}"
 
     def read_symbol(self, name: str) -> int:
-        sym = self.image.symbol(name)
-        if sym is None:
-            raise ScenarioError(f"unknown symbol {name!r}{_suggest_symbol(self.image, name)}")
+        sym = self.image.require_symbol(name)
         owner = next(m for m in self.machines if m.name == sym.machine)
         return owner.mem[sym.addr]
 
@@ -763,10 +761,4 @@ class System:
         self.stopped_mid_instruction = False
         self._refresh_active()
 
-
-def _suggest_symbol(image: Image, name: str) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, [s.name for s in image.symbols], n=3, cutoff=0.5)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 

@@ -13,6 +13,7 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import schema
@@ -50,8 +51,6 @@ class CheckpointWriter:
 
     def _write_index(self) -> None:
         cols = {f: [getattr(c, f) for c in self.entries] for f in ("seq", "cycle", "instructions", "file")}
-        import pyarrow as pa
-
         tmp = self.folder / (INDEX_FILE + ".tmp")
         try:
             pq.write_table(pa.table(cols, schema=schema.CHECKPOINTS), tmp)
@@ -64,8 +63,12 @@ def load_index(run_path: Path) -> list[Checkpoint]:
     path = run_path / schema.CHECKPOINTS_DIR / INDEX_FILE
     if not path.is_file():
         raise TraceError("the run has no checkpoints (checkpoints/index.parquet missing)", str(run_path))
-    table = pq.read_table(path).to_pylist()
-    return [Checkpoint(r["seq"], r["cycle"], r["instructions"], r["file"]) for r in table]
+    try:
+        table = pq.read_table(path).to_pylist()
+        return [Checkpoint(r["seq"], r["cycle"], r["instructions"], r["file"]) for r in table]
+    except (OSError, KeyError, pa.ArrowException) as e:
+        raise TraceError(f"unreadable checkpoint index: {str(e).splitlines()[0] if str(e) else e!r}",
+                         str(path)) from None
 
 
 def nearest(index: list[Checkpoint], seq: int) -> Checkpoint:

@@ -43,10 +43,12 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     opts = validate_options(sc, (options or RunOptions()).with_(**option_fields))
-    every = checkpoint_every or DEFAULT_CHECKPOINT_EVERY
+    every = DEFAULT_CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
     if every < 1:
         raise TraceError(f"--checkpoint-every must be positive, got {every}")
-    image = assemble_scenario(sc, opts)  # bad sources fail before anything is written
+    image = assemble_scenario(sc, opts)  # bad sources and names fail before anything is written
+    for name in show:
+        image.require_symbol(name)
     run = RunDir.create(out, force=force)
     path = run.path
 
@@ -83,8 +85,6 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     started = [t.tid for t in sc.threads if t.start]
     recorder = Recorder(events, vclocks, len(sc.threads), started)
     system = System(sc, opts, image=image, observer=recorder)
-    for name in show:
-        system.read_symbol(name)  # an unknown name fails now, not after the run
     checkpoints = CheckpointWriter(path)
     try:
         checkpoints.write(system, recorder.state())

@@ -122,7 +122,7 @@ def resolve_seq(run: RunDir, to: int | str) -> int:
                 raise TraceError(f"the run did not panic (outcome: {meta.get('outcome')})", str(run.path))
             return int(panic["seq"])
         try:
-            to = int(to, 0)
+            to = int(to, 10) if to.strip().isdigit() else int(to, 0)
         except ValueError:
             raise TraceError(f"--to expects a seq or 'panic', got {to!r}") from None
     if not 0 <= to < total:
@@ -138,6 +138,11 @@ def replay(run_dir: str | Path | RunDir, to: int | str, show: list[str] | tuple[
     saved = checkpoints.load(run.path, ckpt)
 
     window = run.events_between(ckpt.seq, target)
+    if window.num_rows != target - ckpt.seq + 1:
+        readable, damaged = run.check_events()
+        where = damaged[0].location if damaged else str(run.path)
+        raise TraceError(f"seq {target} is not readable: the recording is damaged or truncated; "
+                         f"{readable} events (0..{readable - 1}) are readable", where)
     cols = [window[name].to_pylist() for name in ("cycle", "machine", "core", "thread", "site")]
     code_of = {name: i for i, name in enumerate(KIND_NAMES)}
     kinds = [code_of[name] for name in window["kind"].to_pylist()]

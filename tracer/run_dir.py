@@ -107,7 +107,12 @@ class RunDir:
         """The events in seq order as a RecordBatchReader (streams part after part, little memory)."""
         def batches():
             for p in self.event_parts():
-                yield from read_part(p, strict)
+                try:
+                    yield from read_part(p, strict=True)
+                except DamagedPart:
+                    if strict:
+                        raise
+                    return  # stop at the first damage: the events after it would leave a gap in seq
         return pa.RecordBatchReader.from_batches(schema.EVENTS, batches())
 
     def events(self, strict: bool = False) -> pa.Table:
@@ -117,17 +122,16 @@ class RunDir:
     def events_between(self, first: int, last: int) -> pa.Table:
         """Events with first <= seq <= last, reading only the batches that hold them."""
         picked = []
-        for p in self.event_parts():
-            for batch in read_part(p):
-                seqs = batch.column(0)
-                if not len(seqs):
-                    continue
-                lo, hi = seqs[0].as_py(), seqs[-1].as_py()
-                if hi < first:
-                    continue
-                if lo > last:
-                    return pa.Table.from_batches(picked, schema.EVENTS)
-                picked.append(batch.slice(max(0, first - lo), min(hi, last) - max(lo, first) + 1))
+        for batch in self.reader():
+            seqs = batch.column(0)
+            if not len(seqs):
+                continue
+            lo, hi = seqs[0].as_py(), seqs[-1].as_py()
+            if hi < first:
+                continue
+            if lo > last:
+                break
+            picked.append(batch.slice(max(0, first - lo), min(hi, last) - max(lo, first) + 1))
         return pa.Table.from_batches(picked, schema.EVENTS)
 
     def check_events(self) -> tuple[int, list[DamagedPart]]:
@@ -136,9 +140,8 @@ class RunDir:
         for p in self.event_parts():
             try:
                 for batch in read_part(p, strict=True):
-                    rows += batch.num_rows
+                    rows += batch.num_rows  # the damaged part's readable batches count here
             except DamagedPart as d:
-                rows += d.readable_rows
                 damaged.append(d)
         return rows, damaged
 

@@ -103,6 +103,8 @@ def sweep(scenario: str, options: RunOptions, seeds: range, jobs: int = 2, keep:
     opts = validate_options(sc, options)
     if jobs < 1:
         raise TraceError(f"-j must be at least 1, got {jobs}")
+    if len(seeds) == 0:
+        raise TraceError("the seed range is empty")
     if keep is not None:
         keep = Path(keep)
         try:
