@@ -481,7 +481,7 @@ def test_kernel_inc_assembles_and_expands():
     assert got[3:6] == [("ld", (at, flags)), ("and", (at, at, Imm(~(1 << wb) & MASK64))), ("st", (flags, at))]
     assert got[6:9] == [("ld", (Reg(1), flags)), ("shr", (Reg(1), Reg(1), Imm(up))),
                         ("and", (Reg(1), Reg(1), Imm(1)))]
-    assert [op for op, _ in got[9:13]] == ["test_and_set_bit_lock", "jz", "yield", "jmp"]
+    assert [op for op, _ in got[9:13]] == ["test_and_set_bit_lock", "jz", "msleep", "jmp"]
     assert got[9][1] == (at, Imm(0), flags)
     assert got[10][1][1].pc == 13 and got[12][1][0].pc == 9
     assert got[13:15] == [("test_and_set_bit_lock", (Reg(2), Imm(0), flags)),
