@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -128,7 +129,7 @@ class _Table:
         self.used: set[str] = set()
 
     def err(self, key: str, message: str) -> ScenarioError:
-        path = f"{self.where}.{key}" if self.where else key
+        path = ".".join(p for p in (self.where, key) if p)
         return ScenarioError(f"{path}: {message}", str(self.file))
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., choices=None) -> Any:
@@ -157,10 +158,14 @@ def load_scenario(path: str | Path) -> Scenario:
         text = toml_path.read_text()
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        line = getattr(e, "lineno", None)
-        col = getattr(e, "colno", None)
-        msg = getattr(e, "msg", str(e))
-        raise ScenarioError(f"invalid TOML: {msg}", str(toml_path), line, col) from None
+        # Python 3.14 has e.lineno/e.colno; before, the position is only in the text
+        msg = str(e)
+        m = re.search(r"\s*\(at line (\d+), column (\d+)\)", msg)
+        line, col = getattr(e, "lineno", None), getattr(e, "colno", None)
+        if m:
+            line, col = int(m.group(1)), int(m.group(2))
+            msg = msg[:m.start()] + msg[m.end():]
+        raise ScenarioError(f"invalid TOML: {getattr(e, 'msg', msg)}", str(toml_path), line, col) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ScenarioError(f"cannot read: {e}", str(toml_path)) from None
     folder = toml_path.parent
@@ -237,6 +242,8 @@ def load_scenario(path: str | Path) -> Scenario:
 
     links: dict[tuple[str, str], int] = {}
     for i, ldata in enumerate(top.get("links", list, [])):
+        if not isinstance(ldata, dict):
+            raise top.err(f"links[{i}]", "expected a table")
         t = _Table(ldata, toml_path, f"links[{i}]")
         a, b = t.get("a", str), t.get("b", str)
         for key, m in (("a", a), ("b", b)):

@@ -191,10 +191,9 @@ class System:
         if not (timers and timers[0][0] <= self.cycle) and active and not self.tso:
             # the common case, kept short: nothing due, somebody can run
             core, n = self.scheduler.pick(active, self.instructions)
-            if self.cycle < core.slice_end:
-                budget = self.step_limit - self.instructions
-                if n < budget:
-                    return core, n
+            if self.cycle < core.slice_end and n < self.step_limit - self.instructions:
+                return core, n
+            return self._run_picked(core, n)
         return self._decide_fully()
 
     def _decide_fully(self):
@@ -204,23 +203,22 @@ class System:
                 self._fire_timer(heapq.heappop(timers))
             if self.tso:
                 self._maybe_drain()
-            active = self.active
-            if not active:
-                if timers:
-                    self.cycle = timers[0][0]
-                    continue
+            if self.active:
+                return self._run_picked(*self.scheduler.pick(self.active, self.instructions))
+            if not timers:
                 self._finish_idle()
                 return None
-            core, n = self.scheduler.pick(active, self.instructions)
-            if self.cycle >= core.slice_end:
-                self._timer_tick(core)
-                if core.thread is None:
-                    continue
-            budget = self.step_limit - self.instructions
-            if budget <= 0:
-                self._end("step_limit")
-                return None
-            return core, (min(budget, n))
+            self.cycle = timers[0][0]  # everyone waits: jump to the next timer
+
+    def _run_picked(self, core, n):
+        """The scheduler's choice stands: tick its timer if due, and respect the step budget."""
+        if self.cycle >= core.slice_end:
+            self._timer_tick(core)  # may put another thread on this core; it runs the burst
+        budget = self.step_limit - self.instructions
+        if budget <= 0:
+            self._end("step_limit")
+            return None
+        return core, min(budget, n)
 
     def _loop_plain(self) -> None:
         decide = self._decide

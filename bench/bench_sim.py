@@ -1,0 +1,133 @@
+"""Simulator and recorder speed on bench/scenarios/mixed (four kernel threads on four cores).
+
+    .venv/bin/python bench/bench_sim.py [--rounds 1000] [--reps 5] [--record-rounds 300] [--replays 20]
+
+Measures, against the targets:
+  - simulated instructions per second with no observer, under sc and tso (median of --reps runs;
+    target 3M instr/s);
+  - recording: the same run with tracer.record, its time over the plain run's (target <= 1.5x),
+    and the bytes per event on disk (size of events/*.arrows over the event count);
+  - replay: the median time of tracer.replay(run_dir, seq) to random seqs (target <= 0.2 s).
+Timings are wall clock on this machine; numbers are printed in a table. Runs in about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sim.scenario import RunOptions, load_scenario
+from sim.system import System
+
+SCENARIO = ROOT / "bench" / "scenarios" / "mixed"
+TARGET_IPS = 3_000_000
+TARGET_RECORD_RATIO = 1.5
+TARGET_REPLAY_S = 0.2
+
+
+def plain_run(sc, options: RunOptions) -> tuple[float, int]:
+    system = System(sc, options)
+    start = time.perf_counter()
+    outcome = system.run()
+    elapsed = time.perf_counter() - start
+    assert outcome.outcome == "completed", outcome
+    return elapsed, outcome.instructions
+
+
+def bench_plain(sc, rounds: int, reps: int, model: str) -> dict:
+    options = RunOptions(seed=1, memory_model=model, params=(("ROUNDS", rounds),))
+    plain_run(sc, options)  # warm-up: compiles the code factory once
+    times, instructions = [], 0
+    for _ in range(reps):
+        t, instructions = plain_run(sc, options)
+        times.append(t)
+    med = statistics.median(times)
+    return {"model": model, "instructions": instructions, "median_s": med, "ips": instructions / med,
+            "min_s": min(times), "max_s": max(times)}
+
+
+def bench_record(sc, rounds: int, reps: int, replays: int, model: str, workdir: Path) -> dict:
+    import tracer
+
+    options = RunOptions(seed=1, memory_model=model, params=(("ROUNDS", rounds),))
+    plain_times = [plain_run(sc, options)[0] for _ in range(reps)]
+    record_times = []
+    run = None
+    for i in range(reps):
+        out = workdir / f"run-{model}-{i}"
+        start = time.perf_counter()
+        run = tracer.record(sc, out, options=options)
+        record_times.append(time.perf_counter() - start)
+    meta = run.meta
+    events = int(meta["events"])
+    arrows = sum(p.stat().st_size for p in (run.path / "events").glob("*.arrows"))
+    rng = random.Random(12345)
+    seqs = [rng.randrange(events) for _ in range(replays)]
+    tracer.replay(run.path, seqs[0])  # warm-up
+    replay_times = []
+    for seq in seqs:
+        start = time.perf_counter()
+        state = tracer.replay(run.path, seq)
+        replay_times.append(time.perf_counter() - start)
+        assert state.seq == seq
+    plain = statistics.median(plain_times)
+    record = statistics.median(record_times)
+    return {"model": model, "instructions": meta["instructions"], "events": events, "plain_s": plain,
+            "record_s": record, "ratio": record / plain, "ratio_min": min(record_times) / min(plain_times), "bytes_per_event": arrows / events,
+            "arrows_bytes": arrows, "replay_median_s": statistics.median(replay_times),
+            "replay_max_s": max(replay_times), "checkpoint_every": meta.get("checkpoint_every")}
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=1000, help="ROUNDS for the plain-speed runs")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions per measurement (median)")
+    ap.add_argument("--record-rounds", type=int, default=300, help="ROUNDS for the record/replay runs")
+    ap.add_argument("--record-reps", type=int, default=5)
+    ap.add_argument("--replays", type=int, default=20, help="random seqs to replay")
+    ap.add_argument("--models", default="sc,tso")
+    args = ap.parse_args(argv)
+
+    sc = load_scenario(SCENARIO)
+    models = args.models.split(",")
+    wall = time.perf_counter()
+
+    plain = [bench_plain(sc, args.rounds, args.reps, m) for m in models]
+    table(f"Simulator speed, no observer (mixed, ROUNDS={args.rounds}, median of {args.reps})",
+          ["model", "instructions", "median s", "min s", "max s", "instr/s", "vs 3M target"],
+          [[p["model"], f"{p['instructions']:,}", f"{p['median_s']:.3f}", f"{p['min_s']:.3f}", f"{p['max_s']:.3f}",
+            f"{p['ips'] / 1e6:.2f}M", f"{p['ips'] / TARGET_IPS:.2f}x"] for p in plain])
+
+    with tempfile.TemporaryDirectory(prefix="revtrace-bench-") as tmp:
+        rec = [bench_record(sc, args.record_rounds, args.record_reps, args.replays, m, Path(tmp)) for m in models]
+    table(f"Recording and replay (mixed, ROUNDS={args.record_rounds}, median of {args.record_reps}; "
+          f"{args.replays} random replays)",
+          ["model", "instructions", "events", "run s", "record s", "record/run", "(of mins)", "(target <=1.5x)",
+           "bytes/event", "replay median s", "replay max s", "(target <=0.2 s)"],
+          [[r["model"], f"{r['instructions']:,}", f"{r['events']:,}", f"{r['plain_s']:.3f}", f"{r['record_s']:.3f}",
+            f"{r['ratio']:.2f}x", f"{r['ratio_min']:.2f}x", "ok" if r["ratio"] <= TARGET_RECORD_RATIO else "MISSED",
+            f"{r['bytes_per_event']:.1f}", f"{r['replay_median_s']:.3f}", f"{r['replay_max_s']:.3f}",
+            "ok" if r["replay_median_s"] <= TARGET_REPLAY_S else "MISSED"] for r in rec])
+    print(f"\n(total {time.perf_counter() - wall:.1f} s; checkpoint every {rec[0]['checkpoint_every']:,} instructions)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
