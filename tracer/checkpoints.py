@@ -39,7 +39,8 @@ class CheckpointWriter:
     def write(self, system, recorder_state: tuple) -> None:
         seq = recorder_state[0]
         name = f"ckpt-{len(self.entries):05d}.bin"
-        blob = pickle.dumps({"system": system.snapshot(), "recorder": recorder_state}, protocol=5)
+        blob = pickle.dumps({"system": system.snapshot(), "recorder": recorder_state, "cycle": system.cycle,
+                             "instructions": system.instructions}, protocol=5)
         tmp = self.folder / (name + ".tmp")
         try:
             tmp.write_bytes(blob)
@@ -47,9 +48,12 @@ class CheckpointWriter:
         except OSError as e:
             raise TraceError(f"cannot write checkpoint: {e.strerror or e}", str(self.folder / name)) from None
         self.entries.append(Checkpoint(seq, system.cycle, system.instructions, name))
-        self._write_index()
+        if len(self.entries) == 1:
+            self.close()  # a killed recording keeps at least the first one indexed
 
-    def _write_index(self) -> None:
+    def close(self) -> None:
+        """Write the index (once at the start and once at the end: a recording killed in between
+        is indexed from the checkpoint files themselves, see load_index)."""
         cols = {f: [getattr(c, f) for c in self.entries] for f in ("seq", "cycle", "instructions", "file")}
         tmp = self.folder / (INDEX_FILE + ".tmp")
         try:
@@ -60,15 +64,23 @@ class CheckpointWriter:
 
 
 def load_index(run_path: Path) -> list[Checkpoint]:
-    path = run_path / schema.CHECKPOINTS_DIR / INDEX_FILE
+    folder = run_path / schema.CHECKPOINTS_DIR
+    path = folder / INDEX_FILE
     if not path.is_file():
         raise TraceError("the run has no checkpoints (checkpoints/index.parquet missing)", str(run_path))
     try:
         table = pq.read_table(path).to_pylist()
-        return [Checkpoint(r["seq"], r["cycle"], r["instructions"], r["file"]) for r in table]
+        index = [Checkpoint(r["seq"], r["cycle"], r["instructions"], r["file"]) for r in table]
     except (OSError, KeyError, pa.ArrowException) as e:
         raise TraceError(f"unreadable checkpoint index: {str(e).splitlines()[0] if str(e) else e!r}",
                          str(path)) from None
+    files = sorted(p.name for p in folder.glob("ckpt-*.bin"))
+    if len(files) > len(index):  # the recording stopped before its final index: read the rest
+        for name in files[len(index):]:
+            saved = load(run_path, Checkpoint(0, 0, 0, name))
+            seq = saved["recorder"][0]
+            index.append(Checkpoint(seq, saved.get("cycle", 0), saved.get("instructions", 0), name))
+    return index
 
 
 def nearest(index: list[Checkpoint], seq: int) -> Checkpoint:

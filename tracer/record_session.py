@@ -28,7 +28,7 @@ TOOL_VERSION = "0.1.0"
 # Replay re-executes at roughly a million instructions per second; 100k keeps replay to any
 # point well under 0.2 s (rr checkpoints about every 0.5 s of replay).
 DEFAULT_CHECKPOINT_EVERY = 100_000
-FLUSH_EVERY = 16_384  # instructions between batches written (and progress reports)
+FLUSH_EVERY = 65_536  # instructions between batches written (and progress reports)
 
 
 def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = False,
@@ -103,6 +103,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         recorder.flush()
         events.close()
         vclocks.close()
+        checkpoints.close()
     except BaseException as e:
         # disk full, permission lost, Ctrl-C: keep what was flushed readable and say so
         try:
@@ -111,6 +112,10 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
             pass
         events.close()
         vclocks.close()
+        try:
+            checkpoints.close()
+        except TraceError:
+            pass
         meta.update(events=recorder.flushed, instructions=system.instructions, cycles=system.cycle,
                     error=str(e) or type(e).__name__)
         try:
