@@ -151,3 +151,29 @@ def _ev(e: dict | None) -> str:
         return "(no more events)"
     what = f"{e['kind']} {e['symbol']}".strip()
     return f"{what} in {e['function']} ({e['file']}:{e['line']}) seq {e['seq']}"
+
+
+def register_demo(app: typer.Typer) -> None:
+    @app.command()
+    def demo(out: Annotated[str, typer.Option("--out", "-o", help="Where to write the two run directories.")] = "revtrace-demo",
+             cores: Annotated[int, typer.Option("--cores", "-c", help="Cores of the NFS client (2 or more to race).")] = 2,
+             seeds: Seeds = "0..199", jobs: Jobs = 2, json: cli.Json = False) -> None:
+        """The whole story on the bundled NFS x VMXMON scenario, in seconds.
+
+        Hunts a seed on which v2 (after VMXMON's one-line change) hits the NFS BUG_ON, records v1
+        and v2 with it, and shows the panic, the last writer of the dirty flag, the racing pair,
+        the broken invariant's window, the data v1 loses, and the diff of the two versions.
+        """
+        from pathlib import Path
+
+        from queries.errors import QueryError
+        from tracer.sweep_session import parse_seeds
+
+        from .demo import run_demo
+
+        try:
+            found = run_demo(Path(out), cores=cores, seeds=parse_seeds(seeds), jobs=jobs, quiet=json)
+        except (SimError, TraceError, QueryError) as e:
+            fail(str(e))
+        if json:
+            print_json(found)

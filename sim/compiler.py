@@ -138,7 +138,7 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
                      "if mem[a] or t.spinning_lock: raise Slow")
         lines += ["mem[a] = 1", "t.preempt += 1"]
         if observed:
-            lines += [f"ev({RMW}, core, a, 0, 1, {site}, -1, True)", f"ev({ACQUIRE}, core, a, 0, 1, {site}, a, True)"]
+            lines += [f"ev({ACQUIRE}, core, a, 0, 1, {site}, a, True)", f"ev({RMW}, core, a, 0, 1, {site}, -1, True)"]
         return lines + [f"return {npc}"]
     if op == "spin_unlock":
         lines = [f"a = {_addr(args[0])}", "t = core.thread", "old = mem[a]"]

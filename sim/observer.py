@@ -24,8 +24,9 @@ class StopRun(Exception):
 READ = 0  # plain load: addr, new = value read
 WRITE = 1  # plain or atomic store: addr, old, new
 RMW = 2  # atomic read-modify-write: addr, old, new (new == old when nothing changed)
-ACQUIRE = 3  # a lock was taken: sync = the lock word's address
-RELEASE = 4  # a lock was released: sync = the lock word's address
+ACQUIRE = 3  # a lock is taken: sync = the lock word's address; comes just BEFORE the rmw that
+#             took it, so that the rmw is ordered after the previous holder's release
+RELEASE = 4  # a lock was released: sync = the lock word's address; comes just AFTER its write
 FENCE = 5  # a full barrier
 SEND = 6  # a message left: sync = message id, addr = port id, new = first payload word
 RECV = 7  # a message was received: sync = message id, addr = port id, new = first payload word

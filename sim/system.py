@@ -500,8 +500,8 @@ class System:
             mem[a] = 1
             t.spinning_lock = False
             t.pc = pc + 1
-            self._emit(ev.RMW, core, a, 0, 1, ins.site)
             self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a)
+            self._emit(ev.RMW, core, a, 0, 1, ins.site)
         else:
             core.spinning = True  # retry: the pc stays on spin_lock
             self._emit(ev.RMW, core, a, old, old, ins.site)
@@ -519,8 +519,8 @@ class System:
             mem[a] = 1
             t.preempt += 1
             t.regs[ins.args[0].n] = 1
-            self._emit(ev.RMW, core, a, 0, 1, ins.site)
             self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a)
+            self._emit(ev.RMW, core, a, 0, 1, ins.site)
         else:
             t.regs[ins.args[0].n] = 0
             self._emit(ev.RMW, core, a, old, old, ins.site)
@@ -560,9 +560,9 @@ class System:
         taken = not (old >> bit) & 1
         t.regs[d.n] = (old >> bit) & 1
         t.pc = pc + 1
-        self._emit(ev.RMW, core, a, old, new, ins.site)
         if taken:
             self._emit(ev.ACQUIRE, core, a, old, new, ins.site, a)
+        self._emit(ev.RMW, core, a, old, new, ins.site)
 
     def _op_clear_bit_unlock(self, core, t, pc):
         ins = core.machine.code[pc]

@@ -360,7 +360,7 @@ def test_bit_lock_acquire_and_release_events(rig):
     f = system.image.symbol("f").addr
     got = [(e.kind, e.addr, e.old, e.new, e.sync) for e in system.observer.without("switch", "exit")]
     assert got == [
-        ("rmw", f, 0b1010, 0b1110, -1), ("acquire", f, 0b1010, 0b1110, f),
+        ("acquire", f, 0b1010, 0b1110, f), ("rmw", f, 0b1010, 0b1110, -1),
         ("rmw", f, 0b1110, 0b1110, -1),
         ("rmw", f, 0b1110, 0b1010, -1), ("release", f, 0b1110, 0b1010, f),
         ("rmw", f, 0b1010, 0b1010, -1),
@@ -424,7 +424,7 @@ def test_spin_trylock(rig):
     assert [p for k, _, p in log.preempt_seen if k == "x"] == [1, 1, 0]
     lock = system.image.symbol("lock").addr
     assert [(e.kind, e.old, e.new) for e in log.events if e.addr == lock] == [
-        ("rmw", 0, 1), ("acquire", 0, 1), ("rmw", 1, 1), ("write", 1, 0), ("release", 1, 0)]
+        ("acquire", 0, 1), ("rmw", 0, 1), ("rmw", 1, 1), ("write", 1, 0), ("release", 1, 0)]
 
 
 @covers("spin_unlock")
@@ -1147,12 +1147,12 @@ def test_exact_event_sequence(rig, seed):
         (0, "write", 0, x, 0, 5, -1, False, line("; write")),
         (1, "read", 0, x, 0, 5, -1, False, line("; read")),
         (2, "rmw", 0, x, 5, 7, -1, True, line("; rmw")),
-        (3, "rmw", 0, l, 0, 1, -1, True, line("spin_lock")),
         (3, "acquire", 0, l, 0, 1, l, True, line("spin_lock")),
+        (3, "rmw", 0, l, 0, 1, -1, True, line("spin_lock")),
         (4, "write", 0, l, 1, 0, -1, True, line("spin_unlock")),
         (4, "release", 0, l, 1, 0, l, True, line("spin_unlock")),
-        (5, "rmw", 0, l, 0, 1, -1, True, line("test_and_set_bit_lock")),
         (5, "acquire", 0, l, 0, 1, l, True, line("test_and_set_bit_lock")),
+        (5, "rmw", 0, l, 0, 1, -1, True, line("test_and_set_bit_lock")),
         (6, "rmw", 0, l, 1, 0, -1, True, line("clear_bit_unlock")),
         (6, "release", 0, l, 1, 0, l, True, line("clear_bit_unlock")),
         (7, "fence", 0, -1, 0, 0, -1, True, line("fence")),

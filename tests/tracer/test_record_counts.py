@@ -84,12 +84,13 @@ def test_locked_counter_counts(lc_run):
             holder = None
         elif e["addr"] == counter:
             assert holder == e["thread"], "counter accessed outside the lock"
-    # an acquire follows a successful test-and-set of the lock word by the same instruction
+    # an acquire comes just before the successful test-and-set of the lock word by the same
+    # instruction (so that the rmw itself is ordered after the previous release)
     for i, e in enumerate(rows):
         if e["kind"] == "acquire":
-            prev = rows[i - 1]
-            assert (prev["kind"], prev["addr"], prev["old"], prev["new"]) == ("rmw", lock, 0, 1)
-            assert (prev["cycle"], prev["thread"], prev["site"]) == (e["cycle"], e["thread"], e["site"])
+            nxt = rows[i + 1]
+            assert (nxt["kind"], nxt["addr"], nxt["old"], nxt["new"]) == ("rmw", lock, 0, 1)
+            assert (nxt["cycle"], nxt["thread"], nxt["site"]) == (e["cycle"], e["thread"], e["site"])
 
 
 def _check_coherent(run: tracer.RunDir, check_reads: bool = True) -> int:
