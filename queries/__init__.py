@@ -1,0 +1,16 @@
+"""revtrace's third floor: a recorded run directory opened in DuckDB, and the reverse queries.
+
+    import queries
+    with queries.open_run("runs/race_counter-1") as run:
+        run.last_writer("counter")            # who last wrote it
+        run.last_writer("page0.flags:PG_dirty", before="panic")
+        run.races()                           # ThreadSanitizer-style report
+        run.sql("SELECT * FROM writes WHERE symbol = 'counter' ORDER BY seq")
+
+Never imports sim/: a run directory is all it needs.
+"""
+
+from .errors import QueryError, QueryWarning
+from .run import Run, open_run
+
+__all__ = ["QueryError", "QueryWarning", "Run", "open_run"]

@@ -39,3 +39,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, then exit (2 for bad input). Never a traceback."""
     err_console.print(f"revtrace: error: {message}", markup=False, soft_wrap=True)
     raise SystemExit(code)
+
+
+def print_fields(title: str | None, rows: Sequence[tuple[Any, Any]]) -> None:
+    """A two-column table of field names and values (one record), without a header row."""
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in rows:
+        table.add_row(str(name), "" if value is None else str(value))
+    console.print(table)

@@ -1,0 +1,112 @@
+"""Numbers to names: sites, threads, machines, words and bits of one indexed run.
+
+Loaded from the index's small tables on first use and kept in plain dicts, so that decorating a
+query's answer costs dictionary look-ups, not joins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import duckdb
+
+from tracer import schema as S
+
+
+@dataclass(frozen=True)
+class Site:
+    site: int
+    machine: str
+    function: str
+    file: str
+    line: int
+    label: str
+    text: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+UNKNOWN_SITE = Site(-1, "", "", "", 0, "", "")
+
+
+class Names:
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    @cached_property
+    def sites(self) -> dict[int, Site]:
+        rows = self.con.execute(
+            "SELECT site, machine, function, file, line, label, text FROM sites").fetchall()
+        return {r[0]: Site(*r) for r in rows}
+
+    @cached_property
+    def threads(self) -> dict[int, str]:
+        return dict(self.con.execute("SELECT thread, name FROM threads").fetchall())
+
+    @cached_property
+    def machines(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT name FROM machines ORDER BY machine").fetchall()]
+
+    @cached_property
+    def words(self) -> dict[int, str]:
+        """addr -> canonical name."""
+        return dict(self.con.execute("SELECT addr, name FROM words").fetchall())
+
+    @cached_property
+    def word_initial(self) -> dict[int, int]:
+        return dict(self.con.execute("SELECT addr, initial FROM words").fetchall())
+
+    @cached_property
+    def word_object(self) -> dict[int, str]:
+        return dict(self.con.execute("SELECT addr, object FROM words").fetchall())
+
+    @cached_property
+    def symbols(self) -> dict[str, tuple[int, int]]:
+        """Every name a user may type -> (addr, size): canonical word names and symbol names."""
+        out: dict[str, tuple[int, int]] = {}
+        for addr, name, size in self.con.execute("SELECT addr, name, size FROM symbols").fetchall():
+            out.setdefault(name, (addr, max(int(size), 1)))
+        for addr, name in self.words.items():
+            out.setdefault(name, (addr, 1))
+        return out
+
+    @cached_property
+    def bits(self) -> dict[str, int]:
+        return dict(self.con.execute("SELECT name, bit FROM bits ORDER BY bit, name").fetchall())
+
+    @cached_property
+    def bit_names(self) -> dict[int, str]:
+        """bit number -> its name(s), joined with '/' when several names share the number."""
+        out: dict[int, list[str]] = {}
+        for name, bit in self.bits.items():
+            out.setdefault(bit, []).append(name)
+        return {bit: "/".join(names) for bit, names in out.items()}
+
+    def site(self, site: int) -> Site:
+        return self.sites.get(site, UNKNOWN_SITE)
+
+    def thread(self, thread: int) -> str:
+        return self.threads.get(thread, f"thread{thread}")
+
+    def machine(self, machine: int) -> str:
+        return self.machines[machine] if 0 <= machine < len(self.machines) else str(machine)
+
+    def word(self, addr: int) -> str | None:
+        return self.words.get(addr)
+
+    def kind(self, code: int) -> str:
+        return S.KIND_NAMES[code] if 0 <= code < len(S.KIND_NAMES) else str(code)
+
+    def decode_bits(self, mask: int) -> list[str]:
+        """The names of the bits set in mask (bitN for unnamed ones), lowest bit first."""
+        out = []
+        bit = 0
+        while mask:
+            if mask & 1:
+                out.append(self.bit_names.get(bit, f"bit{bit}"))
+            mask >>= 1
+            bit += 1
+        return out

@@ -1,0 +1,305 @@
+"""Data races: conflicting accesses that happens-before leaves unordered.
+
+The definition is queries/sql/races.sql (read its header). In short: for every access B and
+every other thread T, B's partner on T is T's latest earlier access to the same word that
+conflicts with B (one of them writes, not both atomic); the pair races when the partner's clock
+exceeds VC(B)[T]. Checking the latest conflicting access is enough because happens-before is
+monotone along a thread's program order (FastTrack's observation).
+
+The numpy engine computes exactly those pairs over the accesses clustered by (addr, seq): for
+each thread T, four running "latest index of T's access of class k" arrays (a maximum.accumulate
+each: any access, writes, plain accesses, plain writes), the class each access needs picked with
+np.choose, the segment start ruling out other words, and VC(B)[T] found by one searchsorted in the
+sorted vector clocks. Work is O(accesses x threads), all vectorised, in chunks of whole words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import QueryError
+from .rundir import kind_codes
+
+CHUNK_ROW_GROUPS = 96  # row groups (64K rows each) per chunk
+COLUMNS = ["addr", "seq", "thread", "clock", "site", "kind", "atomic", "core", "machine"]
+BIG = np.iinfo(np.int64).max
+
+
+def races(run, engine: str = "numpy") -> list[dict]:
+    if engine == "sql":
+        return [_from_sql(run, r) for r in run.rows("races")]
+    if engine != "numpy":
+        raise QueryError(f"unknown races engine '{engine}' (numpy or sql)")
+    vc = VectorClocks(pq.read_table(run.index.data["vclocks"]))
+    groups: dict[int, dict] = {}
+    for chunk in _chunks(run.index.data["accesses"]):
+        _chunk_races(chunk, vc, groups)
+    out = [_decorate(run, g) for g in groups.values()]
+    out.sort(key=lambda r: (r["second"]["seq"], r["first"]["seq"]))
+    return out
+
+
+class VectorClocks:
+    """VC(thread at clock)[of_thread] look-ups, vectorised over many accesses.
+
+    For every (thread, of_thread) pair the step function clock -> value is laid out densely (one
+    entry per clock value of that thread), so a look-up is one gather. That table has about as
+    many entries as the vclocks table has rows; when it would be far larger (sparse clocks), the
+    look-up falls back to a binary search in the sorted rows.
+    """
+
+    DENSE_LIMIT = 64 * 1024 * 1024
+
+    def __init__(self, table: pa.Table):
+        t = table.column("thread").to_numpy().astype(np.int64)
+        o = table.column("of_thread").to_numpy().astype(np.int64)
+        c = table.column("clock").to_numpy().astype(np.int64)
+        v = table.column("value").to_numpy().astype(np.int64)
+        if len(t) and not _sorted(t, o, c):
+            order = np.lexsort((c, o, t))
+            t, o, c, v = t[order], o[order], c[order], v[order]
+        if len(c) and (c.min() < 0 or c.max() >= 1 << 40):
+            raise QueryError("vector clock values outside 0..2**40 are not supported")
+        self.threads = np.unique(np.concatenate([t, o]))
+        T = len(self.threads)
+        self.T = T
+        td = np.searchsorted(self.threads, t)
+        od = np.searchsorted(self.threads, o)
+        pair = td * max(T, 1) + od
+        new = np.concatenate([[True], pair[1:] != pair[:-1]]) if len(pair) else np.empty(0, bool)
+        starts = np.flatnonzero(new)
+        ends = np.append(starts[1:], len(pair))
+        self.maxc = np.zeros(max(T, 1), dtype=np.int64)
+        if len(td):
+            np.maximum.at(self.maxc, td, c)
+        size = int(sum(self.maxc[td[s]] + 1 for s in starts))
+        self.base = np.full((max(T, 1), max(T, 1)), -1, dtype=np.int64)
+        self.dense = size <= self.DENSE_LIMIT
+        if self.dense:
+            flat = np.zeros(size, dtype=np.int64)
+            off = 0
+            for s, e in zip(starts.tolist(), ends.tolist()):
+                u, w = int(td[s]), int(od[s])
+                cc, vv = c[s:e], v[s:e]
+                n = int(self.maxc[u]) + 1
+                # value in force at every clock: the row with the greatest clock <= it
+                pos = np.searchsorted(cc, np.arange(n), side="right") - 1
+                flat[off:off + n] = np.where(pos >= 0, vv[np.maximum(pos, 0)], 0)
+                self.base[u, w] = off
+                off += n
+            self.flat = flat
+        else:
+            self.keys = ((pair.astype(np.int64)) << 40) | c
+            self.values = v
+
+    def dense_ids(self, thread: np.ndarray) -> np.ndarray:
+        """Thread ids -> this table's thread numbers (-1 for threads without vector clocks)."""
+        if self.T == 0:
+            return np.full(len(thread), -1, dtype=np.int64)
+        i = np.minimum(np.searchsorted(self.threads, thread), self.T - 1)
+        return np.where(self.threads[i] == thread, i, -1)
+
+    def lookup(self, u: np.ndarray, of_thread: int, clock: np.ndarray) -> np.ndarray:
+        """VC(u[i] at clock[i])[of_thread] for dense thread numbers u (0 where unknown)."""
+        if self.T == 0 or of_thread < 0 or len(u) == 0:
+            return np.zeros(len(u), dtype=np.int64)
+        known = u >= 0
+        uu = np.where(known, u, 0)
+        if self.dense:
+            base = self.base[uu, of_thread]
+            ok = known & (base >= 0) & (clock >= 0)
+            idx = base + np.minimum(clock, self.maxc[uu])
+            return np.where(ok, self.flat[np.where(ok, idx, 0)], 0)
+        pair = uu * self.T + of_thread
+        q = (pair << 40) | np.clip(clock, 0, (1 << 40) - 1)
+        pos = np.searchsorted(self.keys, q, side="right") - 1
+        ok = known & (pos >= 0)
+        ok[ok] = (self.keys[pos[ok]] >> 40) == pair[ok]
+        return np.where(ok, self.values[np.maximum(pos, 0)], 0)
+
+
+def _sorted(t, o, c) -> bool:
+    key_diff = (t[1:] > t[:-1]) | ((t[1:] == t[:-1]) & ((o[1:] > o[:-1]) | ((o[1:] == o[:-1]) & (c[1:] >= c[:-1]))))
+    return bool(key_diff.all())
+
+
+def _chunks(path) -> Iterator[dict[str, np.ndarray]]:
+    """The accesses in (addr, seq) order, in chunks that never split a word."""
+    pf = pq.ParquetFile(str(path))
+    n = pf.num_row_groups
+    carry: pa.Table | None = None
+    for start in range(0, n, CHUNK_ROW_GROUPS):
+        t = pf.read_row_groups(list(range(start, min(start + CHUNK_ROW_GROUPS, n))), columns=COLUMNS)
+        if carry is not None:
+            t = pa.concat_tables([carry, t])
+            carry = None
+        if start + CHUNK_ROW_GROUPS < n and t.num_rows:
+            addr = t.column("addr").to_numpy()
+            cut = int(np.searchsorted(addr, addr[-1], side="left"))
+            carry = t.slice(cut)
+            t = t.slice(0, cut)
+        if t.num_rows:
+            yield _arrays(t)
+    if carry is not None and carry.num_rows:
+        yield _arrays(carry)
+
+
+def _arrays(t: pa.Table) -> dict[str, np.ndarray]:
+    out = {}
+    for name in COLUMNS:
+        col = t.column(name)
+        if name == "kind":
+            out[name] = np.concatenate([kind_codes(ch, "accesses").to_numpy(zero_copy_only=False)
+                                        for ch in col.chunks]).astype(np.int8)
+        else:
+            out[name] = col.to_numpy()
+    return out
+
+
+def _prev_index(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """For each i, the largest j < i with mask[j] (-1 when none)."""
+    j = np.where(mask, idx, -1)
+    np.maximum.accumulate(j, out=j)
+    out = np.empty_like(j)
+    out[0] = -1
+    out[1:] = j[:-1]
+    return out
+
+
+def _segments(addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = len(addr)
+    first = np.flatnonzero(np.concatenate([[True], addr[1:] != addr[:-1]]))
+    seg = np.repeat(np.arange(len(first), dtype=np.int32), np.diff(np.append(first, n)))
+    return first, seg
+
+
+def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, dict]) -> None:
+    addr = c["addr"]
+    is_w = c["kind"] != 0
+    atomic = c["atomic"]
+    thread = c["thread"].astype(np.int64)
+    # words that can race: two threads, a write, a plain access
+    first, seg = _segments(addr)
+    any_w = np.maximum.reduceat(is_w, first)
+    any_plain = np.maximum.reduceat(~atomic, first)
+    keep_seg = any_w & any_plain & (np.minimum.reduceat(thread, first) != np.maximum.reduceat(thread, first))
+    if not keep_seg.any():
+        return
+    if not keep_seg.all():
+        keep = keep_seg[seg]
+        c = {k: v[keep] for k, v in c.items()}
+        addr, is_w, atomic, thread = c["addr"], is_w[keep], atomic[keep], thread[keep]
+        first, seg = _segments(addr)
+    n = len(addr)
+    clock = c["clock"].astype(np.int64)
+    u = vc.dense_ids(thread)
+    # the partner class each access needs: 0 any, 1 writes, 2 plain, 3 plain writes
+    need = np.where(is_w, np.where(atomic, 2, 0), np.where(atomic, 3, 1)).astype(np.int8)
+    plain = ~atomic
+    # which threads touch which word (to restrict each thread's pass to its words)
+    threads = np.unique(thread)
+    tpos = np.searchsorted(threads, thread)
+    present = np.zeros((len(first), len(threads)), dtype=bool)
+    present[seg, tpos] = True
+    a_parts, b_parts = [], []
+    for k, t in enumerate(threads.tolist()):
+        segs_t = present[:, k]
+        if segs_t.all():
+            rows = None
+            m = n
+        else:
+            rows = np.flatnonzero(segs_t[seg]).astype(np.int32)
+            m = len(rows)
+        th, w_, p_, nd, sg = (x if rows is None else x[rows] for x in (thread, is_w, plain, need, seg))
+        idx = np.arange(m, dtype=np.int32)
+        start = np.flatnonzero(np.concatenate([[True], sg[1:] != sg[:-1]])).astype(np.int32)
+        seg_start = np.repeat(start, np.diff(np.append(start, m)))
+        mine = th == t
+        lasts = [_prev_index(mask, idx) for mask in (mine, mine & w_, mine & p_, mine & w_ & p_)]
+        cand = np.choose(nd, lasts)
+        b = np.flatnonzero((cand >= seg_start) & ~mine)
+        if len(b) == 0:
+            continue
+        a = cand[b]
+        if rows is not None:
+            a, b = rows[a], rows[b]
+        own = vc.dense_ids(np.array([t]))[0]
+        race = clock[a] > vc.lookup(u[b], int(own), clock[b])
+        a_parts.append(a[race].astype(np.int64))
+        b_parts.append(b[race].astype(np.int64))
+    if not a_parts:
+        return
+    A = np.concatenate(a_parts)
+    B = np.concatenate(b_parts)
+    if len(A) == 0:
+        return
+    site = c["site"].astype(np.int64)
+    seq = c["seq"]
+    lo = np.minimum(site[A], site[B]) + 1
+    hi = np.maximum(site[A], site[B]) + 1
+    key = (lo << 32) | hi
+    uniq, inv = np.unique(key, return_inverse=True)
+    counts = np.bincount(inv, minlength=len(uniq))
+    # distinct words per group
+    nseg = len(first)
+    gw = np.unique(inv.astype(np.int64) * nseg + seg[B])
+    addresses = np.bincount(gw // nseg, minlength=len(uniq))
+    # the example: smallest second seq, then smallest first seq
+    bseq, aseq = seq[B], seq[A]
+    minb = np.full(len(uniq), BIG, dtype=np.int64)
+    np.minimum.at(minb, inv, bseq)
+    at_min = bseq == minb[inv]
+    mina = np.full(len(uniq), BIG, dtype=np.int64)
+    np.minimum.at(mina, inv[at_min], aseq[at_min])
+    pick = np.flatnonzero(at_min & (aseq == mina[inv]))
+    _, first_pick = np.unique(inv[pick], return_index=True)  # groups come out in order 0..G-1
+    example = pick[first_pick]
+    for g, k in enumerate(uniq.tolist()):
+        i = int(example[g])
+        ai, bi = int(A[i]), int(B[i])
+        ex = {"bseq": int(seq[bi]), "aseq": int(seq[ai]),
+              "first": _side(c, ai), "second": _side(c, bi), "addr": int(addr[bi])}
+        cur = groups.get(k)
+        if cur is None:
+            groups[k] = {"count": int(counts[g]), "addresses": int(addresses[g]), **ex}
+        else:
+            cur["count"] += int(counts[g])
+            cur["addresses"] += int(addresses[g])
+            if (ex["bseq"], ex["aseq"]) < (cur["bseq"], cur["aseq"]):
+                cur.update(ex)
+
+
+def _side(c: dict[str, np.ndarray], i: int) -> dict:
+    return {"seq": int(c["seq"][i]), "thread": int(c["thread"][i]), "core": int(c["core"][i]),
+            "machine": int(c["machine"][i]), "kind": int(c["kind"][i]), "site": int(c["site"][i])}
+
+
+def _decorate(run, g: dict) -> dict:
+    n = run.names
+
+    def side(s: dict) -> dict:
+        site = n.sites.get(s["site"])
+        return {"seq": s["seq"], "thread": n.threads.get(s["thread"]), "thread_id": s["thread"],
+                "core": s["core"],
+                "machine": n.machines[s["machine"]] if 0 <= s["machine"] < len(n.machines) else None,
+                "kind": n.kind(s["kind"]), "function": site.function if site else None,
+                "file": site.file if site else None, "line": site.line if site else None,
+                "site": s["site"]}
+
+    return {"symbol": n.word(g["addr"]), "addr": g["addr"], "count": g["count"],
+            "addresses": g["addresses"], "first": side(g["first"]), "second": side(g["second"])}
+
+
+def _from_sql(run, r: dict) -> dict:
+    def side(p: str) -> dict:
+        return {"seq": r[f"{p}_seq"], "thread": r[f"{p}_thread"], "thread_id": r[f"{p}_thread_id"],
+                "core": r[f"{p}_core"], "machine": r[f"{p}_machine"], "kind": str(r[f"{p}_kind"]),
+                "function": r[f"{p}_function"], "file": r[f"{p}_file"], "line": r[f"{p}_line"],
+                "site": r[f"{p}_site"]}
+
+    return {"symbol": r["symbol"], "addr": r["addr"], "count": r["count"],
+            "addresses": r["addresses"], "first": side("first"), "second": side("second")}

@@ -1,0 +1,245 @@
+"""A recorded run opened for queries: `queries.open_run(path)` returns a `Run`.
+
+One method per named query, each returning plain data (dicts and lists, or a pyarrow Table for
+`sql`). Every method's SQL lives in queries/sql/<name>.sql; where a faster path exists (the
+memory-mapped writes for the last-writer family, numpy for races) the method uses it and the
+tests check that both give the same answers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+import duckdb
+import pyarrow as pa
+
+from . import hb as hb_mod
+from . import races as races_mod
+from . import windows as windows_mod
+from .errors import QueryError
+from .index import IndexState, connect, ensure_index
+from .names import Names
+from .rundir import RunDir
+from .sqlfiles import load_sql
+from .targets import Target, resolve
+from .writeindex import WriteIndex
+
+
+def open_run(path: str | Path, progress: bool | None = None, rebuild: bool = False) -> Run:
+    """Open a run directory for queries, building its index first when needed."""
+    return Run(path, progress=progress, rebuild=rebuild)
+
+
+class Run:
+    def __init__(self, path: str | Path, progress: bool | None = None, rebuild: bool = False):
+        self.dir = RunDir(path)
+        self.path = self.dir.path
+        self.meta = self.dir.meta
+        self.index: IndexState = ensure_index(self.dir, progress=progress, rebuild=rebuild)
+        try:
+            self.con = connect(self.path, self.index.path, read_only=True)
+        except duckdb.Error as err:
+            raise QueryError(f"cannot open the index ({one_line(err)})", self.dir.location) from None
+        self.names = Names(self.con)
+        self._writes: WriteIndex | None = None
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.index.warnings)
+
+    @property
+    def events(self) -> int:
+        """The number of events indexed."""
+        return self.index.events
+
+    @property
+    def end(self) -> int:
+        """One past the last seq: `before=end` means "by the end of the run"."""
+        return self.index.max_seq + 1
+
+    @property
+    def writes_index(self) -> WriteIndex:
+        if self._writes is None:
+            self._writes = WriteIndex(self.index.sidecar, self.con)
+        return self._writes
+
+    def query(self, name: str, params: dict | None = None) -> pa.Table:
+        """Run queries/sql/<name>.sql with named parameters."""
+        try:
+            return self.con.sql(load_sql(name), params=params or {}).to_arrow_table()
+        except duckdb.Error as err:
+            raise QueryError(f"query {name}.sql failed: {one_line(err)}", self.dir.location) from None
+
+    def rows(self, name: str, params: dict | None = None) -> list[dict]:
+        return self.query(name, params).to_pylist()
+
+    def sql(self, text: str, params: dict | list | None = None) -> pa.Table:
+        """Any read-only SQL over the index's tables and views (see the README)."""
+        if not text.strip():
+            raise QueryError("empty SQL statement")
+        try:
+            rel = self.con.sql(text, params=params) if params else self.con.sql(text)
+            return pa.table({}) if rel is None else rel.to_arrow_table()
+        except duckdb.Error as err:
+            raise QueryError(one_line(err)) from None
+
+    # -- seq arguments ---------------------------------------------------------------------------
+    @property
+    def panic_seq(self) -> int | None:
+        panic = self.meta.get("panic")
+        if isinstance(panic, dict) and isinstance(panic.get("seq"), int):
+            return panic["seq"]
+        row = self.con.execute("SELECT min(seq) FROM other_events WHERE kind = 'panic'").fetchall()[0]
+        return None if row is None or row[0] is None else int(row[0])
+
+    def seq_arg(self, value, what: str = "--before") -> int:
+        """A seq bound from an int or 'panic' / 'end' (checked against the run's range)."""
+        if value is None:
+            return self.end
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word == "end":
+                return self.end
+            if word == "panic":
+                seq = self.panic_seq
+                if seq is None:
+                    raise QueryError(f"{what} panic: the run did not panic "
+                                     f"(outcome: {self.meta.get('outcome', 'unknown')})")
+                return seq
+            try:
+                value = int(word, 0)
+            except ValueError:
+                raise QueryError(f"{what} takes a seq (a number), 'panic' or 'end', not '{value}'") from None
+        seq = int(value)
+        if not 0 <= seq <= self.end:
+            last = f"0..{self.end - 1}" if self.end else "none"
+            raise QueryError(f"{what} {seq} is out of range: this run's events are {last}")
+        return seq
+
+    # -- last writer, history, value ---------------------------------------------------------------
+    def target(self, text: str) -> Target:
+        return resolve(text, self.names)
+
+    def last_writer(self, target: str, before: int | str | None = None, changed: bool = False,
+                    engine: str = "fast") -> dict | None:
+        """The last write to TARGET before seq `before` (default: the end of the run), or None.
+
+        TARGET is a symbol (page0.flags), symbol:bit (page0.flags:PG_dirty: the last write that
+        changed that bit) or an address (0x1f0). `changed=True` skips writes that left the value
+        as it was. engine="sql" runs queries/sql/last_writer*.sql instead of the binary search.
+        """
+        t = self.target(target)
+        bound = self.seq_arg(before)
+        mask = t.mask or (~0 & 0xFFFFFFFFFFFFFFFF if changed else 0)
+        if engine == "sql":
+            if t.bit is not None:
+                rows = self.rows("last_writer_bit", {"addr": t.addr, "before": bound, "bit": t.bit})
+            elif changed:
+                rows = self.rows("last_writer_changed", {"addr": t.addr, "before": bound})
+            else:
+                rows = self.rows("last_writer", {"addr": t.addr, "before": bound})
+            return self._write_from_sql(rows[0], t) if rows else None
+        wi = self.writes_index
+        i = wi.last_before(t.addr, bound, mask)
+        return None if i is None else self._write_from_raw(wi.row(i), t)
+
+    def history(self, target: str, limit: int | None = None, engine: str = "fast") -> list[dict]:
+        """Every write to TARGET, oldest first (for symbol:bit, those that changed the bit)."""
+        t = self.target(target)
+        if engine == "sql":
+            rows = self.rows("history", {"addr": t.addr, "mask": t.mask})
+            out = [self._write_from_sql(r, t) for r in rows]
+        else:
+            wi = self.writes_index
+            out = [self._write_from_raw(wi.row(int(i)), t) for i in wi.rows(t.addr, t.mask)[: limit]]
+        return out[:limit] if limit is not None else out
+
+    def value(self, target: str, at: int | str | None = None, engine: str = "fast") -> dict:
+        """The word's value as event `at` saw it (after every write with seq < at)."""
+        t = self.target(target)
+        bound = self.seq_arg(at, "--at")
+        word = Target(t.text, t.addr, t.symbol)  # the writer is described as a write to the word
+        writer = None
+        if engine == "sql":
+            row = self.rows("value_at", {"addr": t.addr, "at": bound})[0]
+            value = int(row["value"])
+            if row["written_at"] is not None:
+                rows = self.rows("last_writer", {"addr": t.addr, "before": row["written_at"] + 1})
+                writer = self._write_from_sql(rows[0], word)
+        else:
+            i = self.writes_index.last_before(t.addr, bound)
+            if i is not None:
+                writer = self._write_from_raw(self.writes_index.row(i), word)
+            value = writer["new"] if writer else int(self.names.word_initial.get(t.addr, 0))
+        out = {"target": t.text, "symbol": t.symbol, "addr": t.addr, "at": bound, "value": value,
+               "bits_set": self.names.decode_bits(value), "written_by": writer,
+               "initial": writer is None}
+        if t.bit is not None:
+            out.update(bit=t.bit, bit_name=t.bit_name, bit_value=(value >> t.bit) & 1)
+        return out
+
+    def _write_from_raw(self, raw: dict, t: Target) -> dict:
+        n = self.names
+        site = n.sites.get(raw["site"])
+        return self._write_dict(
+            seq=raw["seq"], cycle=raw["cycle"],
+            machine=n.machines[raw["machine"]] if 0 <= raw["machine"] < len(n.machines) else None,
+            core=raw["core"], thread=n.threads.get(raw["thread"]), thread_id=raw["thread"],
+            kind=n.kind(raw["kind"]), atomic=raw["atomic"],
+            function=site.function if site else None, file=site.file if site else None,
+            line=site.line if site else None, site=raw["site"], symbol=n.word(t.addr),
+            addr=t.addr, old=raw["old"], new=raw["new"], target=t)
+
+    def _write_from_sql(self, row: dict, t: Target) -> dict:
+        return self._write_dict(
+            seq=row["seq"], cycle=row["cycle"], machine=row["machine"], core=row["core"],
+            thread=row["thread"], thread_id=row["thread_id"], kind=str(row["kind"]),
+            atomic=bool(row["atomic"]), function=row["function"], file=row["file"],
+            line=row["line"], site=row["site"], symbol=row["symbol"], addr=row["addr"],
+            old=int(row["old"]), new=int(row["new"]), target=t)
+
+    def _write_dict(self, *, target: Target, **f) -> dict:
+        changed = f["old"] ^ f["new"]
+        out = dict(f)
+        out["bits_changed"] = self.names.decode_bits(changed)
+        out["bits_set"] = self.names.decode_bits(changed & f["new"])
+        out["bits_cleared"] = self.names.decode_bits(changed & f["old"])
+        if target.bit is not None:
+            out.update(bit=target.bit, bit_name=target.bit_name,
+                       bit_old=(f["old"] >> target.bit) & 1, bit_new=(f["new"] >> target.bit) & 1)
+        return out
+
+    # -- races, windows, happens-before -------------------------------------------------------------
+    def races(self, engine: str = "numpy") -> list[dict]:
+        """Conflicting accesses that happens-before does not order, grouped by site pair."""
+        return races_mod.races(self, engine=engine)
+
+    def windows(self, invariant: str | None = None) -> list[dict]:
+        """The intervals during which a scenario invariant is false."""
+        return windows_mod.windows(self, invariant)
+
+    def invariants(self) -> list[dict]:
+        """The scenario's invariants, templates expanded: [{name, expr}]."""
+        return [{"name": i.name, "expr": i.text} for i in windows_mod.declared(self)]
+
+    def hb(self) -> dict:
+        """Violated orderings and lockset violations declared by the scenario."""
+        return hb_mod.check(self)
+
+
+def one_line(err: BaseException) -> str:
+    """DuckDB's message on one line (its first line, without the LINE/caret context)."""
+    lines = [s.strip() for s in str(err).strip().splitlines() if s.strip()]
+    return lines[0] if lines else type(err).__name__
+

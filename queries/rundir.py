@@ -1,0 +1,191 @@
+"""A recorded run directory on disk: meta.json, the Arrow event streams and the side tables.
+
+Everything here reads; nothing writes. The Arrow streams are memory-mapped and read batch by batch
+so that a recording killed mid-write (a truncated last batch) still yields every complete batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tracer import schema as S
+
+from .errors import QueryError
+
+SIDE_TABLES = {
+    "symbols": ("symbols.parquet", S.SYMBOLS),
+    "bits": ("bits.parquet", S.BITS),
+    "sites": ("sites.parquet", S.SITES),
+    "threads": ("threads.parquet", S.THREADS),
+}
+CHECKPOINT_INDEX = "index.parquet"
+
+
+@dataclass
+class StreamRead:
+    """The complete batches of one Arrow stream file, and what went wrong after them (if anything)."""
+
+    path: Path
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(b.num_rows for b in self.batches)
+
+
+class RunDir:
+    """A run directory. Construction checks that `path` is one (meta.json and events/)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.location = str(path)
+        if not self.path.exists():
+            raise QueryError("no such run directory", self.location)
+        if not self.path.is_dir():
+            raise QueryError("not a run directory (a file, not a directory)", self.location)
+        meta_path = self.path / S.META_FILE
+        if not meta_path.is_file():
+            raise QueryError(f"not a run directory (no {S.META_FILE})", self.location)
+        if not (self.path / S.EVENTS_DIR).is_dir():
+            raise QueryError(f"not a run directory (no {S.EVENTS_DIR}/ folder)", self.location)
+        self.meta_bytes = meta_path.read_bytes()
+        try:
+            self.meta = json.loads(self.meta_bytes)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise QueryError(f"{S.META_FILE} is not valid JSON ({err})", self.location) from None
+        if not isinstance(self.meta, dict):
+            raise QueryError(f"{S.META_FILE} is not a JSON object", self.location)
+        version = self.meta.get("schema_version")
+        if isinstance(version, int) and version > S.SCHEMA_VERSION:
+            raise QueryError(f"recorded with schema version {version}; this revtrace reads up to "
+                             f"version {S.SCHEMA_VERSION} (upgrade revtrace)", self.location)
+
+    # -- the parts -------------------------------------------------------------------------------
+    def event_parts(self) -> list[Path]:
+        return sorted((self.path / S.EVENTS_DIR).glob("part-*.arrows"))
+
+    def vclock_parts(self) -> list[Path]:
+        folder = self.path / S.VCLOCKS_DIR
+        return sorted(folder.glob("part-*.arrows")) if folder.is_dir() else []
+
+    def fingerprint(self) -> str:
+        """Changes whenever meta.json or any part file changes (name, size or modification time)."""
+        h = hashlib.sha256(self.meta_bytes)
+        for part in self.event_parts() + self.vclock_parts():
+            st = part.stat()
+            h.update(f"{part.parent.name}/{part.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        for name, _ in SIDE_TABLES.values():
+            p = self.path / name
+            if p.exists():
+                st = p.stat()
+                h.update(f"{name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        return h.hexdigest()
+
+    def newest_input_mtime(self) -> float:
+        paths = [self.path / S.META_FILE] + self.event_parts() + self.vclock_parts()
+        return max(p.stat().st_mtime for p in paths)
+
+    # -- meta ------------------------------------------------------------------------------------
+    @property
+    def machines(self) -> list[str]:
+        names = self.meta.get("machines") or []
+        return [str(m) for m in names]
+
+    @property
+    def cores(self) -> dict[str, int]:
+        cores = self.meta.get("cores") or {}
+        return {str(k): int(v) for k, v in cores.items()} if isinstance(cores, dict) else {}
+
+    # -- reading ---------------------------------------------------------------------------------
+    def read_side_table(self, name: str) -> tuple[pa.Table, str | None]:
+        """A side table cast to its schema; an empty one (and a note) when the file is missing."""
+        filename, schema = SIDE_TABLES[name]
+        path = self.path / filename
+        if not path.exists():
+            return schema.empty_table(), f"{filename} is missing; {name} are unnamed"
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as err:
+            raise QueryError(f"{filename} is unreadable ({err})", self.location) from None
+        return conform(table, schema, f"{self.location}/{filename}"), None
+
+    def read_checkpoints(self) -> pa.Table:
+        path = self.path / S.CHECKPOINTS_DIR / CHECKPOINT_INDEX
+        if not path.exists():
+            return S.CHECKPOINTS.empty_table()
+        try:
+            return conform(pq.read_table(path), S.CHECKPOINTS, str(path))
+        except (pa.ArrowException, OSError, QueryError):
+            return S.CHECKPOINTS.empty_table()
+
+
+def read_stream(path: Path) -> StreamRead:
+    """Every complete record batch of an Arrow IPC stream; a truncated tail is noted, not fatal."""
+    out = StreamRead(path)
+    try:
+        if path.stat().st_size == 0:
+            out.problem = "empty file"
+            return out
+        reader = pa.ipc.open_stream(pa.memory_map(str(path), "r"))
+    except (pa.ArrowException, OSError) as err:
+        out.problem = f"unreadable stream ({_one_line(err)})"
+        return out
+    while True:
+        try:
+            out.batches.append(reader.read_next_batch())
+        except StopIteration:
+            break
+        except (pa.ArrowException, OSError) as err:
+            out.problem = f"truncated after {out.rows:,} rows ({_one_line(err)})"
+            break
+    return out
+
+
+def conform(table: pa.Table, schema: pa.Schema, location: str) -> pa.Table:
+    """Select and cast `table`'s columns to `schema` (extra columns are dropped)."""
+    missing = [f.name for f in schema if f.name not in table.column_names]
+    if missing:
+        raise QueryError(f"missing column(s) {', '.join(missing)} (older schema?)", location)
+    try:
+        return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
+    except (pa.ArrowException, ValueError) as err:
+        raise QueryError(f"columns do not match the schema ({_one_line(err)})", location) from None
+
+
+_KIND_INDEX = {name: i for i, name in enumerate(S.KIND_NAMES)}
+
+
+def kind_codes(column: pa.Array, location: str) -> pa.Array:
+    """The event kinds of one batch as int8 codes in tracer.schema.KIND_NAMES order."""
+    if pa.types.is_dictionary(column.type):
+        dictionary = column.dictionary.cast(pa.string()).to_pylist()
+        indices = column.indices.cast(pa.int8())
+        if dictionary[: len(S.KIND_NAMES)] == list(S.KIND_NAMES)[: len(dictionary)]:
+            return indices
+        unknown = [d for d in dictionary if d not in _KIND_INDEX]
+        if unknown:
+            raise QueryError(f"unknown event kind(s) {', '.join(map(repr, unknown))}", location)
+        lut = pa.array([_KIND_INDEX[d] for d in dictionary], pa.int8())
+        return pc.take(lut, indices)
+    if pa.types.is_integer(column.type):
+        return column.cast(pa.int8())
+    values = column.cast(pa.string())
+    codes = pc.index_in(values, value_set=S.KIND_DICTIONARY)
+    if codes.null_count:
+        bad = sorted(set(pc.filter(values, pc.is_null(codes)).to_pylist()))
+        raise QueryError(f"unknown event kind(s) {', '.join(map(repr, bad))}", location)
+    return codes.cast(pa.int8())
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -1,0 +1,23 @@
+-- index_tables: the tables stored inside RUN/index.duckdb (created empty, then filled by
+-- queries/index.py). The bulk tables (accesses, other_events, vclocks) are Parquet files in
+-- RUN/index/, see views.sql.
+
+CREATE TABLE symbols (addr BIGINT, name VARCHAR, object VARCHAR, field VARCHAR, size INTEGER,
+                      machine VARCHAR, initial UBIGINT);
+CREATE TABLE bits (name VARCHAR, bit INTEGER);
+CREATE TABLE sites (site INTEGER, machine VARCHAR, pc INTEGER, file VARCHAR, line INTEGER,
+                    col INTEGER, function VARCHAR, label VARCHAR, text VARCHAR);
+CREATE TABLE threads (thread INTEGER, name VARCHAR, machine VARCHAR, kind VARCHAR, entry VARCHAR);
+CREATE TABLE machines (machine SMALLINT, name VARCHAR, cores INTEGER);
+-- One row per word address that a symbol covers, with one canonical name.
+CREATE TABLE words (addr BIGINT, name VARCHAR, object VARCHAR, field VARCHAR, machine VARCHAR,
+                    initial UBIGINT);
+-- Who ran where: maximal runs of consecutive events by one thread on one core.
+CREATE TABLE schedule (machine VARCHAR, machine_id SMALLINT, core SMALLINT, thread VARCHAR,
+                       thread_id INTEGER, start_seq BIGINT, end_seq BIGINT, start_cycle BIGINT,
+                       end_cycle BIGINT, events BIGINT);
+CREATE TABLE checkpoints (seq BIGINT, cycle BIGINT, instructions BIGINT, file VARCHAR);
+-- Where each word's writes start in the index.writes-*.npy sidecar.
+CREATE TABLE write_offsets (addr BIGINT, start BIGINT, count BIGINT);
+CREATE TABLE meta (key VARCHAR, value JSON);
+CREATE TABLE index_info (key VARCHAR, value VARCHAR);

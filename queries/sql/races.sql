@@ -1,0 +1,84 @@
+-- races: which conflicting accesses does happens-before leave unordered?
+--
+-- Two accesses conflict when they touch the same word from different threads, at least one of
+-- them writes (write or rmw), and they are not both atomic. For every access B and every other
+-- thread T, B's partner on T is T's latest access before B that conflicts with B; the pair races
+-- when the partner does not happen before B:
+--
+--     partner.clock > VC(B)[T]     VC(B) = the vclocks row of B's thread with the greatest
+--                                  clock <= B.clock, entry of_thread = T (0 when there is none)
+--
+-- The latest conflicting access is the only one worth checking: if it happens before B, so does
+-- every earlier access of T (program order), which is FastTrack's argument. The races are grouped
+-- by their two sites (in either order), with the number of pairs, the number of distinct words,
+-- and the earliest pair (smallest second seq, then first seq) as the example, like a
+-- ThreadSanitizer report. `revtrace races RUN` computes exactly these pairs with numpy
+-- (queries/races.py), which is much faster on large runs; this file is the definition.
+WITH acc AS (
+    SELECT addr, seq, thread, clock, site, core, machine, kind,
+           kind IN ('write', 'rmw') AS is_write, atomic
+    FROM accesses
+),
+shared AS (  -- the words that can race at all
+    SELECT addr
+    FROM acc
+    GROUP BY addr
+    HAVING count(DISTINCT thread) > 1 AND bool_or(is_write) AND NOT bool_and(atomic)
+),
+a AS (SELECT * FROM acc WHERE addr IN (SELECT addr FROM shared)),
+-- the partner classes an access belongs to: 0 any access (partners of a plain write), 1 writes
+-- (of a plain read), 2 plain accesses (of an atomic write), 3 plain writes (of an atomic read)
+partner AS (
+    SELECT a.*, c.cls
+    FROM a JOIN (VALUES (0), (1), (2), (3)) AS c(cls)
+      ON c.cls = 0 OR (c.cls = 1 AND a.is_write) OR (c.cls = 2 AND NOT a.atomic)
+         OR (c.cls = 3 AND a.is_write AND NOT a.atomic)
+),
+others AS (SELECT DISTINCT addr, thread AS other FROM a),
+second AS (  -- every access, once per other thread that touches the word
+    SELECT a.*, o.other,
+           CASE WHEN a.is_write AND NOT a.atomic THEN 0
+                WHEN NOT a.atomic THEN 1
+                WHEN a.is_write THEN 2
+                ELSE 3 END AS need
+    FROM a JOIN others o ON o.addr = a.addr AND o.other <> a.thread
+),
+pairs AS (
+    SELECT s.*, p.seq AS p_seq, p.thread AS p_thread, p.clock AS p_clock, p.site AS p_site,
+           p.core AS p_core, p.machine AS p_machine, p.kind AS p_kind
+    FROM second s ASOF JOIN partner p
+      ON p.addr = s.addr AND p.thread = s.other AND p.cls = s.need AND s.seq > p.seq
+),
+racing AS (
+    SELECT pairs.*
+    FROM pairs ASOF LEFT JOIN vclocks v
+      ON v.thread = pairs.thread AND v.of_thread = pairs.other AND pairs.clock >= v.clock
+    WHERE pairs.p_clock > coalesce(v.value, 0)
+),
+grouped AS (
+    SELECT least(p_site, site) AS site_a, greatest(p_site, site) AS site_b,
+           count(*) AS count, count(DISTINCT addr) AS addresses,
+           arg_min(struct_pack(addr, p_seq, p_thread, p_core, p_machine, p_kind, p_site,
+                               seq, thread, core, machine, kind, site),
+                   struct_pack(s := seq, p := p_seq)) AS ex
+    FROM racing
+    GROUP BY ALL
+)
+SELECT g.count, g.addresses, g.ex.addr AS addr, w.name AS symbol,
+       g.ex.p_seq AS first_seq, t1.name AS first_thread, g.ex.p_thread AS first_thread_id,
+       g.ex.p_core AS first_core, m1.name AS first_machine, g.ex.p_kind AS first_kind,
+       s1.function AS first_function, s1.file AS first_file, s1.line AS first_line,
+       g.ex.p_site AS first_site,
+       g.ex.seq AS second_seq, t2.name AS second_thread, g.ex.thread AS second_thread_id,
+       g.ex.core AS second_core, m2.name AS second_machine, g.ex.kind AS second_kind,
+       s2.function AS second_function, s2.file AS second_file, s2.line AS second_line,
+       g.ex.site AS second_site
+FROM grouped g
+LEFT JOIN words w ON w.addr = g.ex.addr
+LEFT JOIN threads t1 ON t1.thread = g.ex.p_thread
+LEFT JOIN threads t2 ON t2.thread = g.ex.thread
+LEFT JOIN machines m1 ON m1.machine = g.ex.p_machine
+LEFT JOIN machines m2 ON m2.machine = g.ex.machine
+LEFT JOIN sites s1 ON s1.site = g.ex.p_site
+LEFT JOIN sites s2 ON s2.site = g.ex.site
+ORDER BY second_seq, first_seq;

@@ -1,0 +1,114 @@
+-- views: the names users query. Created once in RUN/index.duckdb by queries/index.py, which
+-- replaces $ACCESSES, $OTHER and $VCLOCKS by the Parquet files' paths (relative to the run
+-- directory, resolved through DuckDB's file_search_path).
+
+-- accesses: every read, write and rmw, clustered by (addr, seq).
+CREATE VIEW accesses AS SELECT * FROM read_parquet($ACCESSES);
+
+-- other_events: every event that is not a memory access, in seq order.
+CREATE VIEW other_events AS SELECT * FROM read_parquet($OTHER);
+
+-- vclocks: a thread's full vector clock whenever it changes, clustered by (thread, of_thread, clock).
+CREATE VIEW vclocks AS SELECT * FROM read_parquet($VCLOCKS);
+
+-- events: every event with raw ids, exactly the recording's columns (accesses UNION ALL
+-- other_events). Rows come in no particular order: add ORDER BY seq.
+CREATE VIEW events AS
+SELECT seq, cycle, machine, core, thread, site, kind, addr, old, new, clock, -1::BIGINT AS sync, atomic
+FROM accesses
+UNION ALL
+SELECT seq, cycle, machine, core, thread, site, kind, addr, old, new, clock, sync, atomic
+FROM other_events;
+
+-- events_named (alias ev): every event with names instead of numbers: machine and thread names,
+-- the word's symbol, the sync object's name (lock symbol, thread name or message id), and the
+-- site's function, file, line, label and source text.
+CREATE VIEW events_named AS
+SELECT e.seq, e.cycle, m.name AS machine, e.machine AS machine_id, e.core,
+       t.name AS thread, e.thread AS thread_id, e.kind, e.addr, w.name AS symbol, e.old, e.new,
+       e.clock, e.sync,
+       CASE WHEN e.kind IN ('acquire', 'release') THEN lw.name
+            WHEN e.kind IN ('spawn', 'wake', 'sleep') THEN st.name
+            WHEN e.kind IN ('send', 'recv') THEN 'message ' || e.sync::VARCHAR
+       END AS sync_name,
+       e.atomic, e.site, s.function, s.file, s.line, s.label, s.text
+FROM events e
+LEFT JOIN machines m ON m.machine = e.machine
+LEFT JOIN threads t ON t.thread = e.thread
+LEFT JOIN words w ON w.addr = CASE WHEN e.kind IN ('read', 'write', 'rmw') THEN e.addr END
+LEFT JOIN words lw ON lw.addr = CASE WHEN e.kind IN ('acquire', 'release') THEN e.sync END
+LEFT JOIN threads st ON st.thread = CASE WHEN e.kind IN ('spawn', 'wake', 'sleep') THEN e.sync END
+LEFT JOIN sites s ON s.site = e.site;
+
+CREATE VIEW ev AS SELECT * FROM events_named;
+
+-- accesses_named: every read, write and rmw with names (fast when filtered by addr or symbol:
+-- the underlying table is clustered by (addr, seq)).
+CREATE VIEW accesses_named AS
+SELECT a.addr, w.name AS symbol, a.seq, a.cycle, m.name AS machine, a.machine AS machine_id,
+       a.core, t.name AS thread, a.thread AS thread_id, a.kind, a.old, a.new, a.atomic, a.clock,
+       a.site, s.function, s.file, s.line, s.label, s.text
+FROM accesses a
+LEFT JOIN words w ON w.addr = a.addr
+LEFT JOIN machines m ON m.machine = a.machine
+LEFT JOIN threads t ON t.thread = a.thread
+LEFT JOIN sites s ON s.site = a.site;
+
+-- writes: the writes and read-modify-writes among accesses_named.
+CREATE VIEW writes AS
+SELECT * FROM accesses_named WHERE kind IN ('write', 'rmw');
+
+-- bit_changes: one row per named bit that a write changed (old_bit -> new_bit). Bit names are
+-- global (bits.parquet): when two names share a bit number, both rows appear.
+CREATE VIEW bit_changes AS
+SELECT wr.seq, wr.cycle, wr.addr, wr.symbol, b.name AS bit_name, b.bit,
+       ((wr.old >> b.bit) & 1)::TINYINT AS old_bit, ((wr.new >> b.bit) & 1)::TINYINT AS new_bit,
+       wr.machine, wr.core, wr.thread, wr.thread_id, wr.kind, wr.atomic, wr.site, wr.function,
+       wr.file, wr.line
+FROM writes wr
+JOIN bits b ON b.bit BETWEEN 0 AND 63 AND ((xor(wr.old, wr.new) >> b.bit) & 1) = 1;
+
+-- lock_ops: every acquire and release, with the lock word's name.
+CREATE VIEW lock_ops AS
+SELECT o.seq, o.cycle, o.kind, o.sync AS lock_addr, w.name AS lock, m.name AS machine, o.core,
+       t.name AS thread, o.thread AS thread_id, o.clock, o.site, s.function, s.file, s.line
+FROM other_events o
+LEFT JOIN words w ON w.addr = o.sync
+LEFT JOIN machines m ON m.machine = o.machine
+LEFT JOIN threads t ON t.thread = o.thread
+LEFT JOIN sites s ON s.site = o.site
+WHERE o.kind IN ('acquire', 'release');
+
+-- messages: every send with its matching recv (NULL receiver when it was never received).
+CREATE VIEW messages AS
+SELECT s.sync AS message, s.addr AS port, s.seq AS send_seq, s.cycle AS send_cycle,
+       st.name AS sender, r.seq AS recv_seq, r.cycle AS recv_cycle, rt.name AS receiver,
+       s.new AS first_word
+FROM other_events s
+LEFT JOIN other_events r ON r.kind = 'recv' AND r.sync = s.sync
+LEFT JOIN threads st ON st.thread = s.thread
+LEFT JOIN threads rt ON rt.thread = r.thread
+WHERE s.kind = 'send';
+
+-- sync_edges: the happens-before edges that synchronisation adds to program order: a release to
+-- the next acquire of the same lock, a send to its recv, a spawn to the child's first event, a
+-- wake to the woken thread's next sleep.
+CREATE VIEW sync_edges AS
+WITH rel AS (SELECT * FROM other_events WHERE kind = 'release'),
+     acq AS (SELECT * FROM other_events WHERE kind = 'acquire'),
+     spw AS (SELECT * FROM other_events WHERE kind = 'spawn'),
+     wak AS (SELECT * FROM other_events WHERE kind = 'wake'),
+     slp AS (SELECT * FROM other_events WHERE kind = 'sleep')
+SELECT 'lock' AS via, rel.seq AS from_seq, rel.thread AS from_thread, acq.seq AS to_seq,
+       acq.thread AS to_thread
+FROM rel ASOF JOIN acq ON acq.sync = rel.sync AND acq.seq > rel.seq
+UNION ALL
+SELECT 'message', s.seq, s.thread, r.seq, r.thread
+FROM other_events s JOIN other_events r ON r.sync = s.sync AND r.kind = 'recv'
+WHERE s.kind = 'send'
+UNION ALL
+SELECT 'spawn', spw.seq, spw.thread, f.start_seq, f.thread_id
+FROM spw ASOF JOIN schedule f ON f.thread_id = spw.sync AND f.start_seq > spw.seq
+UNION ALL
+SELECT 'wake', wak.seq, wak.thread, slp.seq, slp.thread
+FROM wak ASOF JOIN slp ON slp.thread = wak.sync AND slp.seq > wak.seq;

@@ -1,0 +1,285 @@
+"""Write small run directories by hand, for the query tests.
+
+    b = RunBuilder(threads=["t0", "t1"], words={"counter": 0, "lock": 0})
+    b.read("t0", "counter", site=("worker", 7))
+    b.write("t0", "counter", 1, site=("worker", 9))
+    b.acquire("t1", "lock"); b.write("t1", "counter", 2); b.release("t1", "lock")
+    path = b.save(tmp_path / "run")
+
+The builder keeps memory (so `old` is always right) and vector clocks by the recorder's rules
+(tracer/schema.py and the query floor's contract): every thread's own entry starts at 1; it
+increments at every change; acquire, recv and sleep join first (the event carries the new
+clock); release, send, spawn and wake publish the current clock (the event carries it) and then
+increment. Every change writes the thread's full clock to vclocks (one row per other thread).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tracer import schema as S
+
+KIND = {name: i for i, name in enumerate(S.KIND_NAMES)}
+MASK = (1 << 64) - 1
+
+
+class RunBuilder:
+    def __init__(self, threads=("t0", "t1"), words=None, bits=None, machines=None, cores=None,
+                 thread_machine=None, symbols=None):
+        self.machines = list(machines or ["host"])
+        self.cores = dict(cores or {m: 2 for m in self.machines})
+        self.thread_names = list(threads)
+        self.tid = {name: i for i, name in enumerate(self.thread_names)}
+        self.thread_machine = dict(thread_machine or {})
+        # words: name -> initial value (addresses from 0x100 upward), or name -> (addr, initial)
+        self.symbols: list[dict] = []
+        self.addr_of: dict[str, int] = {}
+        next_addr = 0x100
+        for name, spec in (words or {}).items():
+            addr, initial = (spec if isinstance(spec, tuple) else (next_addr, spec))
+            next_addr = max(next_addr, addr + 1)
+            obj, _, field = name.partition(".")
+            self.symbols.append({"addr": addr, "name": name, "object": obj, "field": field,
+                                 "size": 1, "machine": self.machines[0], "initial": initial})
+            self.addr_of[name] = addr
+        for s in symbols or []:  # raw extra symbol rows (e.g. multi-word ones)
+            self.symbols.append(dict(s))
+            self.addr_of.setdefault(s["name"], s["addr"])
+        self.bits = dict(bits or {})
+        self.memory = {s["addr"]: s["initial"] for s in self.symbols}
+        self.sites: list[dict] = []
+        self.site_ids: dict[tuple, int] = {}
+        self.events: list[dict] = []
+        self.vrows: list[dict] = []
+        self.vc: dict[int, dict[int, int]] = {}
+        self.lock_vc: dict[int, dict[int, int]] = {}
+        self.msg_vc: dict[int, dict[int, int]] = {}
+        self.wake_vc: dict[int, dict[int, int]] = {}
+        self.core_of = {name: i % 2 for i, name in enumerate(self.thread_names)}
+        self.cycle = 0
+        self.next_msg = 0
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def site(self, spec) -> int:
+        if spec is None:
+            return -1
+        if isinstance(spec, int):
+            return spec
+        function, line, *rest = spec
+        label = rest[0] if rest else ""
+        key = (function, line, label)
+        if key not in self.site_ids:
+            self.site_ids[key] = len(self.sites)
+            self.sites.append({"site": len(self.sites), "machine": self.machines[0], "pc": len(self.sites),
+                               "file": f"{function}.s", "line": line, "col": 5, "function": function,
+                               "label": label, "text": f"insn {function}:{line}"})
+        return self.site_ids[key]
+
+    def addr(self, target) -> int:
+        return target if isinstance(target, int) else self.addr_of[target]
+
+    def _vc(self, t: int, seq: int) -> dict[int, int]:
+        if t not in self.vc:
+            self.vc[t] = {t: 1}
+            self._row(t, seq)
+        return self.vc[t]
+
+    def _row(self, t: int, seq: int) -> None:
+        vc = self.vc[t]
+        for u in range(len(self.thread_names)):
+            if u != t:
+                self.vrows.append({"thread": t, "clock": vc[t], "seq": seq, "of_thread": u,
+                                   "value": vc.get(u, 0)})
+
+    @staticmethod
+    def _join(a: dict, b: dict | None) -> None:
+        for k, v in (b or {}).items():
+            a[k] = max(a.get(k, 0), v)
+
+    def _emit(self, thread: str, kind: str, addr=-1, old=0, new=0, site=None, sync=-1,
+              atomic=False, core=None, cycles=1) -> dict:
+        t = self.tid[thread]
+        seq = len(self.events)
+        vc = self._vc(t, seq)
+        self.cycle += cycles
+        m = self.thread_machine.get(thread, self.machines[0])
+        ev = {"seq": seq, "cycle": self.cycle, "machine": self.machines.index(m),
+              "core": self.core_of[thread] if core is None else core, "thread": t,
+              "site": self.site(site), "kind": kind, "addr": addr, "old": old & MASK,
+              "new": new & MASK, "clock": vc[t], "sync": sync, "atomic": atomic}
+        self.events.append(ev)
+        return ev
+
+    def _tick(self, thread: str, seq: int) -> None:
+        t = self.tid[thread]
+        self.vc[t][t] += 1
+        self._row(t, seq)
+
+    # -- events ----------------------------------------------------------------------------------
+    def read(self, thread, target, site=None, atomic=False, core=None) -> int:
+        a = self.addr(target)
+        return self._emit(thread, "read", a, 0, self.memory.get(a, 0), site, atomic=atomic, core=core)["seq"]
+
+    def write(self, thread, target, value, site=None, atomic=False, core=None) -> int:
+        a = self.addr(target)
+        old = self.memory.get(a, 0)
+        self.memory[a] = value & MASK
+        return self._emit(thread, "write", a, old, value, site, atomic=atomic, core=core)["seq"]
+
+    def rmw(self, thread, target, value, site=None, core=None) -> int:
+        a = self.addr(target)
+        old = self.memory.get(a, 0)
+        self.memory[a] = value & MASK
+        return self._emit(thread, "rmw", a, old, value, site, atomic=True, core=core)["seq"]
+
+    def set_bit(self, thread, target, bit, site=None, atomic=True, core=None) -> int:
+        a = self.addr(target)
+        value = self.memory.get(a, 0) | (1 << bit)
+        if atomic:
+            return self.rmw(thread, target, value, site, core)
+        return self.write(thread, target, value, site, core=core)
+
+    def clear_bit(self, thread, target, bit, site=None, atomic=True, core=None) -> int:
+        a = self.addr(target)
+        value = self.memory.get(a, 0) & ~(1 << bit)
+        if atomic:
+            return self.rmw(thread, target, value, site, core)
+        return self.write(thread, target, value, site, core=core)
+
+    def acquire(self, thread, lock, site=None, core=None) -> int:
+        a = self.addr(lock)
+        self.rmw(thread, lock, 1, site, core)
+        t = self.tid[thread]
+        seq = len(self.events)
+        vc = self._vc(t, seq)
+        self._join(vc, self.lock_vc.get(a))
+        vc[t] += 1
+        self._row(t, seq)
+        return self._emit(thread, "acquire", site=site, sync=a, core=core)["seq"]
+
+    def release(self, thread, lock, site=None, core=None) -> int:
+        a = self.addr(lock)
+        self.write(thread, lock, 0, site, atomic=True, core=core)
+        seq = self._emit(thread, "release", site=site, sync=a, core=core)["seq"]
+        t = self.tid[thread]
+        self.lock_vc[a] = dict(self.vc[t])
+        self._tick(thread, seq)
+        return seq
+
+    def send(self, thread, port=0, payload=0, site=None, core=None) -> int:
+        """Returns the message id (give it to recv)."""
+        msg = self.next_msg
+        self.next_msg += 1
+        seq = self._emit(thread, "send", port, 0, payload, site, sync=msg, core=core)["seq"]
+        self.msg_vc[msg] = dict(self.vc[self.tid[thread]])
+        self._tick(thread, seq)
+        return msg
+
+    def recv(self, thread, msg, port=0, payload=0, site=None, core=None) -> int:
+        t = self.tid[thread]
+        seq = len(self.events)
+        vc = self._vc(t, seq)
+        self._join(vc, self.msg_vc.get(msg))
+        vc[t] += 1
+        self._row(t, seq)
+        return self._emit(thread, "recv", port, 0, payload, site, sync=msg, core=core)["seq"]
+
+    def spawn(self, parent, child, site=None, core=None) -> int:
+        c = self.tid[child]
+        seq = self._emit(parent, "spawn", site=site, sync=c, core=core)["seq"]
+        self.vc[c] = dict(self.vc[self.tid[parent]])
+        self.vc[c][c] = 1
+        self._row(c, seq)
+        self._tick(parent, seq)
+        return seq
+
+    def wake(self, thread, target, site=None, core=None) -> int:
+        u = self.tid[target]
+        seq = self._emit(thread, "wake", site=site, sync=u, core=core)["seq"]
+        w = self.wake_vc.setdefault(u, {})
+        self._join(w, self.vc[self.tid[thread]])
+        self._tick(thread, seq)
+        return seq
+
+    def sleep(self, thread, site=None, core=None) -> int:
+        """A sleep that returns after consuming a wake-up (call it after the wake)."""
+        t = self.tid[thread]
+        seq = len(self.events)
+        vc = self._vc(t, seq)
+        self._join(vc, self.wake_vc.pop(t, None))
+        vc[t] += 1
+        self._row(t, seq)
+        return self._emit(thread, "sleep", site=site, sync=t, core=core)["seq"]
+
+    def fence(self, thread, site=None, core=None) -> int:
+        return self._emit(thread, "fence", site=site, core=core)["seq"]
+
+    def switch(self, thread, old_thread=-1, site=None, core=None) -> int:
+        old = self.tid[old_thread] if isinstance(old_thread, str) else old_thread
+        return self._emit(thread, "switch", -1, old, self.tid[thread], site, core=core)["seq"]
+
+    def panic(self, thread, site=None, core=None) -> int:
+        return self._emit(thread, "panic", site=site, core=core)["seq"]
+
+    def exit(self, thread, site=None, core=None) -> int:
+        return self._emit(thread, "exit", site=site, core=core)["seq"]
+
+    # -- output ----------------------------------------------------------------------------------
+    def events_table(self) -> pa.Table:
+        cols = {f.name: [e[f.name] for e in self.events] for f in S.EVENTS}
+        arrays = []
+        for f in S.EVENTS:
+            if f.name == "kind":
+                arrays.append(pa.DictionaryArray.from_arrays(
+                    pa.array([KIND[k] for k in cols["kind"]], pa.int8()), S.KIND_DICTIONARY))
+            else:
+                arrays.append(pa.array(cols[f.name], f.type))
+        return pa.Table.from_arrays(arrays, schema=S.EVENTS)
+
+    def save(self, path, meta: dict | None = None, part_rows: int = 1 << 30, batch_rows: int = 1000,
+             vclocks: bool = True) -> Path:
+        path = Path(path)
+        (path / S.EVENTS_DIR).mkdir(parents=True, exist_ok=True)
+        table = self.events_table()
+        for p, start in enumerate(range(0, max(table.num_rows, 1), part_rows)):
+            write_stream(path / S.EVENTS_DIR / S.PART_PATTERN.format(p),
+                         table.slice(start, part_rows), S.EVENTS, batch_rows)
+        if vclocks:
+            (path / S.VCLOCKS_DIR).mkdir(exist_ok=True)
+            vt = pa.Table.from_pylist(self.vrows, schema=S.VCLOCKS) if self.vrows else S.VCLOCKS.empty_table()
+            write_stream(path / S.VCLOCKS_DIR / S.PART_PATTERN.format(0), vt, S.VCLOCKS, batch_rows)
+        pq.write_table(pa.Table.from_pylist(self.symbols, schema=S.SYMBOLS) if self.symbols
+                       else S.SYMBOLS.empty_table(), path / "symbols.parquet")
+        pq.write_table(pa.Table.from_pylist([{"name": k, "bit": v} for k, v in self.bits.items()],
+                                            schema=S.BITS) if self.bits else S.BITS.empty_table(),
+                       path / "bits.parquet")
+        pq.write_table(pa.Table.from_pylist(self.sites, schema=S.SITES) if self.sites
+                       else S.SITES.empty_table(), path / "sites.parquet")
+        threads = [{"thread": i, "name": n, "machine": self.thread_machine.get(n, self.machines[0]),
+                    "kind": "kernel", "entry": f"{n}_fn"} for i, n in enumerate(self.thread_names)]
+        pq.write_table(pa.Table.from_pylist(threads, schema=S.THREADS), path / "threads.parquet")
+        panics = [e for e in self.events if e["kind"] == "panic"]
+        m = {
+            "schema_version": S.SCHEMA_VERSION, "tool_version": "test", "scenario": "tests/hand",
+            "scenario_name": "hand", "scenario_hash": "0", "variant": None, "seed": 0,
+            "sched": "test", "depth": None, "memory_model": "sc", "machines": self.machines,
+            "cores": self.cores, "outcome": "panic" if panics else "completed",
+            "panic": ({"message": "BUG", "machine": self.machines[panics[0]["machine"]],
+                       "core": panics[0]["core"], "thread": self.thread_names[panics[0]["thread"]],
+                       "site": panics[0]["site"], "seq": panics[0]["seq"]} if panics else None),
+            "instructions": len(self.events), "cycles": self.cycle, "events": len(self.events),
+            "truncated": False, "invariants": [], "orderings": [], "locksets": [],
+        }
+        m.update(meta or {})
+        (path / S.META_FILE).write_text(json.dumps(m, indent=1))
+        return path
+
+
+def write_stream(path: Path, table: pa.Table, schema: pa.Schema, batch_rows: int = 1000) -> None:
+    with pa.OSFile(str(path), "wb") as f, pa.ipc.new_stream(f, schema) as w:
+        for b in table.to_batches(max_chunksize=batch_rows):
+            w.write_batch(b)
