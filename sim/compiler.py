@@ -82,7 +82,7 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
         lines.append("v = load(a) if sb else mem[a]" if tso else "v = mem[a]")
         lines.append(f"regs[{d.n}] = v")
         if observed:
-            lines.append(f"ev({READ}, core, a, 0, v, {site}, -1, False)")
+            lines.append(f"ev({READ}, cyc, a, 0, v, {site}, -1, False)")
         return lines + [f"return {npc}"]
     if op == "st":
         m, v = args
@@ -91,7 +91,7 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
             lines += ["mem[a]", f"sb.append((a, v, {site}))",
                       f"if len(sb) > {STORE_BUFFER_CAPACITY}: drain_one()"]
         elif observed:
-            lines += ["old = mem[a]", "mem[a] = v", f"ev({WRITE}, core, a, old, v, {site}, -1, False)"]
+            lines += ["old = mem[a]", "mem[a] = v", f"ev({WRITE}, cyc, a, old, v, {site}, -1, False)"]
         else:
             lines += ["mem[a] = v"]
         return lines + [f"return {npc}"]
@@ -138,7 +138,7 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
                      "if mem[a] or t.spinning_lock: raise Slow")
         lines += ["mem[a] = 1", "t.preempt += 1"]
         if observed:
-            lines += [f"ev({ACQUIRE}, core, a, 0, 1, {site}, a, True)", f"ev({RMW}, core, a, 0, 1, {site}, -1, True)"]
+            lines += [f"ev({ACQUIRE}, cyc, a, 0, 1, {site}, a, True)", f"ev({RMW}, cyc, a, 0, 1, {site}, -1, True)"]
         return lines + [f"return {npc}"]
     if op == "spin_unlock":
         lines = [f"a = {_addr(args[0])}", "t = core.thread", "old = mem[a]"]
@@ -146,14 +146,14 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
                      "if not old or not t.preempt: raise Slow")
         lines += ["mem[a] = 0", "t.preempt -= 1"]
         if observed:
-            lines += [f"ev({WRITE}, core, a, old, 0, {site}, -1, True)", f"ev({RELEASE}, core, a, old, 0, {site}, a, True)"]
+            lines += [f"ev({WRITE}, cyc, a, old, 0, {site}, -1, True)", f"ev({RELEASE}, cyc, a, old, 0, {site}, a, True)"]
         return lines + [f"return {npc}"]
     if op == "bug_on":
         return [f"if regs[{args[0].n}]: raise Slow", f"return {npc}"]
     if op == "fence":
         lines = ["if sb: drain_all()"] if tso else []
         if observed:
-            lines.append(f"ev({FENCE}, core, -1, 0, 0, {site}, -1, True)")
+            lines.append(f"ev({FENCE}, cyc, -1, 0, 0, {site}, -1, True)")
         return lines + [f"return {npc}"]
     # atomic read-modify-write: drain the store buffer first (a locked instruction does)
     lines = ["if sb: drain_all()"] if tso else []
@@ -181,19 +181,20 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
     else:  # pragma: no cover - the assembler only produces known ops
         raise AssertionError(f"no code for {op}")
     if observed:
-        lines.append(f"ev({RMW}, core, a, old, new, {site}, -1, True)")
+        lines.append(f"ev({RMW}, cyc, a, old, new, {site}, -1, True)")
     return lines + [f"return {npc}"]
 
 
 def factory_source(code: list[Instr], tso: bool, observed: bool) -> str:
-    """Observed instructions take the cycle they run at as a second argument and publish it on
-    the system just before they report, so the loop never stores the clock per instruction."""
+    """Observed instructions take the cycle they run at as a second argument and hand it to the
+    core's emitter (or publish it on the system before a store-buffer drain reports), so the loop
+    never stores the clock per instruction."""
     out = ["def make(core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm):"]
     for pc, ins in enumerate(code):
         body = _body(ins, pc, tso, observed)
         if observed:
             out.append(f"    def i{pc}(regs, cyc):")
-            if any("ev(" in line or "drain" in line for line in body):
+            if any("drain" in line for line in body):
                 body = ["sysm.cycle = cyc"] + body
         else:
             out.append(f"    def i{pc}(regs):")
@@ -227,8 +228,20 @@ def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer
                                           store_buffer.drain_one, store_buffer.drain_all)
     else:
         sb = load = drain_one = drain_all = None
-    return make(core, mem, sb, load, drain_one, drain_all, observer.event if observed else None, Slow, MASK64,
-                system)
+    emit = None
+    if observed:
+        emit = observer.emitter(core) if hasattr(observer, "emitter") else _event_emitter(observer, core, system)
+    return make(core, mem, sb, load, drain_one, drain_all, emit, Slow, MASK64, system)
+
+
+def _event_emitter(observer, core, system) -> Callable:
+    """An emitter for an observer that only has `event`: it publishes the cycle, then reports."""
+    event = observer.event
+
+    def emit(kind, cycle, addr, old, new, site, sync, atomic):
+        system.cycle = cycle
+        event(kind, core, addr, old, new, site, sync, atomic)
+    return emit
 
 
 def is_memory_op(ins: Instr) -> bool:

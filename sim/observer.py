@@ -44,6 +44,11 @@ KIND_NAMES = (
 
 
 class Observer(Protocol):
+    """An observer may also offer `emitter(core)`: a function emit(kind, cycle, addr, old, new,
+    site, sync, atomic) for reports of that core's compiled instructions, which then skip the
+    `core` lookup and the `system.cycle` store (the recorder's hot path). Without it, compiled
+    instructions set `system.cycle` and call `event`."""
+
     def attach(self, system) -> None:
         """Called once by the System being built, before it reports anything."""
 

@@ -1,11 +1,12 @@
 """The observer that records: every event becomes a row, rows become Arrow batches.
 
-The hot path is `Recorder.event`: one tuple appended per event; columns are built only when a
-batch is full. Vector clocks change only at synchronisation events (tracer.happens_before).
+The hot path is the per-core emitter: one packed row written per event; columns are built with
+numpy only when a batch is flushed. Vector clocks change only at synchronisation events (tracer.happens_before).
 """
 
 from __future__ import annotations
 
+import io
 import struct
 
 import numpy as np
@@ -65,7 +66,8 @@ class Recorder:
         for t in started:
             self.hb.start(t, 0)
         self.own = self.hb.own  # each thread's epoch, shared with hb (never rebound while recording)
-        self.buffer = bytearray()
+        self.buffer = io.BytesIO()  # packed rows since the last flush; never replaced (emitters hold .write)
+        self.write = self.buffer.write
         self.pack = ROW.pack
         self.flushed = 0  # events written to disk
         self.panic_seq: int | None = None
@@ -76,7 +78,7 @@ class Recorder:
     @property
     def seq(self) -> int:
         """The next event's seq (events so far)."""
-        return self.flushed + len(self.buffer) // ROW.size
+        return self.flushed + self.buffer.tell() // ROW.size
 
     def attach(self, system) -> None:
         self.system = system
@@ -84,21 +86,36 @@ class Recorder:
         self.core_index = np.array([c.index for c in system.cores], dtype=np.int16)
 
     def event(self, kind, core, addr, old, new, site, sync, atomic):
+        self.record(kind, core, self.system.cycle, addr, old, new, site, sync, atomic)
+
+    def record(self, kind, core, cycle, addr, old, new, site, sync, atomic):
         t = core.thread.tid
-        if kind < 3:  # read, write, rmw: the hot path
-            self.buffer += self.pack(self.system.cycle, core.gid, t, site, kind, addr, old, new, self.own[t],
-                                     sync, atomic)
-            return
-        seq = self.seq
-        clock = sync_clock(self.hb, kind, t, sync, seq)
-        if kind == k.PANIC:
-            self.panic_seq = seq
-        self.buffer += self.pack(self.system.cycle, core.gid, t, site, kind, addr, old, new, clock, sync, atomic)
+        if kind < 3:
+            clock = self.own[t]
+        else:
+            seq = self.seq
+            clock = sync_clock(self.hb, kind, t, sync, seq)
+            if kind == k.PANIC:
+                self.panic_seq = seq
+        self.write(self.pack(cycle, core.gid, t, site, kind, addr, old, new, clock, sync, atomic))
+
+    def emitter(self, core):
+        """The hot path: compiled instructions of `core` report here (see sim.observer)."""
+        gid, own, write, pack, record = core.gid, self.own, self.write, self.pack, self.record
+
+        def emit(kind, cycle, addr, old, new, site, sync, atomic):
+            if kind < 3:  # read, write, rmw
+                t = core.thread.tid
+                write(pack(cycle, gid, t, site, kind, addr, old, new, own[t], sync, atomic))
+            else:
+                record(kind, core, cycle, addr, old, new, site, sync, atomic)
+        return emit
 
     def flush(self) -> None:
-        if self.buffer:
-            rows = np.frombuffer(bytes(self.buffer), dtype=ROW_DTYPE)
-            self.buffer = bytearray()
+        if self.buffer.tell():
+            rows = np.frombuffer(self.buffer.getvalue(), dtype=ROW_DTYPE)
+            self.buffer.seek(0)
+            self.buffer.truncate()
             self.events.write(self.rows_to_batch(rows, self.flushed))
             self.flushed += len(rows)
         changes = self.hb.changes
