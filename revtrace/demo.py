@@ -111,20 +111,31 @@ def run_demo(out: Path, cores: int = 2, seeds: range = range(0, 200), jobs: int 
 
         # 5. the race -----------------------------------------------------------------------
         _step("5. Which accesses race (not ordered by happens-before)?", f"revtrace races {v2}")
+        writers = {w["function"] for w in (dirty, clean) if w}
         races = [r for r in run.races() if r["symbol"] in (f"page{page}.flags", f"req{page}.wb_flags")]
-        found["races"] = races
+        culprits = [r for r in races if {r["first"]["function"], r["second"]["function"]} <= writers | {""}
+                    and r["first"]["thread"] != r["second"]["thread"]]
+        found["races"] = culprits or races
+        console.print(f"{len(races)} racing site pairs on page{page}.flags and req{page}.wb_flags; "
+                      f"between the two writers above:", markup=False)
         print_table(None, ["symbol", "first", "second", "count"],
-                    [(r["symbol"], _side(r["first"]), _side(r["second"]), r["count"]) for r in races[:8]])
+                    [(r["symbol"], _side(r["first"]), _side(r["second"]), r["count"]) for r in (culprits or races)[:6]])
 
         # 6. the lock discipline ------------------------------------------------------------
         _step("6. Which declared rule did the code break?", f"revtrace hb {v2}")
         hb = run.hb()
-        locksets = hb.get("lockset_violations", hb.get("locksets", []))
-        found["lockset_violations"] = locksets
-        for v in locksets[:4]:
-            console.print(f"{v.get('rule', v.get('name', ''))}: {v.get('symbol', '')} accessed by "
-                          f"{v.get('thread', '')} in {v.get('function', '')} ({v.get('file', '')}:{v.get('line', '')}) "
-                          f"without {v.get('lock', 'the lock')} ({v.get('count', 1)}x)", markup=False)
+        broken = []
+        for rule in hb.get("locksets", []):
+            for v in rule.get("violations", []):
+                broken.append((rule["lockset"], v))
+        found["lockset_violations"] = [v for _, v in broken]
+        for name, v in broken[:4]:
+            site, first = v["site"], v["first"]
+            console.print(f"'{name}': {v['symbol']} accessed by {first['thread']} in {site['function']} "
+                          f"({site['file']}:{site['line']}) without {v['lock']} ({v['count']}x)", markup=False)
+        held = [o for o in hb.get("orderings", []) if o.get("holds")]
+        for o in held:
+            console.print(f"ordering '{o['ordering']}' holds ({o['checked']} events checked)", markup=False)
 
     # 7. v1 loses data ------------------------------------------------------------------------
     v1_dir = out / "v1"

@@ -69,11 +69,12 @@ nfs_writepage:
     ret
 
 ; nfs_page_async_flush (fs/nfs/write.c): the request must not be waiting for a COMMIT while the
-; page is dirty: NFS clears PG_CLEAN whenever *it* redirties a page.
+; page is dirty: NFS clears PG_CLEAN whenever *it* redirties a page. Checked under the i_lock.
 nfs_page_async_flush:
-    call nfs_find_and_lock_request
+    call nfs_find_and_lock_request                        ; returns holding inode.i_lock
     test_bit r2, PG_CLEAN, [r4 + req0.wb_flags]
     bug_on r2, "kernel BUG at fs/nfs/write.c:297! BUG_ON(test_bit(PG_CLEAN, &req->wb_flags))"
+    spin_unlock [inode.i_lock]
     test_and_clear_bit r2, PG_dirty, [r3 + page0.flags]   ; clear_page_dirty_for_io
     set_bit PG_writeback, [r3 + page0.flags]               ; set_page_writeback
     ld r5, [r3 + page0.data]
@@ -81,14 +82,14 @@ nfs_page_async_flush:
     send nfs_call, NFSPROC_WRITE, r1, r5, r6              ; an UNSTABLE WRITE to the server
     ret
 
-; nfs_find_and_lock_request: take the request's PG_BUSY under the inode's i_lock; if a WRITE is
-; still in flight, sleep until it completes and try again.
+; nfs_find_and_lock_request: under the inode's i_lock, take the request's PG_BUSY; if a WRITE is
+; still in flight, drop the lock, sleep until it completes and try again. Returns holding i_lock.
 nfs_find_and_lock_request:
 .retry:
     spin_lock [inode.i_lock]
     test_and_set_bit r2, PG_BUSY, [r4 + req0.wb_flags]   ; nfs_lock_request
-    spin_unlock [inode.i_lock]
     jz r2, .locked
+    spin_unlock [inode.i_lock]
     msleep 20                                           ; nfs_wait_on_request
     jmp .retry
 .locked:
@@ -110,11 +111,14 @@ filemap_fdatawait:
     ret
 
 ; nfs_commit_inode: send a COMMIT for every request awaiting one, then sleep until all are done.
+; The requests' flags are read under the inode's i_lock, as nfs_scan_commit does.
 nfs_commit_inode:
     mov r1, 0
 .each:
     mul r4, r1, REQ_STRIDE
+    spin_lock [inode.i_lock]
     test_bit r2, PG_CLEAN, [r4 + req0.wb_flags]
+    spin_unlock [inode.i_lock]
     jz r2, .next
     send nfs_call, NFSPROC_COMMIT, r1
 .next:
@@ -123,7 +127,9 @@ nfs_commit_inode:
     mov r1, 0
 .wait:
     mul r4, r1, REQ_STRIDE
+    spin_lock [inode.i_lock]
     test_bit r2, PG_CLEAN, [r4 + req0.wb_flags]
+    spin_unlock [inode.i_lock]
     jz r2, .committed
     msleep 50
     jmp .wait
