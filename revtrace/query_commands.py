@@ -140,7 +140,8 @@ def register(app: typer.Typer) -> None:
         target: TargetArg,
         at: Annotated[str, typer.Option(
             "--at", metavar="SEQ|panic|end",
-            help="The event whose view of memory to show (writes with a smaller seq count).")],
+            help="The event whose view of memory to show (writes with a smaller seq count); "
+                 "default: the end of the run.")] = "end",
         json_: JsonOpt = False,
     ) -> None:
         """The value of TARGET as event SEQ saw it, and which write put it there."""

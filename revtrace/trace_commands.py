@@ -109,18 +109,23 @@ def register(app: typer.Typer) -> None:
         console.print(f"state after seq {state.seq} (cycle {state.cycle:,}, instruction {state.instructions:,}); "
                       f"re-executed {state.replayed_events} events from the checkpoint at seq "
                       f"{state.checkpoint_seq}, all matching the recording", markup=False)
-        console.print(f"event {state.seq}: {ev['kind']} by thread {ev['thread']} on machine {ev['machine']} "
-                      f"core {ev['core']}" + (f" addr {ev['addr']:#x} {ev['old']:#x} -> {ev['new']:#x}"
-                                               if ev['addr'] >= 0 else ""), markup=False)
+        what = ev["kind"]
+        if ev.get("symbol") or ev["addr"] >= 0 and ev["kind"] in ("read", "write", "rmw"):
+            what += f" {ev.get('symbol') or hex(ev['addr'])} {ev['old']:#x} -> {ev['new']:#x}"
+        where = f" at {ev['file']}:{ev['line']} ({ev['function']})" if ev.get("file") else ""
+        console.print(f"event {state.seq}: {what} by {ev['thread_name']} on {ev['machine_name']} core "
+                      f"{ev['core']}{where}", markup=False)
         rows = []
         for c in state.cores:
             where = f"{c.file}:{c.line} {c.function}" if c.file else ""
             stack = " <- ".join(f"{f['function']} ({f['file']}:{f['line']})" for f in c.stack)
-            regs = " ".join(f"{k}={v:#x}" for k, v in c.registers.items() if v)
             rows.append((f"{c.machine}:{c.core}", c.thread or "(idle)", where, c.text or "", stack,
-                         c.preempt_count, regs))
-        print_table("cores", ["core", "thread", "pc at", "instruction", "called from", "preempt", "registers (non-zero)"],
-                    rows)
+                         c.preempt_count))
+        print_table("cores", ["core", "thread", "pc at", "instruction", "called from", "preempt"], rows)
+        for c in state.cores:
+            regs = " ".join(f"{k}={v:#x}" for k, v in c.registers.items() if v)
+            if c.thread:
+                console.print(f"  {c.machine}:{c.core} {c.thread}: {regs or 'all registers 0'}", markup=False)
         for name, value in state.memory.items():
             console.print(f"  {name} = {value} ({value:#x})", markup=False)
 

@@ -191,6 +191,13 @@ def _state(system: System, run: RunDir, seq: int, ckpt_seq: int, replayed: int, 
     memory = {name: system.read_symbol(name) for name in show}
     event = dict(event)
     event["kind"] = KIND_NAMES[event["kind"]]
+    event["thread_name"] = system.threads[event["thread"]].name
+    event["machine_name"] = system.machines[event["machine"]].name
+    sym = image.symbol_at(event["addr"]) if event["addr"] >= 0 and event["kind"] not in ("send", "recv") else None
+    event["symbol"] = sym.name if sym else None
+    if 0 <= event["site"] < len(image.sites):
+        s = image.sites[event["site"]]
+        event.update(file=s.file, line=s.line, function=s.function, text=s.text)
     threads = {t.name: ("running" if t.core >= 0 else _state_name(t)) for t in system.threads}
     return ReplayState(seq, system.cycle, system.instructions, ckpt_seq, replayed, event, cores, memory, threads)
 
