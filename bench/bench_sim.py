@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.scenario import RunOptions, load_scenario
-from sim.system import System
+from sim.scenario import RunOptions, load_scenario  # noqa: E402  (after the path fix-up)
+from sim.system import System  # noqa: E402
 
 SCENARIO = ROOT / "bench" / "scenarios" / "mixed"
 TARGET_IPS = 3_000_000

@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
             if json:
                 print_json({"divergence": {"seq": d.seq, "recorded": d.recorded, "replayed": d.replayed}})
             err_console.print(f"revtrace: {d}", markup=False, soft_wrap=True)
-            raise SystemExit(1)
+            raise SystemExit(1) from None
         except (SimError, TraceError) as e:
             fail(str(e))
         if json:

@@ -1133,7 +1133,7 @@ def test_exact_event_sequence(rig, seed):
     outcome = system.run()
     assert outcome.outcome == "completed", outcome
     assert (outcome.instructions, outcome.cycles) == (17, 17)
-    x, l = system.image.symbol("x").addr, system.image.symbol("l").addr
+    x, lk = system.image.symbol("x").addr, system.image.symbol("lk").addr
     p = system.scenario.port_ids()["p"]
     N = MASK64
 
@@ -1147,14 +1147,14 @@ def test_exact_event_sequence(rig, seed):
         (0, "write", 0, x, 0, 5, -1, False, line("; write")),
         (1, "read", 0, x, 0, 5, -1, False, line("; read")),
         (2, "rmw", 0, x, 5, 7, -1, True, line("; rmw")),
-        (3, "acquire", 0, l, 0, 1, l, True, line("spin_lock")),
-        (3, "rmw", 0, l, 0, 1, -1, True, line("spin_lock")),
-        (4, "write", 0, l, 1, 0, -1, True, line("spin_unlock")),
-        (4, "release", 0, l, 1, 0, l, True, line("spin_unlock")),
-        (5, "acquire", 0, l, 0, 1, l, True, line("test_and_set_bit_lock")),
-        (5, "rmw", 0, l, 0, 1, -1, True, line("test_and_set_bit_lock")),
-        (6, "rmw", 0, l, 1, 0, -1, True, line("clear_bit_unlock")),
-        (6, "release", 0, l, 1, 0, l, True, line("clear_bit_unlock")),
+        (3, "acquire", 0, lk, 0, 1, lk, True, line("spin_lock")),
+        (3, "rmw", 0, lk, 0, 1, -1, True, line("spin_lock")),
+        (4, "write", 0, lk, 1, 0, -1, True, line("spin_unlock")),
+        (4, "release", 0, lk, 1, 0, lk, True, line("spin_unlock")),
+        (5, "acquire", 0, lk, 0, 1, lk, True, line("test_and_set_bit_lock")),
+        (5, "rmw", 0, lk, 0, 1, -1, True, line("test_and_set_bit_lock")),
+        (6, "rmw", 0, lk, 1, 0, -1, True, line("clear_bit_unlock")),
+        (6, "release", 0, lk, 1, 0, lk, True, line("clear_bit_unlock")),
         (7, "fence", 0, -1, 0, 0, -1, True, line("fence")),
         (8, "spawn", 0, -1, 0, 1, 1, False, line("spawn")),
         (9, "switch", 1, -1, 0, 1, -1, False, None),      # main blocks in recv: helper runs
