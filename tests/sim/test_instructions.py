@@ -1133,7 +1133,7 @@ def test_exact_event_sequence(rig, seed):
     outcome = system.run()
     assert outcome.outcome == "completed", outcome
     assert (outcome.instructions, outcome.cycles) == (17, 17)
-    x, lk = system.image.symbol("x").addr, system.image.symbol("lk").addr
+    x, lk = system.image.symbol("x").addr, system.image.symbol("l").addr
     p = system.scenario.port_ids()["p"]
     N = MASK64
 
