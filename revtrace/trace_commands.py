@@ -105,15 +105,15 @@ def register(app: typer.Typer) -> None:
         if json:
             print_json(state.as_dict())
             return
-        ev = state.event
+        ev, names = state.event, state.event_names
         console.print(f"state after seq {state.seq} (cycle {state.cycle:,}, instruction {state.instructions:,}); "
                       f"re-executed {state.replayed_events} events from the checkpoint at seq "
                       f"{state.checkpoint_seq}, all matching the recording", markup=False)
         what = ev["kind"]
-        if ev.get("symbol") or ev["addr"] >= 0 and ev["kind"] in ("read", "write", "rmw"):
-            what += f" {ev.get('symbol') or hex(ev['addr'])} {ev['old']:#x} -> {ev['new']:#x}"
-        where = f" at {ev['file']}:{ev['line']} ({ev['function']})" if ev.get("file") else ""
-        console.print(f"event {state.seq}: {what} by {ev['thread_name']} on {ev['machine_name']} core "
+        if names["symbol"] or ev["addr"] >= 0 and ev["kind"] in ("read", "write", "rmw"):
+            what += f" {names['symbol'] or hex(ev['addr'])} {ev['old']:#x} -> {ev['new']:#x}"
+        where = f" at {names['file']}:{names['line']} ({names['function']})" if names["file"] else ""
+        console.print(f"event {state.seq}: {what} by {names['thread']} on {names['machine']} core "
                       f"{ev['core']}{where}", markup=False)
         rows = []
         for c in state.cores:

@@ -80,7 +80,8 @@ class ReplayState:
     instructions: int
     checkpoint_seq: int
     replayed_events: int
-    event: dict
+    event: dict  # the recorded row of event `seq`
+    event_names: dict  # the same event's thread, machine, symbol and site, by name
     cores: list[CoreState]
     memory: dict[str, int]
     threads: dict[str, str]
@@ -191,15 +192,15 @@ def _state(system: System, run: RunDir, seq: int, ckpt_seq: int, replayed: int, 
     memory = {name: system.read_symbol(name) for name in show}
     event = dict(event)
     event["kind"] = KIND_NAMES[event["kind"]]
-    event["thread_name"] = system.threads[event["thread"]].name
-    event["machine_name"] = system.machines[event["machine"]].name
     sym = image.symbol_at(event["addr"]) if event["addr"] >= 0 and event["kind"] not in ("send", "recv") else None
-    event["symbol"] = sym.name if sym else None
-    if 0 <= event["site"] < len(image.sites):
-        s = image.sites[event["site"]]
-        event.update(file=s.file, line=s.line, function=s.function, text=s.text)
+    site = image.sites[event["site"]] if 0 <= event["site"] < len(image.sites) else None
+    names = {"thread": system.threads[event["thread"]].name, "machine": system.machines[event["machine"]].name,
+             "symbol": sym.name if sym else None, "file": site.file if site else None,
+             "line": site.line if site else None, "function": site.function if site else None,
+             "text": site.text if site else None}
     threads = {t.name: ("running" if t.core >= 0 else _state_name(t)) for t in system.threads}
-    return ReplayState(seq, system.cycle, system.instructions, ckpt_seq, replayed, event, cores, memory, threads)
+    return ReplayState(seq, system.cycle, system.instructions, ckpt_seq, replayed, event, names, cores, memory,
+                       threads)
 
 
 def _state_name(t) -> str:

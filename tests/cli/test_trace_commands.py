@@ -251,7 +251,8 @@ def test_replay_to_panic(nfs):
     assert d["seq"] == meta["panic"]["seq"]
     assert d["event"]["kind"] == "panic"
     res = ok(invoke("replay", nfs, "--to", "panic"))
-    assert f"event {d['seq']}: panic by thread" in res.stdout
+    assert f"event {d['seq']}: panic by flusher on client core" in res.stdout
+    assert d["event_names"]["thread"] == "flusher"
     assert "flusher" in res.stdout
 
 
