@@ -28,7 +28,7 @@ from .thread import BLOCKED, EXITED, NOT_STARTED, READY, RUNNING, STATE_NAMES, T
 TIMER_CORE = 0  # a delay ended: data = core gid
 TIMER_MESSAGE = 1  # a message arrives: data = (port id, message id, words)
 TIMER_THREAD = 2  # an msleep ended: data = thread id
-TSO_DRAIN_PERCENT = 40  # chance, at each scheduling decision, that one buffered store drains
+TSO_DRAIN_PROBABILITY = 0.4  # chance, at each scheduling decision, that one buffered store drains
 
 
 @dataclass
@@ -188,8 +188,10 @@ class System:
         """Fire timers, drain a store maybe, pick the next core and burst. None: the run ended."""
         timers = self.timers
         active = self.active
-        if not (timers and timers[0][0] <= self.cycle) and active and not self.tso:
+        if not (timers and timers[0][0] <= self.cycle) and active:
             # the common case, kept short: nothing due, somebody can run
+            if self.tso:
+                self._maybe_drain()
             core, n = self.scheduler.pick(active, self.instructions)
             if self.cycle < core.slice_end and n < self.step_limit - self.instructions:
                 return core, n
@@ -396,11 +398,12 @@ class System:
                 self._make_ready(port.waiters.pop(0))
 
     def _maybe_drain(self) -> None:
+        """x86-TSO's nondeterministic drain: sometimes one buffered store becomes visible."""
         pending = [c for c in self.cores if c.sb.entries]
         if pending:
-            rng = self.memory_rng
-            if rng.randrange(100) < TSO_DRAIN_PERCENT:
-                pending[rng.randrange(len(pending))].sb.drain_one()
+            rng = self.memory_rng.random
+            if rng() < TSO_DRAIN_PROBABILITY:
+                pending[int(rng() * len(pending))].sb.drain_one()
 
     # ------------------------------------------------------------------ endings
 
