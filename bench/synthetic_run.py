@@ -4,7 +4,7 @@
 
 The run looks like a recording of a two-machine NFS-style workload: 8 threads on 2 machines with 2
 cores each, a few thousand named words (page/request flags, request fields, lock words, shared
-buffers, per-thread private data), critical sections under spinlocks (rmw + acquire, write +
+buffers, per-thread private data), critical sections under spinlocks (acquire + rmw, write +
 release), messages between the machines, wake-ups, context switches, and about 60% reads, 30%
 writes and 10% atomic read-modify-writes. Values are consistent (each write's `old` is the word's
 previous value, each read's `new` the current one), vector clocks follow the recorder's rules, and
@@ -310,19 +310,20 @@ class Generator:
                 site[e] = self.sites.sync[("fence", m)]
                 continue
             if what == "acquire":
+                # as the simulator reports it: the acquire just before the rmw that took the lock
                 lw = L.locks[arg]
-                kind[e - 1] = K["rmw"]
-                addr[e - 1] = lw
-                atomic[e - 1] = True
-                xmask[e - 1] = 1
-                is_access[e - 1] = True
+                kind[e - 1] = K["acquire"]
+                sync[e - 1] = lw
                 site[e - 1] = site[e] = self.sites.sync[("spin_lock", m)]
-                kind[e] = K["acquire"]
-                sync[e] = lw
+                kind[e] = K["rmw"]
+                addr[e] = lw
+                atomic[e] = True
+                xmask[e] = 1
+                is_access[e] = True
                 self.vc[t] = np.maximum(self.vc[t], self.lock_vc[arg])
                 self.vc[t, t] += 1
-                changes.append((t, e, int(self.vc[t, t])))
-                self._vc_row(t, seq)
+                changes.append((t, e - 1, int(self.vc[t, t])))
+                self._vc_row(t, seq - 1)
             elif what == "release":
                 lw = L.locks[arg]
                 kind[e - 1] = K["write"]

@@ -1,44 +1,54 @@
 """Build (once) and find (every time) a run's query index: RUN/index.duckdb and RUN/index/.
 
-`index.duckdb` is the catalogue users open: the small tables are stored in it (symbols, bits,
-sites, threads, machines, words, schedule, write_offsets, checkpoints, meta, index_info) and the
-three bulk tables are views over Parquet files in RUN/index/ that it names by relative path:
+`index.duckdb` is the catalogue users query: the small tables are stored in it (symbols, bits,
+sites, threads, machines, words, schedule, word_offsets, checkpoints, meta, index_info), and so are
+the views (accesses, events, ev, accesses_named, writes, ...). The three bulk tables are column
+files in RUN/index/ (queries/columns.py: plain Arrow buffers, memory-mapped) that every connection
+opened here registers with DuckDB, zero-copy (`register`):
 
-- `accesses` (index/accesses-<build>.parquet): every read, write and rmw, clustered by
-  (addr, seq) in row groups of 64K rows, so a look-up of one word reads one or two row groups.
-- `other_events` (index/other-<build>.parquet): every other event, in seq order.
-- `vclocks` (index/vclocks-<build>.parquet): clustered by (thread, of_thread, clock).
+- `_accesses` (index/accesses-<build>.cols): every read, write and rmw, in (addr, seq) order. Its
+  addr column is run-end encoded (one run per word) and its integer columns are stored in the
+  narrowest type that holds the run's values; the view `accesses` gives them the recording's
+  types. `word_offsets` says where each word's rows start: the last-writer family (writeindex.py)
+  and the race engine (races.py) read the same memory-mapped columns with numpy.
+- `other_events` (index/other-<build>.cols): every other event, in seq order.
+- `vclocks` (index/vclocks-<build>.cols): in (thread, of_thread, clock) order.
 - `events`: the view `accesses` UNION ALL `other_events` (every event is stored once).
-- index/writes-<build>.npy: the writes and rmws once more, as a (6, W) uint64 array in (addr, seq)
-  order (seq, cycle, old, new, who, where), memory-mapped by `WriteIndex` for the last-writer
-  family: a binary search instead of a SQL round trip.
 
-Why Parquet and not DuckDB's own storage: on the 2-core reference machine DuckDB's table writer
-costs ~5.4 s of CPU per 10M event rows against ~1.5 s for Parquet (delta-encoded integers), and the
-build has to ingest at least 3M events/s. DuckDB reads these files with row-group pruning.
-Relative paths are resolved through DuckDB's `file_search_path`, which `queries.open_run` sets to
-the run directory (to open index.duckdb with the duckdb CLI, start it in the run directory).
+Why column files and not DuckDB's storage or Parquet: on the 2-core reference machine DuckDB's
+table writer costs ~5.4 s of CPU per 10M event rows and Parquet's encoders ~1.7 s (plus ~0.6 s
+for the separate writes sidecar the last-writer look-ups needed), while the build has to ingest
+at least 3M events/s. Plain buffers cost one `pwrite`, the numpy paths read them without a decode,
+and DuckDB scans registered Arrow memory about as fast as its own Parquet files (it cannot skip
+row groups in them, though: a SQL look-up of one word scans the addr column).
 
-The build: one pass over the memory-mapped streams writes the other events and gives every access
-a dense word id; each batch's accesses are then sorted by word (a radix sort), and for groups of
-words of a few million accesses each, every batch's rows are scattered straight to their final
-(addr, seq) positions, while a writer thread encodes the previous group. Memory stays bounded by
-the group size plus about ten bytes per access.
+The build: one pass over the memory-mapped streams gives every access a dense word id (2 bytes
+per event, kept) and counts each batch's accesses per word, so that every batch knows where its
+rows of each word go in (addr, seq) order. Meanwhile another thread writes the vector clocks, the
+catalogue and the schedule. Then, for groups of words of up to GROUP_ROWS accesses (one group
+below that), every batch's rows of the group are sorted by word (a radix sort) to give their
+final rows, and two threads scatter the columns, straight from the memory-mapped input, into one
+reused buffer per thread that is written to the column file with `pwrite`. Memory stays bounded by
+the group (about 24 bytes per access of it) plus three bytes per event.
 
 The new index is written to a temporary folder and renamed into place (data files first, the
-catalogue last), so a reader never sees half an index. It is rebuilt when missing, unreadable, of
-another index format or schema version, or when its fingerprint (meta.json and the size and mtime
-of every part file and side table) no longer matches the run directory.
+catalogue last), so a reader never sees half an index (and one that has it open keeps reading the
+files it mapped); builders take a lock (flock on the run directory) so that two processes never
+build the same index at once. It is rebuilt when missing, unreadable, of another index format or
+schema version, or when its fingerprint (meta.json and the size and mtime of every part file and
+side table) no longer matches the run directory. The data files are not fsynced: the index is a
+cache of the recording (`open_run(rebuild=True)` rebuilds it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import queue
 import shutil
 import sys
-import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -49,21 +59,19 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tracer import schema as S
 
+from . import columns as C
 from .errors import QueryError, QueryWarning
 from .rundir import RunDir, conform, kind_codes, read_stream
 from .sqlfiles import load_sql
 
 INDEX_FILE = "index.duckdb"
 DATA_DIR = "index"
-INDEX_FORMAT = 5  # bump whenever the index layout changes
-GROUP_ROWS = 8 * 1024 * 1024  # accesses per sorted group
-ACCESS_ROW_GROUP = 64 * 1024
-OTHER_ROW_GROUP = 128 * 1024
-PARQUET_COMPRESSION = "none"
+INDEX_FORMAT = 6  # bump whenever the index layout changes
+INT32_MAX = np.iinfo(np.int32).max
+GROUP_ROWS = 32 * 1024 * 1024  # accesses per sorted group (the scatter buffers' size)
 PROGRESS_MIN_EVENTS = 2_000_000  # show a progress bar from this size when stderr is a terminal
 PROGRESS_ALWAYS_EVENTS = 20_000_000  # ... and from this size even when it is not
 KIND = {name: i for i, name in enumerate(S.KIND_NAMES)}
@@ -73,37 +81,77 @@ ACCESS_SCHEMA = pa.schema([S.EVENTS.field(n) for n in
                            ("addr", "seq", "cycle", "machine", "core", "thread", "site", "kind",
                             "old", "new", "clock", "atomic")])
 ACCESS_COLUMNS = ACCESS_SCHEMA.names
-DELTA = "DELTA_BINARY_PACKED"
-ACCESS_ENCODING = {c: DELTA for c in ("addr", "seq", "cycle", "machine", "core", "thread", "site", "clock")}
-OTHER_ENCODING = {c: DELTA for c in ("seq", "cycle", "machine", "core", "thread", "site", "addr",
-                                     "clock", "sync")}
-VCLOCK_ENCODING = {c: DELTA for c in S.VCLOCKS.names}
-
-# rows of the writes sidecar
-W_SEQ, W_CYCLE, W_OLD, W_NEW, W_WHO, W_WHERE = range(6)
+TABLES = {"accesses": ACCESS_SCHEMA, "other_events": S.EVENTS, "vclocks": S.VCLOCKS}
+# the names the bulk tables are registered under (`accesses` is a view over `_accesses` that
+# widens the columns stored narrower: see views.sql)
+REGISTERED = {"accesses": "_accesses", "other_events": "other_events", "vclocks": "vclocks"}
+FILE_PREFIX = {"accesses": "accesses", "other_events": "other", "vclocks": "vclocks"}
+# integer columns of `accesses` stored in the narrowest type that holds all their values
+NARROW = ("seq", "cycle", "machine", "core", "thread", "site", "clock")
+# the columns each scatter thread moves (about the same work each); `addr` is run-end encoded
+SCATTER_SHARES = (("seq", "cycle", "old", "new", "kind"),
+                  ("clock", "machine", "core", "thread", "site", "atomic"))
 
 
 @dataclass
 class IndexState:
     path: Path  # index.duckdb
-    sidecar: Path  # index/writes-<build>.npy
     events: int
+    layouts: dict[str, C.Layout]  # accesses, other_events, vclocks
     warnings: list[str] = field(default_factory=list)
     built: bool = False  # True when this call (re)built it
     seconds: float = 0.0
     stats: dict = field(default_factory=dict)
     max_seq: int = -1
-    data: dict[str, Path] = field(default_factory=dict)  # accesses, other, vclocks, writes
+    con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)  # catalogue, read-only
+
+    def take_connection(self) -> duckdb.DuckDBPyConnection:
+        """The open read-only catalogue connection (opened now when there is none)."""
+        con, self.con = self.con, None
+        return con if con is not None else connect(self.path)
+
+    @property
+    def data(self) -> dict[str, Path]:
+        """The data files, by table name (relative to the run directory)."""
+        return {k: Path(v.file) for k, v in self.layouts.items()}
 
 
-def connect(rd_path: Path, index_path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """A connection to an index whose relative Parquet paths resolve inside the run directory."""
-    con = duckdb.connect(str(index_path), read_only=read_only)
-    path = str(rd_path.resolve()).replace("'", "''")
-    con.execute(f"SET file_search_path = '{path}'")
+CATALOG = "run_index"  # what a read-only connection calls the attached index.duckdb
+
+
+def connect(index_path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """A connection to index.duckdb. Read-only ones are a fresh in-memory database that ATTACHes
+    it: duckdb.connect(path) would hand back a database this process already has open, which is
+    the previous index when it has been rebuilt (renamed over) since."""
+    if read_only:
+        con = duckdb.connect()
+        path = str(index_path).replace("'", "''")
+        con.execute(f"ATTACH '{path}' AS {CATALOG} (READ_ONLY)")
+        con.execute(f"USE {CATALOG}")
+    else:
+        con = duckdb.connect(str(index_path))
     con.execute("SET enable_progress_bar = false")
-    con.execute("SET parquet_metadata_cache = true")
     return con
+
+
+def open_data(run_path: Path, state: IndexState) -> dict[str, C.Mapped]:
+    """The bulk tables, memory-mapped (raises OSError when a file went missing)."""
+    return {name: C.Mapped(run_path, layout) for name, layout in state.layouts.items()}
+
+
+def same_build(con: duckdb.DuckDBPyConnection, state: IndexState) -> bool:
+    """Does the catalogue open on `con` name exactly the data files of `state`?"""
+    try:
+        rows = con.execute("SELECT value FROM index_info WHERE key = 'data'").fetchall()
+    except duckdb.Error:
+        return False
+    return len(rows) == 1 and json.loads(rows[0][0]) == {k: v.to_json() for k, v in state.layouts.items()}
+
+
+def register(con: duckdb.DuckDBPyConnection, data: dict[str, C.Mapped]) -> None:
+    """Make the bulk tables queryable on `con` under their names (zero-copy Arrow tables)."""
+    for name, as_name in REGISTERED.items():
+        con.register(as_name, data[name].arrow_table())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -116,34 +164,74 @@ def ensure_index(rd: RunDir, progress: bool | None = None, rebuild: bool = False
         state = current_index(rd)
         if state is not None:
             return state
-    return build_index(rd, progress)
+    with _build_lock(rd):
+        if not rebuild:  # another process may have built it while we waited
+            state = current_index(rd)
+            if state is not None:
+                return state
+        return build_index(rd, progress)
+
+
+@contextlib.contextmanager
+def _build_lock(rd: RunDir):
+    """One builder at a time per run directory: an exclusive flock on the directory itself."""
+    try:
+        fd = os.open(rd.path, os.O_RDONLY)
+    except OSError:
+        fd = None
+    if fd is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # no locking here (an odd file system): builds never expose half an index
+            os.close(fd)
+            fd = None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
 
 def current_index(rd: RunDir) -> IndexState | None:
+    """The run's index when it is current (with its catalogue open, read-only, in `con`)."""
     path = rd.path / INDEX_FILE
     if not path.exists():
         return None
+    con = None
     try:
         if path.stat().st_mtime < rd.newest_input_mtime():
             return None
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            info = dict(con.execute("SELECT key, value FROM index_info").fetchall())
-        finally:
-            con.close()
+        con = connect(path)
+        info = dict(con.execute("SELECT key, value FROM index_info").fetchall())
+        state = _state_of(rd, path, info)
     except (duckdb.Error, OSError):
-        return None  # unreadable, an older layout, another DuckDB storage version: rebuild
+        state = None  # unreadable, an older layout, another DuckDB storage version: rebuild
+    if state is None:
+        if con is not None:
+            con.close()
+        return None
+    state.con = con
+    return state
+
+
+def _state_of(rd: RunDir, path: Path, info: dict[str, str]) -> IndexState | None:
     if (info.get("index_format") != str(INDEX_FORMAT)
             or info.get("schema_version") != str(S.SCHEMA_VERSION)
             or info.get("fingerprint") != rd.fingerprint()):
         return None
-    data = json.loads(info.get("data", "{}"))
-    if not data or not all((rd.path / f).is_file() for f in data.values()):
+    try:
+        layouts = {k: C.Layout.from_json(v) for k, v in json.loads(info.get("data", "{}")).items()}
+    except (ValueError, KeyError, TypeError):
         return None
-    return IndexState(path, rd.path / data["writes"], int(info.get("events", 0)),
+    if set(layouts) != set(TABLES):
+        return None
+    for layout in layouts.values():
+        f = rd.path / layout.file
+        if not f.is_file() or f.stat().st_size < layout.size:
+            return None
+    return IndexState(path, int(info.get("events", 0)), layouts,
                       warnings=json.loads(info.get("warnings", "[]")),
-                      max_seq=int(info.get("max_seq", -1)),
-                      data={k: rd.path / v for k, v in data.items()})
+                      max_seq=int(info.get("max_seq", -1)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -258,6 +346,8 @@ class _Dense:
 class _Schedule:
     """Runs of consecutive events by one thread on one core, accumulated batch by batch."""
 
+    FEW_CORES = 8
+
     def __init__(self):
         self.open: dict[int, list[int]] = {}  # core key -> [thread, start_seq, end_seq, start_cycle, end_cycle, n]
         self.done: list[np.ndarray] = []
@@ -265,17 +355,34 @@ class _Schedule:
     def add(self, machine, core, thread, seq, cycle) -> None:
         if len(seq) == 0:
             return
-        key = machine.astype(np.int64) * 4096 + core
-        small = key.min() >= 0 and key.max() < 32768
-        order = np.argsort(key.astype(np.int16) if small else key, kind="stable")  # radix
-        ct = (key << 32) | (thread.astype(np.int64) & 0xFFFFFFFF)
-        cts = ct[order]  # each core's (core, thread) in seq order, cores one after the other
-        brk = np.flatnonzero(cts[1:] != cts[:-1]) + 1
-        starts = np.concatenate([[0], brk])
-        ends = np.concatenate([brk, [len(cts)]]) - 1
-        os_, oe = order[starts], order[ends]
-        runs = np.stack([key[os_], thread[os_], seq[os_], seq[oe], cycle[os_], cycle[oe],
-                         ends - starts + 1], axis=1).astype(np.int64)
+        key = machine.astype(np.int32) * 4096 + core
+        lo, hi = int(key.min()), int(key.max())
+        keys = (np.flatnonzero(np.bincount(key - lo)) + lo) if hi - lo < 1 << 16 else np.unique(key)
+        if len(keys) <= self.FEW_CORES:
+            # each core's events, in seq order, one core after the other: a pass per core
+            # (cheaper than sorting 10M keys when there are a handful of cores)
+            os_parts, oe_parts, n_parts = [], [], []
+            for k in keys.tolist():
+                idx = np.flatnonzero(key == k)
+                t = thread[idx]
+                brk = np.flatnonzero(t[1:] != t[:-1]) + 1
+                starts = np.concatenate([[0], brk])
+                ends = np.concatenate([brk, [len(idx)]]) - 1
+                os_parts.append(idx[starts])
+                oe_parts.append(idx[ends])
+                n_parts.append(ends - starts + 1)
+            os_, oe, n_of = np.concatenate(os_parts), np.concatenate(oe_parts), np.concatenate(n_parts)
+        else:
+            small = lo >= 0 and hi < 32768
+            order = np.argsort(key.astype(np.int16) if small else key, kind="stable")  # radix
+            ct = (key.astype(np.int64) << 32) | (thread.astype(np.int64) & 0xFFFFFFFF)
+            cts = ct[order]  # each core's (core, thread) in seq order, cores one after the other
+            brk = np.flatnonzero(cts[1:] != cts[:-1]) + 1
+            starts = np.concatenate([[0], brk])
+            ends = np.concatenate([brk, [len(cts)]]) - 1
+            os_, oe, n_of = order[starts], order[ends], ends - starts + 1
+        runs = np.stack([key[os_], thread[os_], seq[os_], seq[oe], cycle[os_], cycle[oe], n_of],
+                        axis=1).astype(np.int64)
         keep = np.ones(len(runs), dtype=bool)
         first = np.concatenate([[True], runs[1:, 0] != runs[:-1, 0]])
         last = np.concatenate([runs[1:, 0] != runs[:-1, 0], [True]])
@@ -322,47 +429,6 @@ class _Schedule:
         })
 
 
-class _ParquetSink:
-    """A Parquet writer fed from a bounded queue by a background thread (encoding releases the GIL)."""
-
-    def __init__(self, path: Path, schema: pa.Schema, row_group: int, encoding: dict[str, str]):
-        self.writer = pq.ParquetWriter(
-            str(path), schema, compression=PARQUET_COMPRESSION, use_dictionary=["kind"],
-            column_encoding={k: v for k, v in encoding.items() if k in schema.names},
-            write_statistics=True)
-        self.row_group = row_group
-        self.queue: queue.Queue = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-        self.rows = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            table = self.queue.get()
-            if table is None:
-                return
-            if self.error is None:
-                try:
-                    self.writer.write_table(table, row_group_size=self.row_group)
-                except BaseException as err:  # noqa: BLE001 - re-raised in close()
-                    self.error = err
-
-    def write(self, table: pa.Table) -> None:
-        if self.error is not None:
-            raise self.error
-        if table.num_rows:
-            self.rows += table.num_rows
-            self.queue.put(table)
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        self.writer.close()
-        if self.error is not None:
-            raise self.error
-
-
 def _canonical_batch(batch: pa.RecordBatch, location: str) -> pa.RecordBatch:
     """A batch with exactly the EVENTS schema and kind as int8 codes under KIND_DICTIONARY."""
     if batch.schema.equals(S.EVENTS) and batch.column(6).dictionary.equals(S.KIND_DICTIONARY):
@@ -394,15 +460,12 @@ def _np(array) -> np.ndarray:
     return array.to_numpy(zero_copy_only=False)
 
 
-def _kind_array(codes: np.ndarray) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8, copy=False)), S.KIND_DICTIONARY)
-
-
 # ------------------------------------------------------------------------------------------------
 # building
 
 
 def build_index(rd: RunDir, progress: bool | None = None) -> IndexState:
+    """Build the index now (callers hold the build lock: see ensure_index)."""
     t_start = time.perf_counter()
     notes: list[str] = []
     fingerprint = rd.fingerprint()  # before reading: a part that grows meanwhile makes it stale
@@ -426,6 +489,7 @@ def build_index(rd: RunDir, progress: bool | None = None) -> IndexState:
     finally:
         bar.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    # the previous index's files (a reader that has them mapped keeps reading them)
     for old in (rd.path / DATA_DIR).iterdir():
         if build_id not in old.name:
             try:
@@ -439,8 +503,6 @@ def build_index(rd: RunDir, progress: bool | None = None) -> IndexState:
         except OSError:
             pass
     state.path = rd.path / INDEX_FILE
-    state.sidecar = rd.path / DATA_DIR / state.sidecar.name
-    state.data = {k: rd.path / v for k, v in state.data.items()}
     state.built = True
     state.seconds = time.perf_counter() - t_start
     for note in notes:
@@ -450,185 +512,262 @@ def build_index(rd: RunDir, progress: bool | None = None) -> IndexState:
 
 def _build(rd: RunDir, tmp: Path, build_id: str, parts: list[Path], bar: _Progress,
            notes: list[str], fingerprint: str) -> IndexState:
-    names = {k: f"{DATA_DIR}/{k}-{build_id}.{ext}" for k, ext in
-             (("accesses", "parquet"), ("other", "parquet"), ("vclocks", "parquet"), ("writes", "npy"))}
+    files = {name: f"{DATA_DIR}/{FILE_PREFIX[name]}-{build_id}.cols" for name in TABLES}
     stats: dict[str, float] = {}
     c0 = time.process_time()
+    # the vector clocks, the catalogue and the schedule are built by another thread meanwhile
+    inbox: queue.Queue = queue.Queue()
+    side_pool = ThreadPoolExecutor(max_workers=1)
+    side = side_pool.submit(_side_work, rd, tmp, files, inbox, stats)
+    pool = ThreadPoolExecutor(max_workers=len(SCATTER_SHARES))
+    try:
+        return _build_events(rd, tmp, files, parts, bar, notes, fingerprint, stats, c0, inbox, side,
+                             pool)
+    finally:
+        inbox.put(("abort", None))  # (ignored when the side work is done)
+        pool.shutdown()
+        side_pool.shutdown(wait=True)  # never leave it writing into a folder about to be removed
 
-    # -- pass 1: read every part, write the other events, number the accesses' words ------------
+
+def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path], bar: _Progress,
+                  notes: list[str], fingerprint: str, stats: dict, c0: float, inbox: queue.Queue,
+                  side, pool: ThreadPoolExecutor) -> IndexState:
+    # -- pass 1: read every part; the other events, a word id for every access -------------------
     t0 = time.perf_counter()
     bar.stage("reading events", int(rd.meta.get("events") or 0) or len(parts))
     dense = _Dense()
-    schedule = _Schedule()
-    other_sink = _ParquetSink(tmp / names["other"], S.EVENTS, OTHER_ROW_GROUP, OTHER_ENCODING)
-    batches: list[dict[str, np.ndarray]] = []  # per batch: zero-copy numpy columns of the accesses
-    b_rows: list[np.ndarray] = []  # per batch: row numbers of its accesses
-    b_ids: list[np.ndarray] = []  # per batch: their dense word ids
+    batches: list[pa.RecordBatch] = []  # canonical, zero-copy over the memory-mapped parts
+    b_ids: list[np.ndarray] = []  # per batch: every event's word id (discovery order), -1 if no access
+    b_all: list[bool] = []  # per batch: are all its events accesses?
+    b_runs: list[tuple] = []  # per batch: the word ids it accesses (ascending), and how often
+    others: list[pa.RecordBatch] = []
+    counts = np.zeros(4096, dtype=np.int64)  # accesses per word id
+    id_type = np.int16
+    n_writes = 0
     expected_seq = 0
     max_seq = -1
+    ranges = {name: [0, 0] for name in NARROW}  # each column's smallest and largest value
     total = 0
     seq_problem = None
-    try:
-        for path in parts:
-            read = read_stream(path)
-            rel = f"{path.parent.name}/{path.name}"
-            if read.problem:
-                notes.append(f"{rel}: {read.problem}; kept the {read.rows:,} complete rows")
-            others = []
-            sched_cols: list[tuple] = []
-            for raw in read.batches:
-                if raw.num_rows == 0:
-                    continue
-                batch = _canonical_batch(raw, f"{rd.location}/{rel}")
-                cols = {name: _np(batch.column(name)) for name in
-                        ("seq", "cycle", "machine", "core", "thread", "site", "kind", "addr",
-                         "old", "new", "clock", "atomic")}
-                seq = cols["seq"]
-                n = len(seq)
-                if seq_problem is None and (seq[0] != expected_seq or (n > 1 and (
-                        seq[-1] - seq[0] != n - 1 or not np.all(seq[1:] > seq[:-1])))):
-                    seq_problem = (f"{rel}: seq is not dense from 0 (expected {expected_seq:,}, "
-                                   f"found {int(seq[0]):,})")
-                expected_seq = int(seq[-1]) + 1
-                max_seq = max(max_seq, int(seq.max()))
-                is_acc = (cols["kind"] <= 2) & (cols["addr"] >= 0)
-                rows = np.flatnonzero(is_acc).astype(np.int32)
-                if len(rows) < n:
-                    others.append(batch.filter(pa.array(~is_acc)))
-                b_rows.append(rows)
-                b_ids.append(dense.ids(cols["addr"][rows]))
-                batches.append(cols)
-                sched_cols.append((cols["machine"], cols["core"], cols["thread"], seq, cols["cycle"]))
-                total += n
-                bar.advance(n)
-            if sched_cols:  # once per part: the per-call overhead dominates at batch size
-                schedule.add(*(np.concatenate(c) for c in zip(*sched_cols)))
-            if others:
-                other_sink.write(pa.Table.from_batches(others, schema=S.EVENTS))
-    finally:
-        other_sink.close()
+    for path in parts:
+        read = read_stream(path)
+        rel = f"{path.parent.name}/{path.name}"
+        if read.problem:
+            notes.append(f"{rel}: {read.problem}; kept the {read.rows:,} complete rows")
+        part_batches = []
+        for raw in read.batches:
+            if raw.num_rows == 0:
+                continue
+            batch = _canonical_batch(raw, f"{rd.location}/{rel}")
+            seq = _np(batch.column("seq"))
+            kind = _np(batch.column("kind"))
+            addr = _np(batch.column("addr"))
+            n = len(seq)
+            if seq_problem is None and (seq[0] != expected_seq or (n > 1 and (
+                    seq[-1] - seq[0] != n - 1 or not np.all(seq[1:] > seq[:-1])))):
+                seq_problem = (f"{rel}: seq is not dense from 0 (expected {expected_seq:,}, "
+                               f"found {int(seq[0]):,})")
+            expected_seq = int(seq[-1]) + 1
+            max_seq = max(max_seq, int(seq.max()))
+            for name, r in ranges.items():
+                a = seq if name == "seq" else _np(batch.column(name))
+                r[0], r[1] = min(r[0], int(a.min())), max(r[1], int(a.max()))
+            is_acc = (kind <= 2) & (addr >= 0)
+            n_acc = int(np.count_nonzero(is_acc))
+            if n_acc == n:
+                ids = dense.ids(addr)
+                n_writes += int(np.count_nonzero(kind))
+                valid = ids
+            else:
+                ids = np.full(n, -1, dtype=np.int32)
+                rows = np.flatnonzero(is_acc)
+                valid = dense.ids(addr[rows])
+                ids[rows] = valid
+                n_writes += int(np.count_nonzero(is_acc & (kind != 0)))
+                others.append(batch.filter(pa.array(~is_acc)))
+            if dense.count > len(counts):
+                counts = np.concatenate([counts, np.zeros(max(dense.count, 2 * len(counts)) - len(counts),
+                                                          dtype=np.int64)])
+            c = np.bincount(valid) if len(valid) else np.zeros(0, dtype=np.int64)
+            counts[:len(c)] += c
+            present = np.flatnonzero(c)
+            b_runs.append((present.astype(np.int32), c[present].astype(np.int32)))
+            if id_type is np.int16 and dense.count >= 32767:  # too many words for two bytes
+                id_type = np.int32
+                b_ids = [b.astype(np.int32) for b in b_ids]
+            b_ids.append(ids.astype(id_type))
+            b_all.append(n_acc == n)
+            batches.append(batch)
+            part_batches.append(batch)
+            total += n
+            bar.advance(n)
+        if part_batches:
+            inbox.put(("part", part_batches))
     if seq_problem:
         notes.append(seq_problem)
     stats["pass1"] = time.perf_counter() - t0
     stats["pass1_cpu"], c0 = time.process_time() - c0, time.process_time()
 
-    # -- word ids in address order; each batch's accesses sorted by word (radix) ------------------
+    # -- every word's place in (addr, seq) order; every batch's first row of each of its words ----
     t0 = time.perf_counter()
-    addrs_disc = dense.all_addrs()
-    order = np.argsort(addrs_disc, kind="stable")
-    words = addrs_disc[order]  # final id -> address
-    remap = np.empty(len(order), dtype=np.int32)
-    remap[order] = np.arange(len(order), dtype=np.int32)
-    id_type = np.int16 if len(words) < 32768 else np.int32
-    counts = np.zeros(len(words), dtype=np.int64)
-    wcounts = np.zeros(len(words), dtype=np.int64)
-    for i in range(len(batches)):
-        fid = remap[b_ids[i]].astype(id_type)
-        o = np.argsort(fid, kind="stable")
-        b_ids[i] = fid[o]
-        b_rows[i] = b_rows[i][o]
-        if len(fid):
-            counts += np.bincount(fid, minlength=len(words))
-            k = batches[i]["kind"][b_rows[i]]
-            wcounts += np.bincount(b_ids[i][k != 0], minlength=len(words))
-    n_access = int(counts.sum())
-    n_writes = int(wcounts.sum())
-    wstart = np.concatenate([[0], np.cumsum(wcounts)])
-    stats["sort_batches"] = time.perf_counter() - t0
-    stats["sort_batches_cpu"], c0 = time.process_time() - c0, time.process_time()
+    n_words = dense.count
+    counts = counts[:n_words]
+    disc_addrs = dense.all_addrs()
+    order = np.argsort(disc_addrs, kind="stable")  # final (address order) id -> discovery id
+    words = disc_addrs[order]
+    wcounts = counts[order]
+    cum = np.concatenate([[0], np.cumsum(wcounts)]).astype(np.int64)
+    n_access = int(cum[-1])
+    cursor = np.empty(n_words, dtype=np.int64)  # by discovery id: the word's next free row
+    cursor[order] = cum[:-1]
+    for i, (present, n_of) in enumerate(b_runs):
+        b_runs[i] = (present, n_of, cursor[present])
+        cursor[present] += n_of
+    groups = []
+    lo = 0
+    while lo < n_words:
+        hi = max(int(np.searchsorted(cum, cum[lo] + GROUP_ROWS, side="right")) - 1, lo + 1)
+        groups.append((lo, hi))
+        lo = hi
+    stored = {f.name: C.type_name(f) for f in ACCESS_SCHEMA}
+    stored.update(addr="ree_int64", **{name: C.narrowest_int(*r) for name, r in ranges.items()})
+    layouts = {"accesses": C.Layout.plan(files["accesses"], n_access, [
+        (name, t, n_words if t == "ree_int64" else n_access) for name, t in stored.items()])}
+    dtypes = {name: np.dtype(bool) if t == "bool" else C.TYPES[t][0] for name, t in stored.items()}
+    inbox.put(("events", {"others": others, "words": words, "cum": cum, "wcounts": wcounts,
+                          "layouts": layouts, "notes": list(notes), "info": {
+                              "fingerprint": fingerprint, "events": total, "max_seq": max_seq,
+                              "accesses": n_access, "writes": n_writes, "words": n_words}}))
+    others = []
 
-    # -- pass 2: groups of words gathered from every batch, written in (addr, seq) order ----------
-    t0 = time.perf_counter()
+    # -- pass 2: each group of words scattered, column by column, to its final rows ---------------
     bar.stage("sorting accesses", n_access)
-    sidecar = np.lib.format.open_memmap(tmp / names["writes"], mode="w+", dtype=np.uint64,
-                                        shape=(6, n_writes))
-    sink = _ParquetSink(tmp / names["accesses"], ACCESS_SCHEMA, ACCESS_ROW_GROUP, ACCESS_ENCODING)
-    cum = np.concatenate([[0], np.cumsum(counts)])
-    pool = ThreadPoolExecutor(max_workers=2)
+    writer = C.Writer(tmp / files["accesses"], layouts["accesses"])
     try:
-        lo = 0
-        while lo < len(words):
-            hi = max(int(np.searchsorted(cum, cum[lo] + GROUP_ROWS, side="right")) - 1, lo + 1)
-            # every batch's rows for these words go straight to their final positions: word by
-            # word, batch after batch (so seq ascends within a word)
-            size = int(cum[hi] - cum[lo])
-            g = {c: np.empty(size, dtype=batches[0][c].dtype) for c in ACCESS_COLUMNS}
-            cursor = (cum[lo:hi] - cum[lo]).astype(np.int64)
-            moves: list[tuple] = []
-            for i, ids in enumerate(b_ids):
-                a, b = np.searchsorted(ids, (lo, hi))
-                if b == a:
-                    continue
-                rows = b_rows[i][a:b].astype(np.intp)
-                local = ids[a:b].astype(np.intp) - lo
-                starts = np.flatnonzero(np.concatenate(([True], local[1:] != local[:-1])))
-                lengths = np.diff(np.append(starts, len(local)))
-                run_of = np.repeat(np.arange(len(starts)), lengths)
-                pos = cursor[local] + (np.arange(len(local)) - starts[run_of])
-                cursor[local[starts]] += lengths
-                moves.append((batches[i], rows, pos))
-            # the scatter itself, in two halves of the columns on two threads (numpy releases
-            # the GIL for most of it; the Parquet writer thread encodes the previous group)
-            list(pool.map(partial(_scatter, g, moves), SCATTER_HALVES))
-            moves.clear()
-            table = pa.Table.from_arrays(
-                [_kind_array(g[c]) if c == "kind" else pa.array(g[c], ACCESS_SCHEMA.field(c).type)
-                 for c in ACCESS_COLUMNS], schema=ACCESS_SCHEMA)
-            sink.write(table)
-            w = np.flatnonzero(g["kind"] != 0)
-            if len(w):
-                off = int(wstart[lo])
-                sl = slice(off, off + len(w))
-                sidecar[W_SEQ, sl] = g["seq"].take(w).view(np.uint64)
-                sidecar[W_CYCLE, sl] = g["cycle"].take(w).view(np.uint64)
-                sidecar[W_OLD, sl] = g["old"].take(w)
-                sidecar[W_NEW, sl] = g["new"].take(w)
-                sidecar[W_WHO, sl] = pack_who(g["machine"].take(w), g["core"].take(w), g["thread"].take(w))
-                sidecar[W_WHERE, sl] = pack_where(g["site"].take(w), g["kind"].take(w), g["atomic"].take(w))
+        # the addresses: each word's rows are one run
+        writer.write("addr", np.concatenate([cum[1:], words]))
+        buf_rows = max((int(cum[hi] - cum[lo]) for lo, hi in groups), default=0)
+        bufs = [np.empty(buf_rows * 8, dtype=np.uint8) for _ in SCATTER_SHARES]
+        atomic = np.empty(n_access, dtype=bool)
+
+        def plan_of(g: int) -> list[tuple]:
+            """Every batch's part in group g: (batch, rows, their rows in the group's buffer)."""
+            lo, hi = groups[g]
+            in_group = None
+            if len(groups) > 1:  # by discovery id; the extra last entry is id -1
+                in_group = np.zeros(n_words + 1, dtype=bool)
+                in_group[order[lo:hi]] = True
+            where = partial(_batch_positions, batches, b_ids, b_all, b_runs, in_group, int(cum[lo]),
+                            int(cum[hi] - cum[lo]))
+            return [p for p in pool.map(where, range(len(batches))) if p is not None]
+
+        for g, (lo, hi) in enumerate(groups):
+            base = int(cum[lo])
+            size = int(cum[hi]) - base
+            plan = plan_of(g)
+            jobs = [pool.submit(_scatter_share, share, buf, plan, writer, base, size, atomic, dtypes)
+                    for share, buf in zip(SCATTER_SHARES, bufs)]
+            for job in jobs:
+                job.result()
+            plan.clear()
             bar.advance(size)
-            lo = hi
+        writer.write("atomic", np.packbits(atomic, bitorder="little"))
+        del atomic, bufs
     finally:
-        pool.shutdown()
-        sink.close()
-    sidecar.flush()
-    del sidecar
-    if n_access == 0:  # an empty file still needs the schema
-        pq.write_table(ACCESS_SCHEMA.empty_table(), tmp / names["accesses"])
-    batches = b_ids = b_rows = None  # type: ignore[assignment]
+        writer.close()
+    b_ids = batches = b_runs = None  # type: ignore[assignment]
     stats["pass2"] = time.perf_counter() - t0
     stats["pass2_cpu"], c0 = time.process_time() - c0, time.process_time()
-
-    # -- vector clocks, clustered by (thread, of_thread, clock) -----------------------------------
     t0 = time.perf_counter()
+    more, final_notes = side.result()
+    layouts.update(more)
+    notes[:] = final_notes
+    stats["side_wait"] = time.perf_counter() - t0
+    return IndexState(tmp / INDEX_FILE, total, layouts, warnings=list(notes), stats=stats,
+                      max_seq=max_seq)
+
+
+def _batch_positions(batches: list, b_ids: list, b_all: list, b_runs: list,
+                     in_group: np.ndarray | None, base: int, size: int, i: int) -> tuple | None:
+    """Batch i's accesses of the group: (batch, their rows or None for all, their rows in the
+    group's buffer). In (addr, seq) order each word's accesses of this batch come together, at the
+    batch's offset for the word, in seq order: a stable sort by word id (a radix sort) says which."""
+    ids = b_ids[i]
+    present, n_of, first = b_runs[i]
+    if in_group is None:
+        sel = None if b_all[i] else np.flatnonzero(ids >= 0)
+    else:
+        sel = np.flatnonzero(in_group[ids])
+        if len(sel) == len(ids):
+            sel = None
+        keep = in_group[present]
+        present, n_of, first = present[keep], n_of[keep], first[keep]
+    if sel is not None and len(ids) <= INT32_MAX:
+        sel = sel.astype(np.int32)  # half the memory traffic, and numpy indexes with it as fast
+    w = ids if sel is None else ids[sel]
+    if len(w) == 0:
+        return None
+    o = np.argsort(w, kind="stable")
+    starts = np.cumsum(n_of) - n_of
+    pos_type = np.int32 if size <= INT32_MAX else np.intp  # rows of the group's buffer
+    sorted_pos = np.repeat((first - base - starts).astype(pos_type), n_of)
+    sorted_pos += np.arange(len(w), dtype=pos_type)
+    pos = np.empty(len(w), dtype=pos_type)
+    pos[o] = sorted_pos
+    return batches[i], sel, pos
+
+
+def _scatter_share(columns: tuple[str, ...], buf: np.ndarray, plan: list[tuple], writer: C.Writer,
+                   base: int, size: int, atomic: np.ndarray, dtypes: dict[str, np.dtype]) -> None:
+    """Scatter these columns of every batch's rows of the group, then write them (numpy's
+    fancy indexing and pwrite release the GIL, so two of these run in parallel)."""
+    for name in columns:
+        if name == "atomic":  # bit-packed at the end: groups need not start at a byte boundary
+            dst = atomic[base:base + size]
+        else:
+            dst = buf[: size * dtypes[name].itemsize].view(dtypes[name])
+        for batch, sel, pos in plan:
+            col = _np(batch.column(name))
+            dst[pos] = col if sel is None else col[sel]
+        if name != "atomic":
+            writer.write(name, dst, base)
+
+
+def _side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
+               stats: dict) -> tuple[dict[str, C.Layout], list[str]]:
+    """Everything but the accesses, on its own thread while the main one reads the events: the
+    vector clocks, the catalogue's side tables, the schedule (part by part, as the main thread
+    sends them); then, once it sends the events' facts, the other events and the rest of the
+    catalogue. Returns the layouts it wrote and the build's notes, in a stable order."""
+    t0 = time.perf_counter()
+    out: dict[str, C.Layout] = {}
+    vnotes: list[str] = []
     vparts = rd.vclock_parts()
-    bar.stage("vector clocks", len(vparts))
     vtables = []
     for path in vparts:
         read = read_stream(path)
         rel = f"{path.parent.name}/{path.name}"
         if read.problem:
-            notes.append(f"{rel}: {read.problem}; kept the {read.rows:,} complete rows")
+            vnotes.append(f"{rel}: {read.problem}; kept the {read.rows:,} complete rows")
         if read.batches:
             vtables.append(conform(pa.Table.from_batches(read.batches), S.VCLOCKS, f"{rd.location}/{rel}"))
-        bar.advance(1)
     if not vparts:
-        notes.append("no vclocks/ parts: happens-before knows program order only")
+        vnotes.append("no vclocks/ parts: happens-before knows program order only")
     vt = _sort_vclocks(pa.concat_tables(vtables) if vtables else S.VCLOCKS.empty_table())
-    pq.write_table(vt, tmp / names["vclocks"], compression=PARQUET_COMPRESSION, use_dictionary=False,
-                   column_encoding=VCLOCK_ENCODING, row_group_size=OTHER_ROW_GROUP)
+    out["vclocks"] = C.write_table(tmp / files["vclocks"], files["vclocks"], S.VCLOCKS,
+                                   {f.name: _np(vt.column(f.name)) for f in S.VCLOCKS})
     stats["vclocks"] = time.perf_counter() - t0
-    stats["vclocks_cpu"], c0 = time.process_time() - c0, time.process_time()
 
-    # -- the catalogue ----------------------------------------------------------------------------
     t0 = time.perf_counter()
-    con = connect(tmp, tmp / INDEX_FILE, read_only=False)
+    tnotes: list[str] = []
+    con = connect(tmp / INDEX_FILE, read_only=False)
     try:
         con.execute(load_sql("index_tables"))
         side = {}
         for name in ("symbols", "bits", "sites", "threads"):
             table, note = rd.read_side_table(name)
             if note:
-                notes.append(note)
+                tnotes.append(note)
             side[name] = table
             _insert(con, name, table)
         _insert(con, "words", words_table(side["symbols"]))
@@ -637,42 +776,59 @@ def _build(rd: RunDir, tmp: Path, build_id: str, parts: list[Path], bar: _Progre
         _insert(con, "machines", pa.table({
             "machine": pa.array(range(len(machines)), pa.int16()), "name": pa.array(machines, pa.string()),
             "cores": pa.array([cores.get(m, 0) for m in machines], pa.int32())}))
+        _insert(con, "checkpoints", rd.read_checkpoints())
+        _insert(con, "meta", _pairs([(k, json.dumps(v)) for k, v in sorted(rd.meta.items())]))
+        for name, schema in TABLES.items():  # the views bind to the bulk tables' names and columns
+            con.register(REGISTERED[name], schema.empty_table())
+        con.execute(load_sql("views"))
+        stats["catalogue"] = time.perf_counter() - t0
+
+        schedule = _Schedule()
+        t_sched = 0.0
+        while True:
+            what, payload = inbox.get()
+            if what == "abort":
+                return out, []
+            if what == "events":
+                break
+            t1 = time.perf_counter()
+            for b in payload:  # batch by batch: cache-sized arrays beat fewer, bigger calls
+                schedule.add(_np(b.column("machine")), _np(b.column("core")), _np(b.column("thread")),
+                             _np(b.column("seq")), _np(b.column("cycle")))
+            t_sched += time.perf_counter() - t1
+        stats["schedule"] = t_sched
+
+        t0 = time.perf_counter()
+        ev = payload
+        cols = {}
+        for f in S.EVENTS:
+            chunks = [_np(b.column(f.name)) for b in ev["others"]]
+            cols[f.name] = (np.concatenate(chunks) if chunks
+                            else np.empty(0, dtype=C.TYPES[C.type_name(f)][0]))
+        out["other_events"] = C.write_table(tmp / files["other_events"], files["other_events"],
+                                            S.EVENTS, cols)
         thread_names = dict(zip(side["threads"].column("thread").to_pylist(),
                                 side["threads"].column("name").to_pylist()))
         _insert(con, "schedule", schedule.table(machines, thread_names))
-        _insert(con, "checkpoints", rd.read_checkpoints())
-        _insert(con, "write_offsets", pa.table({
-            "addr": pa.array(words, pa.int64()), "start": pa.array(wstart[:-1]),
-            "count": pa.array(wcounts)}).filter(pa.array(wcounts > 0)))
-        _insert(con, "meta", _pairs([(k, json.dumps(v)) for k, v in sorted(rd.meta.items())]))
-        views = load_sql("views")
-        for key, placeholder in (("accesses", "$ACCESSES"), ("other", "$OTHER"), ("vclocks", "$VCLOCKS")):
-            views = views.replace(placeholder, f"'{names[key]}'")
-        con.execute(views)
+        _insert(con, "word_offsets", pa.table({
+            "addr": pa.array(ev["words"], pa.int64()), "start": pa.array(ev["cum"][:-1]),
+            "count": pa.array(ev["wcounts"])}))
+        notes = ev["notes"] + vnotes + tnotes
+        layouts = dict(ev["layouts"], **out)
         info = {
             "index_format": INDEX_FORMAT, "schema_version": S.SCHEMA_VERSION,
-            "fingerprint": fingerprint, "data": json.dumps(names), "events": total, "max_seq": max_seq, "accesses": n_access,
-            "writes": n_writes, "vclocks": vt.num_rows, "words": len(words),
+            "fingerprint": ev["info"]["fingerprint"],
+            "data": json.dumps({k: v.to_json() for k, v in layouts.items()}),
+            **{k: ev["info"][k] for k in ("events", "max_seq", "accesses", "writes")},
+            "vclocks": vt.num_rows, "words": ev["info"]["words"],
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "warnings": json.dumps(notes),
         }
         _insert(con, "index_info", _pairs([(k, str(v)) for k, v in info.items()]))
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    stats["catalogue"] = time.perf_counter() - t0
-    stats["catalogue_cpu"], c0 = time.process_time() - c0, time.process_time()
-    return IndexState(tmp / INDEX_FILE, tmp / names["writes"], total, warnings=list(notes), stats=stats,
-                      max_seq=max_seq, data=dict(names))
-
-
-SCATTER_HALVES = (("addr", "seq", "cycle", "old", "new", "kind"),
-                  ("clock", "machine", "core", "thread", "site", "atomic"))
-
-
-def _scatter(g: dict[str, np.ndarray], moves: list[tuple], columns: tuple[str, ...]) -> None:
-    for cols, rows, pos in moves:
-        for c in columns:
-            g[c][pos] = cols[c][rows]
+    stats["catalogue"] += time.perf_counter() - t0
+    return out, notes
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
@@ -723,35 +879,3 @@ def words_table(symbols: pa.Table) -> pa.Table:
         "object": pa.array(cols[2], pa.string()), "field": pa.array(cols[3], pa.string()),
         "machine": pa.array(cols[4], pa.string()), "initial": pa.array(cols[5], pa.uint64()),
     })
-
-
-# ------------------------------------------------------------------------------------------------
-# packing of the sidecar's who/where rows
-
-
-def pack_who(machine: np.ndarray, core: np.ndarray, thread: np.ndarray) -> np.ndarray:
-    out = machine.astype(np.uint16).astype(np.uint64)
-    out <<= np.uint64(16)
-    out |= core.astype(np.uint16)
-    out <<= np.uint64(32)
-    out |= thread.astype(np.uint32)
-    return out
-
-
-def unpack_who(who: int) -> tuple[int, int, int]:
-    thread = who & 0xFFFFFFFF
-    return (who >> 48) & 0xFFFF, (who >> 32) & 0xFFFF, thread - (1 << 32) if thread >= 1 << 31 else thread
-
-
-def pack_where(site: np.ndarray, kind: np.ndarray, atomic: np.ndarray) -> np.ndarray:
-    out = atomic.astype(np.uint64)
-    out <<= np.uint64(8)
-    out |= kind.astype(np.uint8)
-    out <<= np.uint64(32)
-    out |= site.astype(np.uint32)
-    return out
-
-
-def unpack_where(where: int) -> tuple[int, int, bool]:
-    site = where & 0xFFFFFFFF
-    return site - (1 << 32) if site >= 1 << 31 else site, (where >> 32) & 0xFF, bool((where >> 40) & 1)

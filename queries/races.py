@@ -3,10 +3,14 @@
 The definition is queries/sql/races.sql (read its header). In short: for every access B and
 every other thread T, B's partner on T is T's latest earlier access to the same word that
 conflicts with B (one of them writes, not both atomic); the pair races when the partner's clock
-exceeds VC(B)[T]. Checking the latest conflicting access is enough because happens-before is
-monotone along a thread's program order (FastTrack's observation).
+exceeds VC(B)[T]. A `write` or `rmw` that stored the value the word already had (old == new: a
+failed test_and_set_bit_lock or spin_lock attempt, a failed cas) counts as a read here, as
+ThreadSanitizer treats a failed compare-and-swap as a load. Checking the latest conflicting
+access is enough because happens-before is monotone along a thread's program order (FastTrack's
+observation). Pairs are grouped by their two sites; each group's example is its latest pair.
 
-The numpy engine computes exactly those pairs over the accesses clustered by (addr, seq): for
+The numpy engine computes exactly those pairs over the memory-mapped accesses, in (addr, seq)
+order, chunk by chunk (zero-copy views of the column file, words never split): for
 each thread T, four running "latest index of T's access of class k" arrays (a maximum.accumulate
 each: any access, writes, plain accesses, plain writes), the class each access needs picked with
 np.choose, the segment start ruling out other words, and VC(B)[T] found by one searchsorted in the
@@ -18,15 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .errors import QueryError
-from .rundir import kind_codes
 
-CHUNK_ROW_GROUPS = 96  # row groups (64K rows each) per chunk
-COLUMNS = ["addr", "seq", "thread", "clock", "site", "kind", "atomic", "core", "machine"]
-BIG = np.iinfo(np.int64).max
+CHUNK_ROWS = 6 * 1024 * 1024  # accesses per chunk (whole words)
+COLUMNS = ["addr", "seq", "thread", "clock", "site", "kind", "atomic", "core", "machine", "old", "new"]
 
 
 def races(run, engine: str = "numpy") -> list[dict]:
@@ -34,9 +34,10 @@ def races(run, engine: str = "numpy") -> list[dict]:
         return [_from_sql(run, r) for r in run.rows("races")]
     if engine != "numpy":
         raise QueryError(f"unknown races engine '{engine}' (numpy or sql)")
-    vc = VectorClocks(pq.read_table(run.index.data["vclocks"]))
+    vt = run.data["vclocks"]
+    vc = VectorClocks({name: vt.numpy(name) for name in ("thread", "of_thread", "clock", "value")})
     groups: dict[int, dict] = {}
-    for chunk in _chunks(run.index.data["accesses"]):
+    for chunk in _chunks(run):
         _chunk_races(chunk, vc, groups)
     out = [_decorate(run, g) for g in groups.values()]
     out.sort(key=lambda r: (r["second"]["seq"], r["first"]["seq"]))
@@ -54,11 +55,11 @@ class VectorClocks:
 
     DENSE_LIMIT = 64 * 1024 * 1024
 
-    def __init__(self, table: pa.Table):
-        t = table.column("thread").to_numpy().astype(np.int64)
-        o = table.column("of_thread").to_numpy().astype(np.int64)
-        c = table.column("clock").to_numpy().astype(np.int64)
-        v = table.column("value").to_numpy().astype(np.int64)
+    def __init__(self, table: dict[str, np.ndarray]):
+        t = table["thread"].astype(np.int64)
+        o = table["of_thread"].astype(np.int64)
+        c = table["clock"].astype(np.int64)
+        v = table["value"].astype(np.int64)
         if len(t) and not _sorted(t, o, c):
             order = np.lexsort((c, o, t))
             t, o, c, v = t[order], o[order], c[order], v[order]
@@ -127,37 +128,29 @@ def _sorted(t, o, c) -> bool:
     return bool(key_diff.all())
 
 
-def _chunks(path) -> Iterator[dict[str, np.ndarray]]:
-    """The accesses in (addr, seq) order, in chunks that never split a word."""
-    pf = pq.ParquetFile(str(path))
-    n = pf.num_row_groups
-    carry: pa.Table | None = None
-    for start in range(0, n, CHUNK_ROW_GROUPS):
-        t = pf.read_row_groups(list(range(start, min(start + CHUNK_ROW_GROUPS, n))), columns=COLUMNS)
-        if carry is not None:
-            t = pa.concat_tables([carry, t])
-            carry = None
-        if start + CHUNK_ROW_GROUPS < n and t.num_rows:
-            addr = t.column("addr").to_numpy()
-            cut = int(np.searchsorted(addr, addr[-1], side="left"))
-            carry = t.slice(cut)
-            t = t.slice(0, cut)
-        if t.num_rows:
-            yield _arrays(t)
-    if carry is not None and carry.num_rows:
-        yield _arrays(carry)
+def _chunks(run) -> Iterator[dict[str, np.ndarray]]:
+    """The accesses in (addr, seq) order, in chunks of about CHUNK_ROWS that never split a word
+    (zero-copy views of the memory-mapped columns, except `atomic`)."""
+    acc = run.data["accesses"]
+    n = acc.layout.rows
+    if n == 0:
+        return
+    ends = np.asarray(run.con.execute("SELECT start + count AS e FROM word_offsets ORDER BY addr")
+                      .fetchnumpy()["e"], dtype=np.int64)
+    start = 0
+    while start < n:
+        i = int(np.searchsorted(ends, start + CHUNK_ROWS, side="right"))
+        if i > 0 and ends[i - 1] > start:
+            stop = int(ends[i - 1])
+        else:  # one word larger than a chunk
+            stop = int(ends[np.searchsorted(ends, start, side="right")])
+        yield {name: acc.numpy(name, start, stop) for name in COLUMNS}
+        start = stop
 
 
-def _arrays(t: pa.Table) -> dict[str, np.ndarray]:
-    out = {}
-    for name in COLUMNS:
-        col = t.column(name)
-        if name == "kind":
-            out[name] = np.concatenate([kind_codes(ch, "accesses").to_numpy(zero_copy_only=False)
-                                        for ch in col.chunks]).astype(np.int8)
-        else:
-            out[name] = col.to_numpy()
-    return out
+def is_write(kind: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Accesses that count as writes for conflicts: a write or rmw that changed the word."""
+    return (kind != 0) & (old != new)
 
 
 def _prev_index(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -179,7 +172,7 @@ def _segments(addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, dict]) -> None:
     addr = c["addr"]
-    is_w = c["kind"] != 0
+    is_w = is_write(c["kind"], c["old"], c["new"])
     atomic = c["atomic"]
     thread = c["thread"].astype(np.int64)
     # words that can race: two threads, a write, a plain access
@@ -248,14 +241,14 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
     nseg = len(first)
     gw = np.unique(inv.astype(np.int64) * nseg + seg[B])
     addresses = np.bincount(gw // nseg, minlength=len(uniq))
-    # the example: smallest second seq, then smallest first seq
-    bseq, aseq = seq[B], seq[A]
-    minb = np.full(len(uniq), BIG, dtype=np.int64)
-    np.minimum.at(minb, inv, bseq)
-    at_min = bseq == minb[inv]
-    mina = np.full(len(uniq), BIG, dtype=np.int64)
-    np.minimum.at(mina, inv[at_min], aseq[at_min])
-    pick = np.flatnonzero(at_min & (aseq == mina[inv]))
+    # the example: the latest pair (greatest second seq, then greatest first seq)
+    bseq, aseq = seq[B].astype(np.int64), seq[A].astype(np.int64)
+    maxb = np.full(len(uniq), -1, dtype=np.int64)
+    np.maximum.at(maxb, inv, bseq)
+    at_max = bseq == maxb[inv]
+    maxa = np.full(len(uniq), -1, dtype=np.int64)
+    np.maximum.at(maxa, inv[at_max], aseq[at_max])
+    pick = np.flatnonzero(at_max & (aseq == maxa[inv]))
     _, first_pick = np.unique(inv[pick], return_index=True)  # groups come out in order 0..G-1
     example = pick[first_pick]
     for g, k in enumerate(uniq.tolist()):
@@ -269,7 +262,7 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
         else:
             cur["count"] += int(counts[g])
             cur["addresses"] += int(addresses[g])
-            if (ex["bseq"], ex["aseq"]) < (cur["bseq"], cur["aseq"]):
+            if (ex["bseq"], ex["aseq"]) > (cur["bseq"], cur["aseq"]):
                 cur.update(ex)
 
 

@@ -2,7 +2,7 @@
 
 One method per named query, each returning plain data (dicts and lists, or a pyarrow Table for
 `sql`). Every method's SQL lives in queries/sql/<name>.sql; where a faster path exists (the
-memory-mapped writes for the last-writer family, numpy for races) the method uses it and the
+memory-mapped accesses for the last-writer family, numpy for races) the method uses it and the
 tests check that both give the same answers.
 """
 
@@ -18,7 +18,7 @@ from . import hb as hb_mod
 from . import races as races_mod
 from . import windows as windows_mod
 from .errors import QueryError
-from .index import IndexState, connect, ensure_index
+from .index import IndexState, ensure_index, open_data, register, same_build
 from .names import Names
 from .rundir import RunDir
 from .sqlfiles import load_sql
@@ -36,9 +36,28 @@ class Run:
         self.dir = RunDir(path)
         self.path = self.dir.path
         self.meta = self.dir.meta
-        self.index: IndexState = ensure_index(self.dir, progress=progress, rebuild=rebuild)
+        # the catalogue is opened, then the data files it names are mapped (and it is checked to
+        # name them): a concurrent rebuild may replace both in between (then look again)
+        for _ in range(3):
+            self.index: IndexState = ensure_index(self.dir, progress=progress, rebuild=rebuild)
+            rebuild = False
+            try:
+                self.con = self.index.take_connection()
+            except duckdb.Error as err:
+                raise QueryError(f"cannot open the index ({one_line(err)})", self.dir.location) from None
+            try:
+                self.data = open_data(self.path, self.index)
+            except OSError:
+                self.con.close()
+                continue
+            if same_build(self.con, self.index):
+                break
+            self.con.close()
+        else:
+            raise QueryError("the index keeps changing (is another process rebuilding it?)",
+                             self.dir.location)
         try:
-            self.con = connect(self.path, self.index.path, read_only=True)
+            register(self.con, self.data)
         except duckdb.Error as err:
             raise QueryError(f"cannot open the index ({one_line(err)})", self.dir.location) from None
         self.names = Names(self.con)
@@ -71,7 +90,7 @@ class Run:
     @property
     def writes_index(self) -> WriteIndex:
         if self._writes is None:
-            self._writes = WriteIndex(self.index.sidecar, self.con)
+            self._writes = WriteIndex(self.data["accesses"], self.con)
         return self._writes
 
     def query(self, name: str, params: dict | None = None) -> pa.Table:

@@ -2,8 +2,8 @@
 
 An invariant (meta.json `invariants`, copied from the scenario's TOML; language in
 invariants.py) only changes value when one of its words is written, so the work is proportional
-to the writes of those few words, not to the run: the writes come from the memory-mapped writes
-index, the expression is evaluated with numpy after each of them, and queries/sql/windows.sql
+to the writes of those few words, not to the run: the writes come from the memory-mapped accesses
+(writeindex.py), the expression is evaluated with numpy after each of them, and queries/sql/windows.sql
 turns the truth series into maximal false intervals. queries/sql/window_threads.sql then says who
 ran on which core during each window (from the `schedule` table).
 
@@ -19,7 +19,6 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import QueryError
-from .index import W_CYCLE, W_NEW, W_SEQ, unpack_where, unpack_who
 from .invariants import Invariant, Operand, evaluate, expand, parse
 from .targets import suggestion
 
@@ -157,19 +156,15 @@ def _windows_of(run, inv: Invariant, end_seq: int, end_reason: str) -> list[dict
 
 def _write(run, wi, row: int) -> dict:
     n = run.names
-    col = wi.w[:, row]
-    machine, core, thread = unpack_who(int(col[4]))
-    site, kind, _ = unpack_where(int(col[5]))
-    s = n.sites.get(site)
-    # the word: the span that holds this row
-    i = int(np.searchsorted(wi.starts, row, side="right")) - 1
-    addr = int(wi.addrs[i])
-    return {"seq": int(col[W_SEQ]), "cycle": int(col[W_CYCLE]),
-            "machine": n.machines[machine] if 0 <= machine < len(n.machines) else None,
-            "core": core, "thread": n.threads.get(thread), "thread_id": thread,
-            "kind": n.kind(kind), "function": s.function if s else None,
-            "file": s.file if s else None, "line": s.line if s else None, "site": site,
-            "symbol": n.word(addr), "addr": addr, "old": int(col[2]), "new": int(col[W_NEW])}
+    r = wi.row(row)
+    s = n.sites.get(r["site"])
+    addr = wi.addr_of(row)
+    return {"seq": r["seq"], "cycle": r["cycle"],
+            "machine": n.machines[r["machine"]] if 0 <= r["machine"] < len(n.machines) else None,
+            "core": r["core"], "thread": n.threads.get(r["thread"]), "thread_id": r["thread"],
+            "kind": n.kind(r["kind"]), "function": s.function if s else None,
+            "file": s.file if s else None, "line": s.line if s else None, "site": r["site"],
+            "symbol": n.word(addr), "addr": addr, "old": r["old"], "new": r["new"]}
 
 
 def _cycle_at(run, seq: int) -> int:

@@ -1,6 +1,6 @@
 -- index_tables: the tables stored inside RUN/index.duckdb (created empty, then filled by
--- queries/index.py). The bulk tables (accesses, other_events, vclocks) are Parquet files in
--- RUN/index/, see views.sql.
+-- queries/index.py). The bulk tables (accesses, other_events, vclocks) are column files in
+-- RUN/index/ that every connection registers, see views.sql.
 
 CREATE TABLE symbols (addr BIGINT, name VARCHAR, object VARCHAR, field VARCHAR, size INTEGER,
                       machine VARCHAR, initial UBIGINT);
@@ -17,7 +17,7 @@ CREATE TABLE schedule (machine VARCHAR, machine_id SMALLINT, core SMALLINT, thre
                        thread_id INTEGER, start_seq BIGINT, end_seq BIGINT, start_cycle BIGINT,
                        end_cycle BIGINT, events BIGINT);
 CREATE TABLE checkpoints (seq BIGINT, cycle BIGINT, instructions BIGINT, file VARCHAR);
--- Where each word's writes start in the index.writes-*.npy sidecar.
-CREATE TABLE write_offsets (addr BIGINT, start BIGINT, count BIGINT);
+-- Where each word's rows are in `accesses` (0-based row numbers; the rows are in (addr, seq) order).
+CREATE TABLE word_offsets (addr BIGINT, start BIGINT, count BIGINT);
 CREATE TABLE meta (key VARCHAR, value JSON);
 CREATE TABLE index_info (key VARCHAR, value VARCHAR);

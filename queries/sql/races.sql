@@ -1,22 +1,28 @@
 -- races: which conflicting accesses does happens-before leave unordered?
 --
 -- Two accesses conflict when they touch the same word from different threads, at least one of
--- them writes (write or rmw), and they are not both atomic. For every access B and every other
--- thread T, B's partner on T is T's latest access before B that conflicts with B; the pair races
--- when the partner does not happen before B:
+-- them writes, and they are not both atomic. A write here is a `write` or `rmw` that changed the
+-- word (old <> new): one that stored the value the word already had (a failed
+-- test_and_set_bit_lock or spin_lock attempt, a failed cas) is a read for conflict purposes, as
+-- ThreadSanitizer treats a failed compare-and-swap as a load. (It is still a write for
+-- last-writer and history.)
+--
+-- For every access B and every other thread T, B's partner on T is T's latest access before B
+-- that conflicts with B; the pair races when the partner does not happen before B:
 --
 --     partner.clock > VC(B)[T]     VC(B) = the vclocks row of B's thread with the greatest
 --                                  clock <= B.clock, entry of_thread = T (0 when there is none)
 --
 -- The latest conflicting access is the only one worth checking: if it happens before B, so does
 -- every earlier access of T (program order), which is FastTrack's argument. The races are grouped
--- by their two sites (in either order), with the number of pairs, the number of distinct words,
--- and the earliest pair (smallest second seq, then first seq) as the example, like a
--- ThreadSanitizer report. `revtrace races RUN` computes exactly these pairs with numpy
+-- by their two sites (in either order), like a ThreadSanitizer report, with the number of pairs,
+-- the number of distinct words, and the latest pair (greatest second seq, then first seq) as the
+-- example: in a recording read after the fact, the occurrence nearest the end (or the panic) is
+-- the one to look at first. `revtrace races RUN` computes exactly these pairs with numpy
 -- (queries/races.py), which is much faster on large runs; this file is the definition.
 WITH acc AS (
     SELECT addr, seq, thread, clock, site, core, machine, kind,
-           kind IN ('write', 'rmw') AS is_write, atomic
+           kind IN ('write', 'rmw') AND old <> new AS is_write, atomic
     FROM accesses
 ),
 shared AS (  -- the words that can race at all
@@ -58,7 +64,7 @@ racing AS (
 grouped AS (
     SELECT least(p_site, site) AS site_a, greatest(p_site, site) AS site_b,
            count(*) AS count, count(DISTINCT addr) AS addresses,
-           arg_min(struct_pack(addr, p_seq, p_thread, p_core, p_machine, p_kind, p_site,
+           arg_max(struct_pack(addr, p_seq, p_thread, p_core, p_machine, p_kind, p_site,
                                seq, thread, core, machine, kind, site),
                    struct_pack(s := seq, p := p_seq)) AS ex
     FROM racing

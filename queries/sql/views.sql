@@ -1,15 +1,17 @@
--- views: the names users query. Created once in RUN/index.duckdb by queries/index.py, which
--- replaces $ACCESSES, $OTHER and $VCLOCKS by the Parquet files' paths (relative to the run
--- directory, resolved through DuckDB's file_search_path).
+-- views: the names users query. Created once in RUN/index.duckdb by queries/index.py. The bulk
+-- tables they build on are registered on every connection that queries.open_run (and so
+-- `revtrace sql`) opens, as zero-copy Arrow tables over the column files in RUN/index/:
+--
+--   _accesses     every read, write and rmw, in (addr, seq) order (some columns stored narrower)
+--   other_events  every event that is not a memory access, in seq order
+--   vclocks       a thread's full vector clock whenever it changes, in (thread, of_thread, clock) order
 
--- accesses: every read, write and rmw, clustered by (addr, seq).
-CREATE VIEW accesses AS SELECT * FROM read_parquet($ACCESSES);
-
--- other_events: every event that is not a memory access, in seq order.
-CREATE VIEW other_events AS SELECT * FROM read_parquet($OTHER);
-
--- vclocks: a thread's full vector clock whenever it changes, clustered by (thread, of_thread, clock).
-CREATE VIEW vclocks AS SELECT * FROM read_parquet($VCLOCKS);
+-- accesses: every read, write and rmw, in (addr, seq) order, with the recording's column types.
+CREATE VIEW accesses AS
+SELECT addr, seq::BIGINT AS seq, cycle::BIGINT AS cycle, machine::SMALLINT AS machine,
+       core::SMALLINT AS core, thread::INTEGER AS thread, site::INTEGER AS site, kind, old, new,
+       clock::BIGINT AS clock, atomic
+FROM _accesses;
 
 -- events: every event with raw ids, exactly the recording's columns (accesses UNION ALL
 -- other_events). Rows come in no particular order: add ORDER BY seq.

@@ -21,6 +21,12 @@ WRITES = ("write", "rmw")
 ACCESSES = ("read", "write", "rmw")
 
 
+def changes(e: dict) -> bool:
+    """A write for race purposes: a write or rmw that changed the word (old == new is a read, as
+    ThreadSanitizer treats a failed compare-and-swap as a load)."""
+    return e["kind"] in WRITES and e["old"] != e["new"]
+
+
 class Ref:
     def __init__(self, path: Path):
         path = Path(path)
@@ -117,7 +123,7 @@ class Ref:
                     continue
                 if a["thread"] in done:
                     continue
-                if not (a["kind"] in WRITES or b["kind"] in WRITES) or (a["atomic"] and b["atomic"]):
+                if not (changes(a) or changes(b)) or (a["atomic"] and b["atomic"]):
                     continue
                 done.add(a["thread"])  # the latest conflicting access of that thread
                 if not self.happens_before(i, j):
@@ -131,7 +137,7 @@ class Ref:
             g = groups.setdefault(key, {"count": 0, "addrs": set(), "ex": None})
             g["count"] += 1
             g["addrs"].add(b["addr"])
-            if g["ex"] is None or (b["seq"], a["seq"]) < (g["ex"][1]["seq"], g["ex"][0]["seq"]):
+            if g["ex"] is None or (b["seq"], a["seq"]) > (g["ex"][1]["seq"], g["ex"][0]["seq"]):
                 g["ex"] = (a, b)
         out = []
         for g in groups.values():

@@ -151,15 +151,25 @@ class RunBuilder:
         return self.write(thread, target, value, site, core=core)
 
     def acquire(self, thread, lock, site=None, core=None) -> int:
+        """A lock taken, as the simulator reports it: the acquire just BEFORE the rmw that took the
+        lock word (so the rmw is ordered after the previous holder's release). Returns the
+        acquire's seq; the rmw is the next event."""
         a = self.addr(lock)
-        self.rmw(thread, lock, 1, site, core)
         t = self.tid[thread]
         seq = len(self.events)
         vc = self._vc(t, seq)
         self._join(vc, self.lock_vc.get(a))
         vc[t] += 1
         self._row(t, seq)
-        return self._emit(thread, "acquire", site=site, sync=a, core=core)["seq"]
+        seq = self._emit(thread, "acquire", site=site, sync=a, core=core)["seq"]
+        self.rmw(thread, lock, 1, site, core)
+        return seq
+
+    def spin_fail(self, thread, lock, site=None, core=None) -> int:
+        """A failed spin_lock / spin_trylock attempt: an rmw that found the lock word taken and
+        stored it back unchanged (old == new)."""
+        a = self.addr(lock)
+        return self.rmw(thread, lock, self.memory.get(a, 0), site, core)
 
     def release(self, thread, lock, site=None, core=None) -> int:
         a = self.addr(lock)

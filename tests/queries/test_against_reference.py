@@ -60,7 +60,10 @@ def random_trace(seed: int, n: int | None = None) -> tuple[RunBuilder, dict]:
         elif x < 0.72:
             mine = [lk for lk, h in holder.items() if h == t]
             free = [lk for lk, h in holder.items() if h is None]
-            if mine and (not free or rng.random() < 0.5):
+            taken = [lk for lk, h in holder.items() if h not in (None, t)]
+            if taken and rng.random() < 0.3:  # a failed spin_lock attempt: rmw with old == new
+                b.spin_fail(t, rng.choice(taken), site=("lock", 1))
+            elif mine and (not free or rng.random() < 0.5):
                 lk = rng.choice(mine)
                 b.release(t, lk, site=("unlock", 1))
                 holder[lk] = None
@@ -186,3 +189,11 @@ def _sanitise(b: RunBuilder, meta: dict) -> None:
     if not meta["orderings"]:
         meta["orderings"] = [{"name": "o", "before": "lock" if "lock" in functions else min(functions),
                               "after": max(functions)}]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_traces_in_small_groups(seed, rundir, monkeypatch):
+    """The index build's multi-group path (runs with more accesses than one sorting group)."""
+    import queries.index
+    monkeypatch.setattr(queries.index, "GROUP_ROWS", 7)
+    test_random_traces(seed, rundir)

@@ -58,7 +58,7 @@ def test_locked_counter_has_no_race(rundir):
 
 def test_one_thread_skipping_the_lock(rundir):
     b = RunBuilder(threads=["t0", "t1"], words={"counter": 0, "counter_lock": 0})
-    b.acquire("t0", "counter_lock", site=("worker", 8))   # 0 rmw, 1 acquire
+    b.acquire("t0", "counter_lock", site=("worker", 8))   # 0 acquire, 1 rmw
     b.write("t0", "counter", 1, site=("worker", 11))      # 2
     b.release("t0", "counter_lock", site=("worker", 12))  # 3 write, 4 release
     b.write("t1", "counter", 2, site=("sneaky", 30))      # 5: races with 2, no lock held
@@ -100,6 +100,40 @@ def test_atomic_versus_plain(rundir):
         assert _race_keys(_both_engines(run)) == [(0, 3, 1), (3, 4, 1)]
 
 
+def test_rmw_that_changes_nothing_is_a_read(rundir):
+    # a failed lock_page retry (test_and_set_bit_lock of a set bit) stores the word unchanged: it
+    # conflicts like an atomic read, so it does not race with plain reads of the word
+    b = RunBuilder(threads=["t0", "t1"], words={"page0.flags": 0}, bits=FLAGS)
+    b.set_bit("t0", "page0.flags", 0, site=("lock_page", 1))    # 0 rmw 0 -> 1: takes PG_locked
+    b.read("t0", "page0.flags", site=("test_dirty", 2))         # 1 plain read
+    b.set_bit("t1", "page0.flags", 0, site=("lock_page", 1))    # 2 rmw 1 -> 1: failed, a read
+    b.read("t1", "page0.flags", site=("peek", 3))               # 3 plain read: races with 0
+    b.clear_bit("t0", "page0.flags", 0, site=("unlock_page", 4))  # 4 rmw 1 -> 0: races with 3
+    b.write("t1", "page0.flags", 0, site=("rewrite", 5))        # 5 plain write 0 -> 0: a read,
+    #                                                             races with 4 (a real write)
+    with queries.open_run(b.save(rundir / "r")) as run:
+        races = _both_engines(run)
+        # still a write for last-writer
+        assert run.last_writer("page0.flags")["seq"] == 5
+    assert _race_keys(races) == [(0, 3, 1), (3, 4, 1), (4, 5, 1)]
+    assert [(r["first"]["kind"], r["second"]["kind"]) for r in races][-1] == ("rmw", "write")
+
+
+def test_failed_spin_lock_does_not_race(rundir):
+    b = RunBuilder(threads=["t0", "t1"], words={"counter": 0, "lock": 0})
+    b.acquire("t0", "lock", site=("worker", 1))       # 0 acquire, 1 rmw 0 -> 1
+    b.read("t0", "lock", site=("assert_held", 9))     # 2 plain read of the lock word
+    b.spin_fail("t1", "lock", site=("worker", 1))     # 3 rmw 1 -> 1: spinning, a read: no race with 2
+    b.write("t0", "counter", 1, site=("worker", 2))   # 4
+    b.release("t0", "lock", site=("worker", 3))       # 5 write 1 -> 0, 6 release
+    b.acquire("t1", "lock", site=("worker", 1))       # 7 acquire, 8 rmw 0 -> 1: ordered after 6
+    b.read("t1", "counter", site=("worker", 4))       # 9: ordered after 4
+    with queries.open_run(b.save(rundir / "r")) as run:
+        lock = run.sql("SELECT seq, kind FROM lock_ops ORDER BY seq").to_pylist()
+        assert [(r["seq"], r["kind"]) for r in lock] == [(0, "acquire"), (6, "release"), (7, "acquire")]
+        assert _both_engines(run) == []
+
+
 def test_spawn_and_wake_order(rundir):
     b = RunBuilder(threads=["main", "kid", "waiter"], words={"x": 0, "y": 0})
     b.write("main", "x", 1, site=("m", 1))        # 0
@@ -119,15 +153,15 @@ def test_race_count_groups_site_pairs(rundir):
     b = RunBuilder(threads=["t0", "t1"], words={"a": 0, "b": 0})
     for i in range(3):
         for w in ("a", "b"):
-            b.write("t0", w, i, site=("f", 1))
-            b.write("t1", w, i, site=("g", 1))
+            b.write("t0", w, 2 * i + 1, site=("f", 1))  # every write changes the word
+            b.write("t1", w, 2 * i + 2, site=("g", 1))
     with queries.open_run(b.save(rundir / "r")) as run:
         races = _both_engines(run)
     assert len(races) == 1
     g = races[0]
     # every write but the first of each word races with the other thread's latest write of it
     assert g["count"] == 10 and g["addresses"] == 2
-    assert (g["first"]["seq"], g["second"]["seq"]) == (0, 1)
+    assert (g["first"]["seq"], g["second"]["seq"]) == (10, 11)  # the latest pair is the example
 
 
 # ------------------------------------------------------------------------------------------------
