@@ -100,8 +100,17 @@ class Names:
     def kind(self, code: int) -> str:
         return S.KIND_NAMES[code] if 0 <= code < len(S.KIND_NAMES) else str(code)
 
-    def decode_bits(self, mask: int) -> list[str]:
-        """The names of the bits set in mask (bitN for unnamed ones), lowest bit first."""
+    def is_flags_word(self, addr: int) -> bool:
+        """Bit names describe flags words only: those whose field is named *flags (`page0.flags`,
+        `req0.wb_flags`), the kernel's convention. A counter, a lock word or page data is a value."""
+        name = self.words.get(addr)
+        return name is not None and name.split(".")[-1].split("[")[0].endswith("flags")
+
+    def decode_bits(self, mask: int, addr: int | None = None) -> list[str]:
+        """The names of the bits set in mask (bitN for unnamed ones), lowest bit first; nothing
+        when `addr` is given and is not a flags word."""
+        if addr is not None and not self.is_flags_word(addr):
+            return []
         out = []
         bit = 0
         while mask:

@@ -202,7 +202,7 @@ class Run:
                 writer = self._write_from_raw(self.writes_index.row(i), word)
             value = writer["new"] if writer else int(self.names.word_initial.get(t.addr, 0))
         out = {"target": t.text, "symbol": t.symbol, "addr": t.addr, "at": bound, "value": value,
-               "bits_set": self.names.decode_bits(value), "written_by": writer,
+               "bits_set": self.names.decode_bits(value, t.addr), "written_by": writer,
                "initial": writer is None}
         if t.bit is not None:
             out.update(bit=t.bit, bit_name=t.bit_name, bit_value=(value >> t.bit) & 1)
@@ -231,9 +231,10 @@ class Run:
     def _write_dict(self, *, target: Target, **f) -> dict:
         changed = f["old"] ^ f["new"]
         out = dict(f)
-        out["bits_changed"] = self.names.decode_bits(changed)
-        out["bits_set"] = self.names.decode_bits(changed & f["new"])
-        out["bits_cleared"] = self.names.decode_bits(changed & f["old"])
+        addr = f["addr"]
+        out["bits_changed"] = self.names.decode_bits(changed, addr)
+        out["bits_set"] = self.names.decode_bits(changed & f["new"], addr)
+        out["bits_cleared"] = self.names.decode_bits(changed & f["old"], addr)
         if target.bit is not None:
             out.update(bit=target.bit, bit_name=target.bit_name,
                        bit_old=(f["old"] >> target.bit) & 1, bit_new=(f["new"] >> target.bit) & 1)
