@@ -17,6 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tracer import schema as S
+from tracer.errors import TraceError
+from tracer.trace_stream import DamagedPart, read_part
 
 from .errors import QueryError
 
@@ -129,24 +131,20 @@ class RunDir:
 
 
 def read_stream(path: Path) -> StreamRead:
-    """Every complete record batch of an Arrow IPC stream; a truncated tail is noted, not fatal."""
+    """Every complete record batch of an Arrow IPC stream; a truncated tail is noted, not fatal.
+    (The recorder's own reader, tracer.trace_stream.read_part, does the reading.)"""
     out = StreamRead(path)
     try:
         if path.stat().st_size == 0:
             out.problem = "empty file"
             return out
-        reader = pa.ipc.open_stream(pa.memory_map(str(path), "r"))
-    except (pa.ArrowException, OSError) as err:
+        for batch in read_part(path, strict=True):
+            out.batches.append(batch)
+    except DamagedPart as err:
+        out.problem = (f"truncated after {out.rows:,} rows ({err.reason})" if out.batches
+                       else f"unreadable stream ({err.reason})")
+    except (TraceError, OSError) as err:
         out.problem = f"unreadable stream ({_one_line(err)})"
-        return out
-    while True:
-        try:
-            out.batches.append(reader.read_next_batch())
-        except StopIteration:
-            break
-        except (pa.ArrowException, OSError) as err:
-            out.problem = f"truncated after {out.rows:,} rows ({_one_line(err)})"
-            break
     return out
 
 

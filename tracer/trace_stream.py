@@ -74,6 +74,7 @@ def part_files(folder: Path) -> list[Path]:
 class DamagedPart(TraceError):
     def __init__(self, path: Path, readable_rows: int, reason: str):
         self.path = path
+        self.reason = reason
         self.readable_rows = readable_rows
         super().__init__(f"damaged Arrow stream ({reason}); the first {readable_rows} rows are readable", str(path))
 

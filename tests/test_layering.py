@@ -1,0 +1,25 @@
+"""The house's rule: imports only point down (revtrace -> queries -> tracer -> sim)."""
+
+import subprocess
+import sys
+
+import pytest
+
+FLOORS = {
+    "sim.system": {"tracer", "queries", "revtrace"},
+    "sim.assembler": {"tracer", "queries", "revtrace"},
+    "tracer.record_session": {"queries", "revtrace"},
+    "tracer.replay_session": {"queries", "revtrace"},
+    "tracer.sweep_session": {"queries", "revtrace"},
+    "queries.run": {"sim", "revtrace"},
+    "queries.diff": {"sim", "revtrace"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(FLOORS))
+def test_imports_point_down(module):
+    code = (f"import sys, {module}; "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout.split())
+    assert not loaded & FLOORS[module], f"{module} imports {loaded & FLOORS[module]}"
