@@ -152,8 +152,9 @@ def register(app: typer.Typer) -> None:
                     print_json(v)
                     return
                 w = v["written_by"]
-                rows = [("value", f"{_hex(v['value'])} ({v['value']})"),
-                        ("bits set", " ".join(v["bits_set"]) or "(none)")]
+                rows = [("value", f"{_hex(v['value'])} ({v['value']})")]
+                if r.names.is_flags_word(v["addr"]):
+                    rows.append(("bits set", " ".join(v["bits_set"]) or "(none)"))
                 if v.get("bit") is not None:
                     rows.insert(0, (v.get("bit_name") or f"bit {v['bit']}", v["bit_value"]))
                 if w is None:
