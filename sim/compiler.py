@@ -243,7 +243,3 @@ def _event_emitter(observer, core, system) -> Callable:
         event(kind, core, addr, old, new, site, sync, atomic)
     return emit
 
-
-def is_memory_op(ins: Instr) -> bool:
-    return any(isinstance(a, Mem) for a in ins.args)
-
