@@ -7,7 +7,6 @@ so that a recording killed mid-write (a truncated last batch) still yields every
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 
 from tracer import schema as S
 from tracer.errors import TraceError
+from tracer.run_dir import RunDir as TracerRunDir
 from tracer.trace_stream import DamagedPart, read_part
 
 from .errors import QueryError
@@ -50,22 +50,11 @@ class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.location = str(path)
-        if not self.path.exists():
-            raise QueryError("no such run directory", self.location)
-        if not self.path.is_dir():
-            raise QueryError("not a run directory (a file, not a directory)", self.location)
-        meta_path = self.path / S.META_FILE
-        if not meta_path.is_file():
-            raise QueryError(f"not a run directory (no {S.META_FILE})", self.location)
-        if not (self.path / S.EVENTS_DIR).is_dir():
-            raise QueryError(f"not a run directory (no {S.EVENTS_DIR}/ folder)", self.location)
-        self.meta_bytes = meta_path.read_bytes()
-        try:
-            self.meta = json.loads(self.meta_bytes)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise QueryError(f"{S.META_FILE} is not valid JSON ({err})", self.location) from None
-        if not isinstance(self.meta, dict):
-            raise QueryError(f"{S.META_FILE} is not a JSON object", self.location)
+        try:  # the recorder's own check of the run-directory contract
+            self.meta = TracerRunDir.open(self.path).meta
+        except TraceError as err:
+            raise QueryError(err.message, self.location) from None
+        self.meta_bytes = (self.path / S.META_FILE).read_bytes()
         version = self.meta.get("schema_version")
         if isinstance(version, int) and version > S.SCHEMA_VERSION:
             raise QueryError(f"recorded with schema version {version}; this revtrace reads up to "

@@ -80,20 +80,25 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
+        """Check that `path` is a run directory (meta.json and events/) and read its meta."""
         path = Path(path)
-        if not path.is_dir():
+        if not path.exists():
             raise TraceError("no such run directory", str(path))
+        if not path.is_dir():
+            raise TraceError("not a run directory (a file, not a directory)", str(path))
         meta_path = path / schema.META_FILE
         if not meta_path.is_file():
             raise TraceError("not a run directory (no meta.json)", str(path))
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as e:
-            raise TraceError(f"unreadable meta.json: {e}", str(path)) from None
+            meta = json.loads(meta_path.read_bytes())
+        except OSError as e:
+            raise TraceError(f"unreadable meta.json: {e.strerror or e}", str(path)) from None
+        except (ValueError, UnicodeDecodeError) as e:
+            raise TraceError(f"meta.json is not valid JSON ({e})", str(path)) from None
+        if not (path / schema.EVENTS_DIR).is_dir():
+            raise TraceError("not a run directory (no events/ folder)", str(path))
         if not isinstance(meta, dict) or "seed" not in meta or "scenario" not in meta:
             raise TraceError("meta.json is not a revtrace run's", str(path))
-        if not (path / schema.EVENTS_DIR).is_dir():
-            raise TraceError("not a run directory (no events/)", str(path))
         return cls(path, meta)
 
     @property

@@ -263,7 +263,7 @@ def test_replay_not_a_run_directory(tmp_path):
     refused(invoke("replay", tmp_path, "--to", "0"), "meta.json")
     f = tmp_path / "file"
     f.write_text("x")
-    refused(invoke("replay", f, "--to", "0"), "no such run directory")
+    refused(invoke("replay", f, "--to", "0"), "not a run directory (a file, not a directory)")
 
 
 @pytest.mark.parametrize("to, fragment", [

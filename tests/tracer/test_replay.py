@@ -153,13 +153,14 @@ def test_not_a_run_directory(tmp_path):
     with pytest.raises(TraceError, match="not a run directory"):
         tracer.replay(tmp_path, 0)
     (tmp_path / "meta.json").write_text("{not json")
-    with pytest.raises(TraceError, match="unreadable meta.json"):
-        tracer.RunDir.open(tmp_path)
-    (tmp_path / "meta.json").write_text('{"hello": 1}')
-    with pytest.raises(TraceError, match="not a revtrace run"):
+    with pytest.raises(TraceError, match="meta.json is not valid JSON"):
         tracer.RunDir.open(tmp_path)
     (tmp_path / "meta.json").write_text('{"seed": 1, "scenario": "race_counter"}')
     with pytest.raises(TraceError, match="no events/"):
+        tracer.RunDir.open(tmp_path)
+    (tmp_path / "events").mkdir()
+    (tmp_path / "meta.json").write_text('{"hello": 1}')
+    with pytest.raises(TraceError, match="not a revtrace run"):
         tracer.RunDir.open(tmp_path)
 
 
