@@ -360,27 +360,13 @@ def test_replay_before_the_tampered_event_is_fine(tampered):
 # ---------------------------------------------------------------------------- damaged runs
 
 
-def _batch_starts(part: Path) -> list[int]:
-    data = part.read_bytes()
-    src = pa.BufferReader(data)
-    starts = []
-    while True:
-        pos = src.tell()
-        try:
-            msg = ipc.read_message(src)
-        except EOFError:
-            return starts
-        if msg.type == "record batch":
-            starts.append(pos)
-
-
 @pytest.fixture
-def truncated(rc, tmp_path):
+def truncated(rc, tmp_path, arrow_messages):
     """A copy of the race_counter run whose part file is cut in the middle of its 4th batch."""
     out = tmp_path / "r"
     shutil.copytree(rc, out)
     part = out / "events" / "part-00000.arrows"
-    starts = _batch_starts(part)
+    starts = [start for kind, start, _ in arrow_messages(part) if kind == "record batch"]
     assert len(starts) >= 5
     with pa.memory_map(str(part)) as src:
         readable = sum(b.num_rows for b in list(ipc.open_stream(src))[:3])

@@ -99,24 +99,6 @@ def replayed_state(state: tracer.ReplayState) -> dict:
 # ---------------------------------------------------------------------------- Arrow files
 
 
-def message_spans(path: Path) -> list[tuple[str, int, int]]:
-    """(message type, start offset, end offset) of every IPC message in a stream file."""
-    data = Path(path).read_bytes()
-    src = pa.BufferReader(data)
-    spans = []
-    while True:
-        pos = src.tell()
-        try:
-            msg = ipc.read_message(src)
-        except EOFError:
-            return spans
-        spans.append((msg.type, pos, src.tell()))
-
-
-def batch_spans(path: Path) -> list[tuple[int, int]]:
-    return [(a, b) for kind, a, b in message_spans(path) if kind == "record batch"]
-
-
 def batch_rows(path: Path) -> list[int]:
     reader = ipc.open_stream(pa.memory_map(str(path)))
     return [b.num_rows for b in reader]
@@ -172,11 +154,14 @@ def happens_before(vc, a: dict, b: dict) -> bool:
 
 
 @pytest.fixture(scope="session")
-def tr():
+def tr(arrow_messages):
+    def batch_spans(path: Path) -> list[tuple[int, int]]:
+        return [(a, b) for kind, a, b in arrow_messages(path) if kind == "record batch"]
+
     return SimpleNamespace(
         StopAfter=StopAfter, options_of=options_of, reference_system=reference_system,
         reference_state=reference_state, replayed_state=replayed_state, symbol_names=symbol_names,
-        message_spans=message_spans, batch_spans=batch_spans, batch_rows=batch_rows,
+        message_spans=arrow_messages, batch_spans=batch_spans, batch_rows=batch_rows,
         rewrite_events=rewrite_events, copy_run=copy_run, vclock_map=vclock_map,
         happens_before=happens_before, panicking_seeds=panicking_seeds)
 

@@ -1,0 +1,29 @@
+"""Helpers shared by every test folder (no folder under tests/ is a package, so shared code lives
+here and is reached through fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pyarrow import ipc
+
+
+def message_spans(path: Path) -> list[tuple[str, int, int]]:
+    """(message type, start offset, end offset) of every IPC message in an Arrow stream file."""
+    src = pa.BufferReader(Path(path).read_bytes())
+    spans = []
+    while True:
+        pos = src.tell()
+        try:
+            msg = ipc.read_message(src)
+        except EOFError:
+            return spans
+        spans.append((msg.type, pos, src.tell()))
+
+
+@pytest.fixture(scope="session")
+def arrow_messages():
+    """`message_spans`, for tests that cut or patch stream files at message boundaries."""
+    return message_spans
