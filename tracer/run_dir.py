@@ -56,15 +56,14 @@ class RunDir:
         return cls(path, {})
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        """Atomically: a reader sees the old meta or the new one, never half of one."""
+        """Atomically: a reader sees the old meta or the new one, never half of one. Not fsynced,
+        like the event parts: a killed recorder loses nothing the kernel has, a power cut may."""
         self.meta = meta
         tmp = self.path / (schema.META_FILE + ".tmp")
         try:
             with open(tmp, "w") as f:
                 json.dump(meta, f, indent=2, sort_keys=True)
                 f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(tmp, self.path / schema.META_FILE)
         except OSError as e:
             raise TraceError(f"cannot write meta.json: {e.strerror or e}", str(self.path)) from None
