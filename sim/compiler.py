@@ -1,10 +1,10 @@
 """Decode once: every instruction becomes a small specialised Python function.
 
-For one machine's code and one execution mode (memory model x observed or not) we generate the
-source of a factory `make(core, mem, ...)` whose nested functions are the instructions, with
-register numbers, constants, sites and branch targets inlined; `exec` runs once per distinct
-program and mode (cached), and calling the factory per core costs microseconds. The step loop then
-only dispatches: `pc = code[pc](regs)`.
+For one machine's code and one execution mode (memory model x how events are reported: not at
+all, by calls, or as packed rows) we generate the source of a factory `make(core, mem, ...)` whose
+nested functions are the instructions, with register numbers, constants, sites and branch targets
+inlined; `exec` runs once per distinct program and mode (cached), and calling the factory per core
+costs microseconds. The step loop then only dispatches: `pc = code[pc](regs)`.
 
 An instruction that changes scheduling state (locks, sleep, send, delay, ...) or is rare raises
 `Slow` before doing anything; the loop then runs it through `System.slow_op` with the exact cycle.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .isa import MASK64, Imm, Mem, Reg
-from .observer import ACQUIRE, FENCE, READ, RELEASE, RMW, WRITE
+from .observer import ACQUIRE, FENCE, READ, RELEASE, RMW, ROW, WRITE, row_code
 from .program import Instr
 
 STORE_BUFFER_CAPACITY = 8
@@ -68,10 +68,25 @@ def _bit_consts(v) -> tuple[str, str]:
     return f"({_val(v)} & 63)", f"(1 << ({_val(v)} & 63))"
 
 
-def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
-    """The statements of one instruction's function (without the def line)."""
+# Events a row-writing observer gets from compiled code as packed rows (see sim.observer): all
+# of them; `ev` stays for the (rare, slow) events of a kind outside this set.
+ROW_KINDS = frozenset({READ, WRITE, RMW, FENCE, ACQUIRE, RELEASE})
+PLAIN, CALLS, ROWS = "plain", "calls", "rows"  # how compiled code reports events
+
+
+def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | None = None) -> list[str]:
+    """The statements of one instruction's function (without the def line). Under ROWS, the row
+    codes the statements use are added to `codes` (name -> code without the core number)."""
     op, args, site = ins.op, ins.args, ins.site
     npc = pc + 1
+    observed = mode != PLAIN
+
+    def report(kind: int, addr: str, old: str, new: str, sync: str = "-1", atomic: bool = False) -> str:
+        if mode == ROWS and kind in ROW_KINDS:
+            name = f"K{pc}_{kind}_{int(atomic)}"
+            codes[name] = row_code(site, kind, atomic, 0)
+            return f"w(p({name}, cyc, {addr}, {old}, {new}))"
+        return f"ev({kind}, cyc, {addr}, {old}, {new}, {site}, {sync}, {atomic})"
     if op in SLOW_OPS:
         return ["raise Slow"]
     if op == "mov":
@@ -82,7 +97,7 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
         lines.append("v = load(a) if sb else mem[a]" if tso else "v = mem[a]")
         lines.append(f"regs[{d.n}] = v")
         if observed:
-            lines.append(f"ev({READ}, cyc, a, 0, v, {site}, -1, False)")
+            lines.append(report(READ, "a", "0", "v"))
         return lines + [f"return {npc}"]
     if op == "st":
         m, v = args
@@ -91,7 +106,7 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
             lines += ["mem[a]", f"sb.append((a, v, {site}))",
                       f"if len(sb) > {STORE_BUFFER_CAPACITY}: drain_one()"]
         elif observed:
-            lines += ["old = mem[a]", "mem[a] = v", f"ev({WRITE}, cyc, a, old, v, {site}, -1, False)"]
+            lines += ["old = mem[a]", "mem[a] = v", report(WRITE, "a", "old", "v")]
         else:
             lines += ["mem[a] = v"]
         return lines + [f"return {npc}"]
@@ -138,7 +153,7 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
                      "if mem[a] or t.spinning_lock: raise Slow")
         lines += ["mem[a] = 1", "t.preempt += 1"]
         if observed:
-            lines += [f"ev({ACQUIRE}, cyc, a, 0, 1, {site}, a, True)", f"ev({RMW}, cyc, a, 0, 1, {site}, -1, True)"]
+            lines += [report(ACQUIRE, "a", "0", "1", "a", True), report(RMW, "a", "0", "1", atomic=True)]
         return lines + [f"return {npc}"]
     if op == "spin_unlock":
         lines = [f"a = {_addr(args[0])}", "t = core.thread", "old = mem[a]"]
@@ -146,14 +161,14 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
                      "if not old or not t.preempt: raise Slow")
         lines += ["mem[a] = 0", "t.preempt -= 1"]
         if observed:
-            lines += [f"ev({WRITE}, cyc, a, old, 0, {site}, -1, True)", f"ev({RELEASE}, cyc, a, old, 0, {site}, a, True)"]
+            lines += [report(WRITE, "a", "old", "0", atomic=True), report(RELEASE, "a", "old", "0", "a", True)]
         return lines + [f"return {npc}"]
     if op == "bug_on":
         return [f"if regs[{args[0].n}]: raise Slow", f"return {npc}"]
     if op == "fence":
         lines = ["if sb: drain_all()"] if tso else []
         if observed:
-            lines.append(f"ev({FENCE}, cyc, -1, 0, 0, {site}, -1, True)")
+            lines.append(report(FENCE, "-1", "0", "0", atomic=True))
         return lines + [f"return {npc}"]
     # atomic read-modify-write: drain the store buffer first (a locked instruction does)
     lines = ["if sb: drain_all()"] if tso else []
@@ -181,24 +196,34 @@ def _body(ins: Instr, pc: int, tso: bool, observed: bool) -> list[str]:
     else:  # pragma: no cover - the assembler only produces known ops
         raise AssertionError(f"no code for {op}")
     if observed:
-        lines.append(f"ev({RMW}, cyc, a, old, new, {site}, -1, True)")
+        lines.append(report(RMW, "a", "old", "new", atomic=True))
     return lines + [f"return {npc}"]
 
 
-def factory_source(code: list[Instr], tso: bool, observed: bool) -> str:
-    """Observed instructions take the cycle they run at as a second argument and hand it to the
-    core's emitter (or publish it on the system before a store-buffer drain reports), so the loop
-    never stores the clock per instruction."""
-    out = ["def make(core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm):"]
+def factory_source(code: list[Instr], tso: bool, mode: str) -> str:
+    """Observed instructions take their place in the burst as a second argument; the ones that
+    report add it to the burst's first cycle (`burst[0]`, set once per burst by the loop) and hand
+    the cycle to the core's emitter or row writer (or publish it on the system before a
+    store-buffer drain reports). The loop never stores the clock per instruction, and the place
+    is a small int (cached), where the cycle itself would be a new int object per instruction. Row codes are constants of the
+    factory with the core's number or-ed in once, when it is called."""
+    observed = mode != PLAIN
+    codes: dict[str, int] = {}
+    defs = []
     for pc, ins in enumerate(code):
-        body = _body(ins, pc, tso, observed)
+        body = _body(ins, pc, tso, mode, codes)
         if observed:
-            out.append(f"    def i{pc}(regs, cyc):")
+            defs.append(f"    def i{pc}(regs, k):")
             if any("drain" in line for line in body):
                 body = ["sysm.cycle = cyc"] + body
+            if any("cyc" in line for line in body):
+                body = ["cyc = burst[0] + k"] + body
         else:
-            out.append(f"    def i{pc}(regs):")
-        out.extend("        " + line for line in body)
+            defs.append(f"    def i{pc}(regs):")
+        defs.extend("        " + line for line in body)
+    out = ["def make(core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm, burst, w, p, gid):"]
+    out.extend(f"    {name} = {value} | gid" for name, value in codes.items())
+    out.extend(defs)
     out.append("    return [" + ", ".join(f"i{pc}" for pc in range(len(code))) + "]")
     return "\n".join(out) + "\n"
 
@@ -206,9 +231,9 @@ def factory_source(code: list[Instr], tso: bool, observed: bool) -> str:
 _factories: dict[str, Callable] = {}
 
 
-def code_factory(code: list[Instr], tso: bool, observed: bool) -> Callable:
+def code_factory(code: list[Instr], tso: bool, mode: str) -> Callable:
     """The compiled factory for this code and mode, compiled once per process (sweeps reuse it)."""
-    source = factory_source(code, tso, observed)
+    source = factory_source(code, tso, mode)
     make = _factories.get(source)
     if make is None:
         namespace: dict = {}
@@ -219,19 +244,25 @@ def code_factory(code: list[Instr], tso: bool, observed: bool) -> Callable:
 
 def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer, system=None) -> list[Callable]:
     """The instruction functions for one core. `store_buffer` is None under sc; `system` is the
-    clock the observed versions publish the cycle on."""
+    clock the observed versions publish the cycle on. An observer with `row_writer` gets rows."""
     tso = store_buffer is not None
-    observed = observer is not None
-    make = code_factory(code, tso, observed)
+    write = emit = None
+    if observer is None:
+        mode = PLAIN
+    elif hasattr(observer, "row_writer"):
+        mode = ROWS
+        write, emit = observer.row_writer(core)
+    else:
+        mode = CALLS
+        emit = _event_emitter(observer, core, system)
+    make = code_factory(code, tso, mode)
     if tso:
         sb, load, drain_one, drain_all = (store_buffer.entries, store_buffer.load,
                                           store_buffer.drain_one, store_buffer.drain_all)
     else:
         sb = load = drain_one = drain_all = None
-    emit = None
-    if observed:
-        emit = observer.emitter(core) if hasattr(observer, "emitter") else _event_emitter(observer, core, system)
-    return make(core, mem, sb, load, drain_one, drain_all, emit, Slow, MASK64, system)
+    burst = system.burst if observer is not None else None
+    return make(core, mem, sb, load, drain_one, drain_all, emit, Slow, MASK64, system, burst, write, ROW.pack, core.gid)
 
 
 def _event_emitter(observer, core, system) -> Callable:
@@ -242,4 +273,3 @@ def _event_emitter(observer, core, system) -> Callable:
         system.cycle = cycle
         event(kind, core, addr, old, new, site, sync, atomic)
     return emit
-

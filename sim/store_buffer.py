@@ -8,17 +8,24 @@ A drained store is reported to the observer at that moment, with the site that i
 
 from __future__ import annotations
 
-from .observer import WRITE
+from .observer import CODE_SITE_SHIFT, ROW, WRITE, row_code
 
 
 class StoreBuffer:
-    __slots__ = ("core", "entries", "event", "mem")
+    __slots__ = ("clock", "code", "core", "entries", "event", "mem", "pack", "write")
 
-    def __init__(self, mem: list[int], core, observer=None):
+    def __init__(self, mem: list[int], core, observer=None, clock=None):
+        """`clock` has the `cycle` a drain happens at (the System), for a row-writing observer."""
         self.entries: list[tuple[int, int, int]] = []  # (addr, value, site), oldest first
         self.mem = mem
         self.core = core
         self.event = observer.event if observer is not None else None
+        self.write = None
+        if observer is not None and hasattr(observer, "row_writer"):
+            self.write = observer.row_writer(core)[0]
+            self.pack = ROW.pack
+            self.code = row_code(-1, WRITE, False, core.gid)  # or-ed with the site
+            self.clock = clock
 
     def load(self, addr: int) -> int:
         for a, v, _ in reversed(self.entries):
@@ -31,7 +38,9 @@ class StoreBuffer:
         mem = self.mem
         old = mem[addr]
         mem[addr] = value
-        if self.event is not None:
+        if self.write is not None:
+            self.write(self.pack(((site + 1) << CODE_SITE_SHIFT) | self.code, self.clock.cycle, addr, old, value))
+        elif self.event is not None:
             self.event(WRITE, self.core, addr, old, value, site, -1, False)
 
     def drain_all(self) -> None:

@@ -83,6 +83,7 @@ class System:
         self._stop = False
         self.stopped_mid_instruction = False
         self.pause_at = 1 << 62
+        self.burst = [0]  # the first cycle of the burst under way (observed runs; see sim.compiler)
         self.outcome: Outcome | None = None
 
         cores_of = effective_cores(scenario, options)
@@ -105,7 +106,7 @@ class System:
             self.machines.append(m)
         for core in self.cores:
             m = core.machine
-            core.sb = StoreBuffer(m.mem, core, observer) if self.tso else None
+            core.sb = StoreBuffer(m.mem, core, observer, self) if self.tso else None
             core.code = compile_core(m.code, core, m.mem, core.sb, observer, self)
 
         self.threads: list[Thread] = []
@@ -259,6 +260,7 @@ class System:
         """The same loop; each instruction gets the cycle it runs at, and the observer may stop
         the run (StopRun) right after any event."""
         decide = self._decide
+        burst = self.burst
         t = None  # the thread of an instruction under way
         pc = 0
         slow = False
@@ -272,11 +274,11 @@ class System:
                 regs = t.regs
                 pc = t.pc
                 code = core.code
-                start = self.cycle
+                start = burst[0] = self.cycle
                 k = 0
                 try:
                     for k in range(n):
-                        pc = code[pc](regs, start + k)
+                        pc = code[pc](regs, k)
                     t.pc = pc
                     self.instructions += n
                     self.cycle = start + n

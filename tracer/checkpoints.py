@@ -36,18 +36,19 @@ class CheckpointWriter:
         self.folder.mkdir(exist_ok=True)
         self.entries: list[Checkpoint] = []
 
-    def write(self, system, recorder_state: tuple) -> None:
-        seq = recorder_state[0]
+    def write(self, seq: int, cycle: int, instructions: int, snapshot: bytes, hb_state: tuple) -> None:
+        """A checkpoint before event `seq`: the system's snapshot (System.snapshot) and the vector
+        clocks after every event before it."""
         name = f"ckpt-{len(self.entries):05d}.bin"
-        blob = pickle.dumps({"system": system.snapshot(), "recorder": recorder_state, "cycle": system.cycle,
-                             "instructions": system.instructions}, protocol=5)
+        blob = pickle.dumps({"system": snapshot, "recorder": (seq, hb_state), "cycle": cycle,
+                             "instructions": instructions}, protocol=5)
         tmp = self.folder / (name + ".tmp")
         try:
             tmp.write_bytes(blob)
             os.replace(tmp, self.folder / name)
         except OSError as e:
             raise TraceError(f"cannot write checkpoint: {e.strerror or e}", str(self.folder / name)) from None
-        self.entries.append(Checkpoint(seq, system.cycle, system.instructions, name))
+        self.entries.append(Checkpoint(seq, cycle, instructions, name))
         if len(self.entries) == 1:
             self.close()  # a killed recording keeps at least the first one indexed
 

@@ -11,6 +11,11 @@ first event; wake -> the woken thread's next sleep return.
 
 from __future__ import annotations
 
+from sim import observer as k
+
+# Kinds that move vector clocks; every other event carries its thread's current epoch.
+CLOCK_KINDS = (k.ACQUIRE, k.RELEASE, k.SEND, k.RECV, k.SPAWN, k.WAKE, k.SLEEP)
+
 
 class HappensBefore:
     def __init__(self, threads: int):
@@ -90,6 +95,24 @@ class HappensBefore:
         self._join(t, self.wakes.pop(t, None))
         self._tick(t, seq)
         return self.vc[t][t]
+
+    def event(self, kind: int, t: int, sync: int, seq: int) -> int:
+        """Apply event `seq` of thread `t` to the clocks; the clock (epoch) the event carries."""
+        if kind == k.ACQUIRE:
+            return self.acquire(t, sync, seq)
+        if kind == k.RELEASE:
+            return self.release(t, sync, seq)
+        if kind == k.SEND:
+            return self.send(t, sync, seq)
+        if kind == k.RECV:
+            return self.recv(t, sync, seq)
+        if kind == k.SPAWN:
+            return self.spawn(t, sync, seq)
+        if kind == k.WAKE:
+            return self.wake(t, sync, seq)
+        if kind == k.SLEEP:
+            return self.sleep(t, seq)
+        return self.own[t]
 
     def state(self) -> tuple:
         return ([v[:] for v in self.vc], self.started[:], {k: v[:] for k, v in self.locks.items()},

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+import pyarrow as pa
+
 from sim.scenario import (
     RunOptions,
     Scenario,
@@ -17,12 +19,11 @@ from sim.scenario import (
 )
 from sim.system import System
 
-from . import schema
-from .checkpoints import CheckpointWriter
+from . import schema, writer_process
 from .errors import TraceError
 from .recorder import Recorder
 from .run_dir import RunDir
-from .trace_stream import TraceStream
+from .trace_writer import TraceWriter
 
 TOOL_VERSION = "0.1.0"
 # Replay re-executes at roughly a million instructions per second; 100k keeps replay to any
@@ -34,12 +35,14 @@ FLUSH_EVERY = 65_536  # instructions between batches written (and progress repor
 def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = False,
            checkpoint_every: int | None = None, progress: Callable[[int, int], None] | None = None,
            options: RunOptions | None = None, show: list[str] | tuple[str, ...] = (),
-           **option_fields) -> RunDir:
+           background: bool | None = None, **option_fields) -> RunDir:
     """Run `scenario` with the recorder attached and write the run directory `out`.
 
     Options are a RunOptions or its fields as keywords (variant, cores, seed, sched, depth, quantum,
     memory_model, step_limit, params). Returns the finished RunDir; its meta holds the outcome, and
-    `meta["memory"]` the final value of each symbol named in `show`.
+    `meta["memory"]` the final value of each symbol named in `show`. `background`: write the
+    files from a process of its own (tracer.writer_process) while the simulator runs; by default
+    when the machine has a core to spare. The files are the same either way.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     opts = validate_options(sc, (options or RunOptions()).with_(**option_fields))
@@ -50,7 +53,6 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     for name in show:
         image.require_symbol(name)
     run = RunDir.create(out, force=force)
-    path = run.path
 
     meta = {
         "schema_version": schema.SCHEMA_VERSION,
@@ -79,44 +81,38 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         "truncated": True,  # until the recording finishes: a killed recorder leaves this true
     }
     run.write_meta(meta)  # first, so that even a crashed recording is recognisably a run
-    write_dimension_tables(run, sc, image)
-    events = TraceStream(path / schema.EVENTS_DIR, schema.EVENTS)
-    vclocks = TraceStream(path / schema.VCLOCKS_DIR, schema.VCLOCKS)
-    started = [t.tid for t in sc.threads if t.start]
-    recorder = Recorder(events, vclocks, len(sc.threads), started)
+    recorder = Recorder()
     system = System(sc, opts, image=image, observer=recorder)
-    checkpoints = CheckpointWriter(path)
+    writer = TraceWriter(run, [(c.mid, c.index) for c in system.cores], len(sc.threads),
+                         [t.tid for t in sc.threads if t.start])
+    if background is None:
+        background = writer_process.available()
+    if background:
+        writer = writer_process.WriterProcess(writer)
     try:
-        checkpoints.write(system, recorder.state())
+        writer.tables(dimension_tables(sc, image))
+        writer.checkpoint(0, system.cycle, system.instructions, system.snapshot())
         next_checkpoint = every
         while True:
             pause = min(next_checkpoint, system.instructions + FLUSH_EVERY)
             outcome = system.run(pause_at=pause)
-            recorder.flush()  # a SIGKILL from here on loses nothing before this point
+            writer.rows(*recorder.take())  # a SIGKILL from here on loses nothing before this point
             if progress is not None:
                 progress(system.instructions, recorder.seq)
             if outcome is not None:
                 break
             if system.instructions >= next_checkpoint:
-                checkpoints.write(system, recorder.state())
+                writer.checkpoint(recorder.seq, system.cycle, system.instructions, system.snapshot())
                 next_checkpoint = system.instructions + every
-        recorder.flush()
-        events.close()
-        vclocks.close()
-        checkpoints.close()
+        events = writer.close()
     except BaseException as e:
-        # disk full, permission lost, Ctrl-C: keep what was flushed readable and say so
+        # disk full, permission lost, Ctrl-C: keep what was written readable and say so
         try:
-            recorder.flush()
+            writer.rows(*recorder.take())
         except Exception:
             pass
-        events.close()
-        vclocks.close()
-        try:
-            checkpoints.close()
-        except TraceError:
-            pass
-        meta.update(events=recorder.flushed, instructions=system.instructions, cycles=system.cycle,
+        written = writer.abandon()
+        meta.update(events=written, instructions=system.instructions, cycles=system.cycle,
                     error=str(e) or type(e).__name__)
         try:
             run.write_meta(meta)
@@ -128,30 +124,33 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     if panic is not None:
         panic["seq"] = recorder.panic_seq
     meta.update(outcome=outcome.outcome, panic=panic, instructions=outcome.instructions, cycles=outcome.cycles,
-                events=recorder.seq, truncated=False, blocked=result.get("blocked", []),
+                events=events, truncated=False, blocked=result.get("blocked", []),
                 memory={name: system.read_symbol(name) for name in show})
     run.write_meta(meta)
     return run
 
 
-def write_dimension_tables(run: RunDir, sc: Scenario, image) -> None:
+def dimension_tables(sc: Scenario, image) -> list[tuple[str, pa.Schema, dict]]:
+    """symbols, bits, sites and threads: (file name, schema, columns) for TraceWriter.tables."""
     syms = image.symbols
     initial_of = {}
     for mc in image.machines.values():
         initial_of.update(mc.initial)
-    run.write_table("symbols.parquet", schema.SYMBOLS, {
+    tables = []
+    tables.append(("symbols.parquet", schema.SYMBOLS, {
         "addr": [s.addr for s in syms], "name": [s.name for s in syms], "object": [s.object for s in syms],
         "field": [s.field for s in syms], "size": [s.size for s in syms], "machine": [s.machine for s in syms],
-        "initial": [initial_of.get(s.addr, 0) for s in syms]})
+        "initial": [initial_of.get(s.addr, 0) for s in syms]}))
     bits = sorted(image.bits.items(), key=lambda kv: (kv[1], kv[0]))
-    run.write_table("bits.parquet", schema.BITS, {"name": [b[0] for b in bits], "bit": [b[1] for b in bits]})
+    tables.append(("bits.parquet", schema.BITS, {"name": [b[0] for b in bits], "bit": [b[1] for b in bits]}))
     sites = image.sites
-    run.write_table("sites.parquet", schema.SITES, {
+    tables.append(("sites.parquet", schema.SITES, {
         "site": list(range(len(sites))), "machine": [s.machine for s in sites], "pc": [s.pc for s in sites],
         "file": [s.file for s in sites], "line": [s.line for s in sites], "col": [s.col for s in sites],
-        "function": [s.function for s in sites], "label": [s.label for s in sites], "text": [s.text for s in sites]})
+        "function": [s.function for s in sites], "label": [s.label for s in sites], "text": [s.text for s in sites]}))
     threads = sc.threads
-    run.write_table("threads.parquet", schema.THREADS, {
+    tables.append(("threads.parquet", schema.THREADS, {
         "thread": [t.tid for t in threads], "name": [t.name for t in threads],
         "machine": [t.machine for t in threads], "kind": [t.kind for t in threads],
-        "entry": [t.entry for t in threads]})
+        "entry": [t.entry for t in threads]}))
+    return tables

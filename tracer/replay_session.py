@@ -19,7 +19,7 @@ from sim.thread import STATE_NAMES
 from . import checkpoints
 from .errors import Divergence, TraceError
 from .happens_before import HappensBefore
-from .recorder import ROW_FIELDS, sync_clock
+from .recorder import ROW_FIELDS
 from .run_dir import RunDir
 from .schema import KIND_NAMES
 
@@ -43,7 +43,7 @@ class Verifier:
         seq = self.seq
         self.seq = seq + 1
         t = core.thread.tid
-        clock = self.hb.vc[t][t] if kind < 3 else sync_clock(self.hb, kind, t, sync, seq)
+        clock = self.hb.vc[t][t] if kind < 3 else self.hb.event(kind, t, sync, seq)
         self.hb.changes.clear()
         row = (self.system.cycle, core.mid, core.index, t, site, kind, addr, old, new, clock, sync, bool(atomic))
         recorded = self.expected[seq - self.first]

@@ -48,7 +48,8 @@ def run_seed(scenario: str, options: RunOptions, seed: int, keep: str | None) ->
     if keep is not None and outcome.outcome in FAILING:
         from .record_session import record
 
-        run = record(sc, Path(keep) / f"seed-{seed}", force=True, options=opts)
+        # the sweep's workers already use the cores: write in this process
+        run = record(sc, Path(keep) / f"seed-{seed}", force=True, options=opts, background=False)
         result["run_dir"] = str(run.path)
     return result
 

@@ -292,7 +292,7 @@ def test_empty_part_file(damaged):
 def test_damage_in_a_middle_part_leaves_a_dense_prefix(tmp_path, monkeypatch, tr):
     import functools
 
-    import tracer.record_session as rs
+    import tracer.trace_writer as rs
     from tracer.trace_stream import TraceStream
 
     monkeypatch.setattr(rs, "TraceStream", functools.partial(TraceStream, roll_rows=100))

@@ -47,8 +47,8 @@ def run_logged(monkeypatch, scenario: str, seed: int) -> Log:
     log = Log()
     original = sim.store_buffer.StoreBuffer.__init__
 
-    def init(self, mem, core, observer=None):
-        original(self, mem, core, observer)
+    def init(self, mem, core, observer=None, clock=None):
+        original(self, mem, core, observer, clock)
         self.entries = ExecutedStores(log, core)
 
     monkeypatch.setattr(sim.store_buffer.StoreBuffer, "__init__", init)

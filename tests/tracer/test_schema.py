@@ -251,7 +251,7 @@ def test_empty_options_are_the_scenarios_defaults(tmp_path):
 
 def test_parts_roll_and_read_back_as_one_dense_stream(tmp_path, monkeypatch, tr):
     # a small roll size so that a short recording spans several part files
-    import tracer.record_session as rs
+    import tracer.trace_writer as rs
 
     monkeypatch.setattr(rs, "TraceStream", functools.partial(TraceStream, roll_rows=100))
     run = tracer.record("race_counter", tmp_path / "r", cores=2, seed=3, params=(("N", 200),),

@@ -1,0 +1,130 @@
+"""The recorder writes packed rows only; the TraceWriter works out thread, sync and clock from them,
+in the recording process or in a writer process of its own. These tests hold both to an
+independent observer that is told every column by the simulator itself."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import tracer
+import tracer.trace_writer
+from sim.scenario import load_scenario
+from tracer import TraceError, schema, writer_process
+from tracer.happens_before import HappensBefore
+
+CASES = {
+    "nfs-panic": ("nfs_vmxmon", dict(cores=2, seed=2)),
+    "nfs-tso": ("nfs_vmxmon", dict(cores=3, seed=5, memory_model="tso")),
+    "race-counter": ("race_counter", dict(cores=2, seed=4, params=(("N", 300),))),
+    "sb-tso": ("sb", dict(seed=7, memory_model="tso")),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def recorded(request, tmp_path_factory):
+    scenario, options = CASES[request.param]
+    return tracer.record(scenario, tmp_path_factory.mktemp(request.param) / "run", **options)
+
+
+def test_every_column_matches_an_independent_observer(recorded, tr):
+    reference = tr.reference_system(recorded.meta, None, keep=True).observer.rows
+    events = recorded.events()
+    assert events.num_rows == len(reference) > 0
+    assert np.array_equal(events["seq"].to_numpy(), np.arange(events.num_rows))
+    names = ("cycle", "machine", "core", "thread", "site", "kind", "addr", "old", "new", "sync", "atomic")
+    columns = [events[n].to_pylist() for n in names]
+    for seq, (got, want) in enumerate(zip(zip(*columns), reference)):
+        assert got == want, f"seq {seq}"
+    # clocks: an independent HappensBefore over the observer's events
+    hb = HappensBefore(len(recorded.meta["threads"]))
+    for t in load_scenario(recorded.meta["scenario"]).threads:
+        if t.start:
+            hb.start(t.tid, 0)
+    code = {name: i for i, name in enumerate(schema.KIND_NAMES)}
+    expected = [hb.event(code[r[5]], r[3], r[9], seq) for seq, r in enumerate(reference)]
+    assert events["clock"].to_pylist() == expected
+
+
+def _files(run) -> dict[str, bytes]:
+    return {str(p.relative_to(run.path)): p.read_bytes()
+            for folder in ("events", "vclocks", "checkpoints") for p in sorted((run.path / folder).iterdir())}
+
+
+def test_a_writer_process_and_inline_writing_give_identical_files(tmp_path):
+    options = dict(cores=2, seed=2, checkpoint_every=300)
+    background = tracer.record("nfs_vmxmon", tmp_path / "bg", background=True, **options)
+    inline = tracer.record("nfs_vmxmon", tmp_path / "inline", background=False, **options)
+    assert background.meta["outcome"] == "panic"
+    files = _files(background)
+    assert len([f for f in files if f.startswith("checkpoints/ckpt-")]) > 3
+    assert files == _files(inline)
+    for key in ("events", "instructions", "cycles", "panic", "truncated"):
+        assert background.meta[key] == inline.meta[key]
+
+
+def test_background_writing_is_the_default_when_a_core_is_spare(tmp_path, monkeypatch):
+    started = []
+    original = writer_process.WriterProcess.__init__
+
+    def init(self, writer):
+        started.append(writer)
+        original(self, writer)
+
+    monkeypatch.setattr(writer_process.WriterProcess, "__init__", init)
+    monkeypatch.setattr(writer_process, "available", lambda: True)
+    tracer.record("race_counter", tmp_path / "a", params=(("N", 50),))
+    assert len(started) == 1
+    monkeypatch.setattr(writer_process, "available", lambda: False)
+    tracer.record("race_counter", tmp_path / "b", params=(("N", 50),))
+    assert len(started) == 1
+
+
+@pytest.mark.parametrize("background", [True, False], ids=["writer-process", "inline"])
+def test_a_write_error_is_one_clear_error_and_keeps_what_was_written(tmp_path, monkeypatch, background):
+    """Disk full on the third batch: the recording stops with the writer's message naming the
+    file, meta says truncated with the error, and the two batches before it read back."""
+    original = tracer.trace_writer.TraceStream.write
+    batches = []
+
+    def write(self, batch):
+        if self.schema is schema.EVENTS:
+            batches.append(batch.num_rows)
+            if len(batches) == 3:
+                raise TraceError("cannot write: [Errno 28] No space left on device", str(self.folder))
+        original(self, batch)
+
+    monkeypatch.setattr(tracer.trace_writer.TraceStream, "write", write)
+    out = tmp_path / "r"
+    with pytest.raises(TraceError, match="No space left on device") as failure:
+        tracer.record("race_counter", out, cores=2, params=(("N", 200_000),), background=background)
+    assert str(out / "events") in str(failure.value)
+    run = tracer.RunDir.open(out)
+    assert run.meta["truncated"] is True
+    assert "No space left on device" in run.meta["error"]
+    t = run.events()
+    assert t.num_rows == run.meta["events"] > 0
+    assert np.array_equal(t["seq"].to_numpy(), np.arange(t.num_rows))
+    assert run.check_events() == (t.num_rows, [])
+
+
+def test_a_writer_process_that_dies_is_reported(tmp_path, monkeypatch):
+    original = tracer.trace_writer.TraceWriter.rows
+    calls = []
+
+    def rows(self, first_seq, raw, messages):
+        calls.append(first_seq)
+        if len(calls) == 2:
+            os._exit(3)  # in the writer process: gone without a word
+        original(self, first_seq, raw, messages)
+
+    monkeypatch.setattr(tracer.trace_writer.TraceWriter, "rows", rows)
+    out = tmp_path / "r"
+    with pytest.raises(TraceError, match="writer process stopped unexpectedly"):
+        tracer.record("race_counter", out, cores=2, params=(("N", 100_000),), background=True)
+    run = tracer.RunDir.open(out)
+    assert run.meta["truncated"] is True
+    assert "writer process stopped unexpectedly" in run.meta["error"]
+    assert run.events().num_rows == run.check_events()[0]

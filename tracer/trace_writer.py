@@ -1,0 +1,178 @@
+"""The writing half of a recording: packed rows in; Arrow batches, vector clocks and checkpoints out.
+
+The Recorder (tracer.recorder) keeps the simulator's hot path down to one packed row per event
+(sim.observer's row protocol: code, cycle, addr, old, new). Everything else an event row holds
+follows from the rows themselves, in order, and is worked out here, one batch at a time:
+
+- machine, core, kind, site, atomic: unpacked from the row's code;
+- thread: the core's latest switch event (switch rows carry the thread in `new`), or the thread
+  the core had when the batch began;
+- sync: the lock word (acquire, release), the thread (spawn, wake: `new`; sleep: the sleeper),
+  the message id (send, recv: the one thing the rows do not hold, passed alongside);
+- clock: the vector clocks (tracer.happens_before) advanced over the batch's synchronisation
+  events in seq order; every event carries its thread's epoch after the latest change at or
+  before it.
+
+A TraceWriter runs in the recording process or, through tracer.writer_process, in a process of
+its own on another core; either way the files are byte-identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from sim import observer as k
+
+from . import schema
+from .checkpoints import CheckpointWriter
+from .happens_before import CLOCK_KINDS, HappensBefore
+from .run_dir import RunDir
+from .trace_stream import TraceStream
+
+GID_MASK = (1 << k.CODE_GID_BITS) - 1
+
+
+class TraceWriter:
+    """Writes `events/`, `vclocks/`, `checkpoints/` and the dimension tables of one run directory."""
+
+    def __init__(self, run: RunDir, cores: list[tuple[int, int]], threads: int, started: list[int]):
+        """`cores`: (machine, core on it) per global core number; `started`: threads running at
+        the start (their first clock is written out at seq 0)."""
+        self.run = run
+        self.events = TraceStream(run.path / schema.EVENTS_DIR, schema.EVENTS)
+        self.vclocks = TraceStream(run.path / schema.VCLOCKS_DIR, schema.VCLOCKS)
+        self.checkpoints = CheckpointWriter(run.path)
+        self.hb = HappensBefore(threads)
+        for t in started:
+            self.hb.start(t, 0)
+        self.core_machine = np.array([m for m, _ in cores], dtype=np.int16)
+        self.core_index = np.array([c for _, c in cores], dtype=np.int16)
+        self.core_thread = np.full(len(cores), -1, dtype=np.int32)  # each core's thread, batch start
+        self.thread_epoch = np.array(self.hb.own, dtype=np.int64)  # each thread's epoch, batch start
+        self.written = 0  # events written
+
+    # ------------------------------------------------------------------ the writer's interface
+
+    def tables(self, tables: list[tuple[str, pa.Schema, dict]]) -> None:
+        for name, table_schema, columns in tables:
+            self.run.write_table(name, table_schema, columns)
+
+    def rows(self, first_seq: int, raw: bytes, messages: list[tuple[int, int]]) -> None:
+        """Events first_seq.. as packed rows; `messages`: (seq, message id) of sends and recvs."""
+        if raw:
+            self.events.write(self.batch(first_seq, raw, messages))
+            self.written = first_seq + len(raw) // k.ROW.size
+        self.thread_epoch = np.array(self.hb.own, dtype=np.int64)
+        changes = self.hb.changes
+        if changes:
+            self.hb.changes = []
+            self.vclocks.write(vclock_batch(changes))
+
+    def checkpoint(self, seq: int, cycle: int, instructions: int, snapshot: bytes) -> None:
+        """A checkpoint before event `seq` (every row before it has been given to `rows`)."""
+        self.checkpoints.write(seq, cycle, instructions, snapshot, self.hb.state())
+
+    def close(self) -> int:
+        """Finish the files; the number of events written."""
+        self.events.close()
+        self.vclocks.close()
+        self.checkpoints.close()
+        return self.written
+
+    def abandon(self) -> int:
+        """Close what can be closed after an error; the number of events readable."""
+        self.events.close()
+        self.vclocks.close()
+        try:
+            self.checkpoints.close()
+        except Exception:
+            pass
+        return self.written
+
+    # ------------------------------------------------------------------ rows to columns
+
+    def batch(self, first_seq: int, raw: bytes, messages: list[tuple[int, int]]) -> pa.RecordBatch:
+        n = len(raw) // k.ROW.size
+        columns = np.frombuffer(raw, dtype="<i8").reshape(n, 5).T.copy()  # a contiguous row per field
+        code, cycle, addr = columns[0], columns[1], columns[2]
+        old, new = columns[3].view(np.uint64), columns[4].view(np.uint64)
+        gid = (code & GID_MASK).astype(np.intp)
+        kind = ((code >> k.CODE_KIND_SHIFT) & 15).astype(np.int8)
+        thread = self._threads(gid, kind, new)
+        sync = self._syncs(kind, addr, new, thread, messages, first_seq)
+        self._advance_clocks(kind, thread, sync, first_seq)
+        arrays = [
+            pa.array(np.arange(first_seq, first_seq + n, dtype=np.int64)),
+            pa.array(cycle),
+            pa.array(self.core_machine[gid]),
+            pa.array(self.core_index[gid]),
+            pa.array(thread),
+            pa.array(((code >> k.CODE_SITE_SHIFT) - 1).astype(np.int32)),
+            pa.DictionaryArray.from_arrays(pa.array(kind), schema.KIND_DICTIONARY),
+            pa.array(addr),
+            pa.array(old),
+            pa.array(new),
+            pa.array(self._clocks(thread, first_seq)),
+            pa.array(sync),
+            pa.array(((code >> k.CODE_ATOMIC_SHIFT) & 1).astype(np.bool_)),
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=schema.EVENTS)
+
+    def _threads(self, gid: np.ndarray, kind: np.ndarray, new: np.ndarray) -> np.ndarray:
+        thread = self.core_thread[gid]
+        switches = np.flatnonzero(kind == k.SWITCH)
+        for g in np.unique(gid[switches]) if len(switches) else ():
+            rows = np.flatnonzero(gid == g)
+            on_core = switches[gid[switches] == g]
+            to = new[on_core].astype(np.int32)
+            latest = np.searchsorted(on_core, rows, side="right") - 1
+            thread[rows] = np.where(latest >= 0, to[latest], self.core_thread[g])
+            self.core_thread[g] = to[-1]
+        return thread
+
+    @staticmethod
+    def _syncs(kind, addr, new, thread, messages, first_seq) -> np.ndarray:
+        sync = np.full(len(kind), -1, dtype=np.int64)
+        locks = (kind == k.ACQUIRE) | (kind == k.RELEASE)
+        sync[locks] = addr[locks]
+        targets = (kind == k.SPAWN) | (kind == k.WAKE)
+        sync[targets] = new[targets].astype(np.int64)
+        sleeps = kind == k.SLEEP
+        sync[sleeps] = thread[sleeps]
+        if messages:
+            at, ids = np.array(messages, dtype=np.int64).T
+            sync[at - first_seq] = ids
+        return sync
+
+    def _advance_clocks(self, kind, thread, sync, first_seq) -> None:
+        """Apply the batch's synchronisation events to the vector clocks, in seq order."""
+        rows = np.flatnonzero(np.isin(kind, CLOCK_KINDS))
+        hb = self.hb
+        for i, kd, t, s in zip(rows.tolist(), kind[rows].tolist(), thread[rows].tolist(), sync[rows].tolist()):
+            hb.event(kd, t, s, first_seq + i)
+
+    def _clocks(self, thread: np.ndarray, first_seq: int) -> np.ndarray:
+        clock = self.thread_epoch[thread]
+        changed: dict[int, tuple[list[int], list[int]]] = {}
+        for t, epoch, at, _ in self.hb.changes:
+            ats, epochs = changed.setdefault(t, ([], []))
+            ats.append(at - first_seq)
+            epochs.append(epoch)
+        for t, (ats, epochs) in changed.items():
+            rows = np.flatnonzero(thread == t)
+            latest = np.searchsorted(np.array(ats, dtype=np.int64), rows, side="right") - 1
+            clock[rows] = np.where(latest >= 0, np.array(epochs, dtype=np.int64)[latest], clock[rows])
+        return clock
+
+
+def vclock_batch(changes: list[tuple[int, int, int, list[int]]]) -> pa.RecordBatch:
+    """One row per (change, thread of the vector): the clock's entries, long format."""
+    head = np.array([c[:3] for c in changes], dtype=np.int64)
+    values = np.array([c[3] for c in changes], dtype=np.int64)
+    width = values.shape[1]
+    return pa.RecordBatch.from_arrays(
+        [pa.array(np.repeat(head[:, 0], width).astype(np.int32)), pa.array(np.repeat(head[:, 1], width)),
+         pa.array(np.repeat(head[:, 2], width)),
+         pa.array(np.tile(np.arange(width, dtype=np.int32), len(changes))), pa.array(values.ravel())],
+        schema=schema.VCLOCKS)
