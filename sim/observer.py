@@ -1,7 +1,8 @@
 """What the simulator reports, and to whom.
 
-The simulator compiles two versions of every instruction: a plain one, and one that reports to an
-`Observer`. Without an observer the plain versions run and the hooks cost nothing at all.
+The simulator compiles every instruction in one of three versions: a plain one, one that reports
+to an `Observer` by calls, and one that writes packed rows for an observer with `row_writer` (the
+row protocol below). Without an observer the plain versions run and the hooks cost nothing at all.
 
 `attach(system)` comes first; then every report is one call of `Observer.event(kind, core, addr, old, new, site, sync, atomic)`
 made after the instruction's effect is complete. The simulator's `cycle` attribute and
