@@ -182,3 +182,6 @@ def _serve(writer: TraceWriter, requests, replies, parent_ends) -> None:
         replies.send(reply)
     except OSError:  # the recording process is gone
         pass
+    # Leave at once: the files are closed, and the exit path of a forked child (flushing stdout
+    # and the like) could wait on a lock some thread of the parent (a progress bar) held at fork.
+    os._exit(0)
