@@ -51,6 +51,17 @@ def record_run(scenario, out, force, checkpoint_every, options, show: list[str],
                              progress=report, show=show)
 
 
+def interrupted_message(out: str) -> str:
+    """What an interrupted recording kept (its meta says truncated, with the events written)."""
+    from tracer.run_dir import RunDir
+
+    try:
+        events = int(RunDir.open(out).meta.get("events", 0))
+    except (TraceError, ValueError, TypeError):
+        return "interrupted"
+    return f"interrupted; the first {events:,} events are kept in {out} (meta says truncated)"
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def record(scenario: cli.Scenario, out: Out, variant: cli.Variant = None, cores: cli.Cores = None,
@@ -69,6 +80,8 @@ def register(app: typer.Typer) -> None:
             run = record_run(scenario, out, force, checkpoint_every, options, show or [], show_progress=not json)
         except (SimError, TraceError) as e:
             fail(str(e))
+        except KeyboardInterrupt:
+            fail(interrupted_message(out), code=130)
         meta = run.meta
         result = {"outcome": meta["outcome"], "instructions": meta["instructions"], "cycles": meta["cycles"]}
         if meta.get("panic"):

@@ -403,3 +403,32 @@ def test_replay_without_checkpoints(rc, tmp_path):
     shutil.copytree(rc, out)
     shutil.rmtree(out / "checkpoints")
     refused(invoke("replay", out, "--to", 5), "no checkpoints")
+
+
+def test_ctrl_c_keeps_what_was_recorded_and_says_so(tmp_path):
+    """Ctrl-C reaches the recorder and its writer process (one process group): the writer lets
+    the recorder decide, the recorder hands over its last rows, and the command says what it kept."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "revtrace.cli", "record", "race_counter", "--cores", "2",
+                             "-p", "N=5000000", "--step-limit", "500000000", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    part = out / "events" / "part-00000.arrows"
+    while not (part.exists() and part.stat().st_size > 1_000_000):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "the recording made no progress"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("revtrace: error: interrupted; the first "), lines
+    run = tracer.RunDir.open(out)
+    assert run.meta["truncated"] is True and run.meta["error"] == "KeyboardInterrupt"
+    assert f"{run.meta['events']:,} events" in lines[0]
+    assert run.check_events() == (run.meta["events"], [])
