@@ -85,7 +85,7 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
         if mode == ROWS and kind in ROW_KINDS:
             name = f"K{pc}_{kind}_{int(atomic)}"
             codes[name] = row_code(site, kind, atomic, 0)
-            return f"w(p({name}, cyc, {addr}, {old}, {new}))"
+            return f"w(p({name}, burst[0], k, {addr}, {old}, {new}))"
         return f"ev({kind}, cyc, {addr}, {old}, {new}, {site}, {sync}, {atomic})"
     if op in SLOW_OPS:
         return ["raise Slow"]
@@ -214,9 +214,9 @@ def factory_source(code: list[Instr], tso: bool, mode: str) -> str:
         body = _body(ins, pc, tso, mode, codes)
         if observed:
             defs.append(f"    def i{pc}(regs, k):")
-            if any("drain" in line for line in body):
-                body = ["sysm.cycle = cyc"] + body
-            if any("cyc" in line for line in body):
+            # a drain reports at the cycle published on the system, set only when it happens
+            body = [line.replace("drain_", "sysm.cycle = burst[0] + k; drain_") for line in body]
+            if any("cyc," in line for line in body):
                 body = ["cyc = burst[0] + k"] + body
         else:
             defs.append(f"    def i{pc}(regs):")

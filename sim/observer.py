@@ -49,9 +49,12 @@ KIND_NAMES = (
 # instructions and store buffers then write one ROW per access instead of calling anything, which
 # is several times cheaper than a Python call per event. A row is (code, cycle, addr, old, new);
 # `code` packs the constant part, known when the instruction is compiled: site, atomic, kind and
-# the core's global number. The thread, clock and sync id are the observer's to add (they follow
-# from switch and synchronisation events, which still arrive as calls).
-ROW = struct.Struct("<qqqQQ")
+# the core's global number. The cycle is given as two numbers whose sum it is (compiled code
+# passes its burst's first cycle and its place in the burst, which costs less than adding them).
+# The thread, clock and sync id are the observer's to add (they follow from switch and
+# synchronisation events, which still arrive as calls).
+ROW = struct.Struct("<qqqqQQ")  # code, cycle base, cycle offset, addr, old, new
+ROW_FIELDS = 6
 CODE_GID_BITS = 12  # global core numbers below 4096
 CODE_KIND_SHIFT = CODE_GID_BITS
 CODE_ATOMIC_SHIFT = CODE_KIND_SHIFT + 4

@@ -39,7 +39,7 @@ class StoreBuffer:
         old = mem[addr]
         mem[addr] = value
         if self.write is not None:
-            self.write(self.pack(((site + 1) << CODE_SITE_SHIFT) | self.code, self.clock.cycle, addr, old, value))
+            self.write(self.pack(((site + 1) << CODE_SITE_SHIFT) | self.code, self.clock.cycle, 0, addr, old, value))
         elif self.event is not None:
             self.event(WRITE, self.core, addr, old, value, site, -1, False)
 

@@ -49,7 +49,7 @@ class Recorder:
             self.messages.append((self.seq, sync))
         elif kind == k.PANIC:
             self.panic_seq = self.seq
-        self.write(self.pack(k.row_code(site, kind, atomic, core.gid), cycle, addr, old, new))
+        self.write(self.pack(k.row_code(site, kind, atomic, core.gid), cycle, 0, addr, old, new))
 
     def row_writer(self, core):
         """Compiled instructions of `core` write their rows straight into the buffer."""

@@ -94,9 +94,9 @@ class TraceWriter:
 
     def batch(self, first_seq: int, raw: bytes, messages: list[tuple[int, int]]) -> pa.RecordBatch:
         n = len(raw) // k.ROW.size
-        columns = np.frombuffer(raw, dtype="<i8").reshape(n, 5).T.copy()  # a contiguous row per field
-        code, cycle, addr = columns[0], columns[1], columns[2]
-        old, new = columns[3].view(np.uint64), columns[4].view(np.uint64)
+        columns = np.frombuffer(raw, dtype="<i8").reshape(n, k.ROW_FIELDS).T.copy()  # a contiguous row per field
+        code, cycle, addr = columns[0], columns[1] + columns[2], columns[3]
+        old, new = columns[4].view(np.uint64), columns[5].view(np.uint64)
         gid = (code & GID_MASK).astype(np.intp)
         kind = ((code >> k.CODE_KIND_SHIFT) & 15).astype(np.int8)
         thread = self._threads(gid, kind, new)
