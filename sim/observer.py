@@ -46,13 +46,13 @@ KIND_NAMES = (
 
 
 # The packed-row protocol, for an observer that records everything (tracer.Recorder): compiled
-# instructions and store buffers then write one ROW per access instead of calling anything, which
-# is several times cheaper than a Python call per event. A row is (code, cycle, addr, old, new);
-# `code` packs the constant part, known when the instruction is compiled: site, atomic, kind and
-# the core's global number. The cycle is given as two numbers whose sum it is (compiled code
-# passes its burst's first cycle and its place in the burst, which costs less than adding them).
-# The thread, clock and sync id are the observer's to add (they follow from switch and
-# synchronisation events, which still arrive as calls).
+# instructions and store buffers then write one ROW per event instead of calling anything, which
+# is several times cheaper than a Python call per event. A row is (code, cycle base, cycle
+# offset, addr, old, new); `code` packs the constant part, known when the instruction is
+# compiled: site, atomic, kind and the core's global number. The cycle is the sum of base and
+# offset (compiled code passes its burst's first cycle and its place in the burst, which costs
+# less than adding them; other writers pass the cycle and 0). The thread, clock and sync id are
+# the observer's to work out (they follow from switch and synchronisation events).
 ROW = struct.Struct("<qqqqQQ")  # code, cycle base, cycle offset, addr, old, new
 ROW_FIELDS = 6
 CODE_GID_BITS = 12  # global core numbers below 4096
@@ -69,10 +69,12 @@ def row_code(site: int, kind: int, atomic: bool, gid: int) -> int:
 
 class Observer(Protocol):
     """An observer may also offer `row_writer(core)` returning `(write, emit)`: `write` takes
-    `ROW.pack(...)` bytes for every read, write, rmw and fence of that core (in the order they
-    happen), `emit(kind, cycle, addr, old, new, site, sync, atomic)` takes that core's other
-    events from compiled code. Everything else (the system's own events) still arrives through
-    `event`, with `system.cycle` set. A row writer must share one ordered sink for all cores."""
+    `ROW.pack(...)` bytes for every event of that core's compiled instructions (reads, writes,
+    rmws, fences, acquires and releases, in the order they happen) and of its store buffer's
+    drains; `emit(kind, cycle, addr, old, new, site, sync, atomic)` is for any other kind compiled
+    code might report (none today). The system's own events (switches, spawns, messages, slow
+    lock paths, panics, ...) still arrive through `event`, with `system.cycle` set. A row writer
+    must share one ordered sink for all cores."""
 
     def attach(self, system) -> None:
         """Called once by the System being built, before it reports anything."""

@@ -257,8 +257,9 @@ class System:
                 self._fault(core, t, pc, fault)
 
     def _loop_observed(self) -> None:
-        """The same loop; each instruction gets the cycle it runs at, and the observer may stop
-        the run (StopRun) right after any event."""
+        """The same loop; each instruction gets its place in the burst (the burst's first cycle is
+        in `self.burst`, see sim.compiler), and the observer may stop the run (StopRun) right
+        after any event."""
         decide = self._decide
         burst = self.burst
         t = None  # the thread of an instruction under way

@@ -1,7 +1,7 @@
 """The writing half of a recording: packed rows in; Arrow batches, vector clocks and checkpoints out.
 
 The Recorder (tracer.recorder) keeps the simulator's hot path down to one packed row per event
-(sim.observer's row protocol: code, cycle, addr, old, new). Everything else an event row holds
+(sim.observer's row protocol: code, cycle as base and offset, addr, old, new). Everything else an event row holds
 follows from the rows themselves, in order, and is worked out here, one batch at a time:
 
 - machine, core, kind, site, atomic: unpacked from the row's code;

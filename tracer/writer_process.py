@@ -7,27 +7,36 @@ on a TraceWriter: rows, checkpoints, tables, close. The pipe keeps the two at mo
 apart. The writer answers only when it fails (the next call in the recording process raises the
 error) and when it has closed (with the number of events written). If the recording process is
 killed, the writer still writes everything it was sent, closes the files and exits: a SIGKILL
-loses no event that was handed over.
+of the recorder loses no event that was handed over. The writer ignores SIGINT and SIGTERM (it
+ends when its requests do); a SIGKILL of both processes loses what was still in the pipe.
 """
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import signal
+import threading
+import weakref
 
 from .errors import TraceError
 from .trace_writer import TraceWriter
 
-
 PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged process
+
+# Writers alive in this process. A writer forked later inherits the request pipes of the earlier
+# ones and must close them (or an earlier writer would wait for an end of requests that never
+# comes); forks of writers are serialised so that no pipe is half set up when another forks.
+_live: weakref.WeakSet = weakref.WeakSet()
+_forking = threading.Lock()
 
 
 def available() -> bool:
     """A writer process helps when there is a core to spare and fork to start it cheaply (and
     this process may have children: a daemonic multiprocessing worker may not)."""
-    return (hasattr(os, "fork") and (os.cpu_count() or 1) > 1
-            and not multiprocessing.current_process().daemon)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return hasattr(os, "fork") and cores > 1 and not multiprocessing.current_process().daemon
 
 
 class WriterProcess:
@@ -35,18 +44,23 @@ class WriterProcess:
 
     def __init__(self, writer: TraceWriter):
         ctx = multiprocessing.get_context("fork")
-        self._requests_in, self._requests = ctx.Pipe(duplex=False)
-        self._replies, self._replies_out = ctx.Pipe(duplex=False)
         self._where = str(writer.run.path)
-        self._process = ctx.Process(target=_serve, args=(writer, self._requests_in, self._replies_out,
-                                                         (self._requests, self._replies)),
-                                    name="revtrace-writer", daemon=True)
-        self._process.start()
-        self._requests_in.close()
-        self._replies_out.close()
-        _widen(self._requests)
-        self._closed = False
+        self._closed = False  # pipes closed, nothing more to say or hear
+        self._finishing = False  # end of requests sent; only the last reply is to come
         self._written = 0  # events written, as last reported
+        with _forking:
+            requests_in, self._requests = ctx.Pipe(duplex=False)
+            self._replies, replies_out = ctx.Pipe(duplex=False)
+            inherited = [end for w in [*_live, self] for end in (w._requests, w._replies)]
+            # not a daemon: at interpreter exit multiprocessing joins it (after _end_requests
+            # below) instead of terminating it halfway through what it was sent
+            self._process = ctx.Process(target=_serve, args=(writer, requests_in, replies_out, inherited),
+                                        name="revtrace-writer", daemon=False)
+            self._process.start()
+            requests_in.close()
+            replies_out.close()
+            _live.add(self)
+        _widen(self._requests)
 
     # ------------------------------------------------------------------ the TraceWriter interface
 
@@ -54,8 +68,8 @@ class WriterProcess:
         self._send(("tables", tables))
 
     def rows(self, first_seq: int, raw: bytes, messages) -> None:
-        self._send(("rows", first_seq, messages))
-        self._send_bytes(raw)
+        if self._send(("rows", first_seq, messages)):
+            self._send(raw, raw=True)
 
     def checkpoint(self, seq: int, cycle: int, instructions: int, snapshot: bytes) -> None:
         self._send(("checkpoint", seq, cycle, instructions, snapshot))
@@ -66,7 +80,8 @@ class WriterProcess:
         return self._finish()
 
     def abandon(self) -> int:
-        """After an error here: let the writer write what it has and stop; events readable."""
+        """After an error here (or an interrupted close): let the writer write what it was sent
+        and stop; the number of events readable."""
         try:
             return self._finish()
         except TraceError:
@@ -74,23 +89,21 @@ class WriterProcess:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _send(self, message) -> None:
-        self._check()
-        try:
-            self._requests.send(message)
-        except OSError:
-            self._died()
-
-    def _send_bytes(self, raw: bytes) -> None:
-        try:
-            self._requests.send_bytes(raw)
-        except OSError:
-            self._died()
-
-    def _check(self) -> None:
-        """Raise the writer's error as soon as it has reported one."""
-        if self._replies.poll():
+    def _send(self, message, raw: bool = False) -> bool:
+        """Send a request; False if requests have ended (after close or abandon began: whatever
+        comes later was handed over before, or is not wanted)."""
+        if self._finishing or self._closed:
+            return False
+        if self._replies.poll():  # the writer failed: raise its error now
             self._reply()
+        try:
+            if raw:
+                self._requests.send_bytes(message)
+            else:
+                self._requests.send(message)
+        except OSError:
+            self._died()
+        return True
 
     def _reply(self):
         try:
@@ -112,12 +125,30 @@ class WriterProcess:
         would if this process died), and its last word."""
         if self._closed:
             return self._written
-        self._requests.close()
-        reply = self._reply()
+        self._end_requests()
+        self._reply()
         self._stop(wait=False)  # the files are closed; the process is only exiting now
-        return reply[1]
+        return self._written
+
+    def _end_requests(self) -> None:
+        self._finishing = True
+        self._requests.close()
 
     def _died(self):
+        """The pipe broke. The writer may have said why before it went (a write error while this
+        process was blocked on a full pipe): that is the error to report."""
+        self._end_requests()
+        self._process.join(timeout=60)
+        last = None
+        if not self._closed:
+            try:
+                last = self._replies.recv() if self._replies.poll() else None
+            except (EOFError, OSError):
+                pass
+        if last is not None and last[0] == "error":
+            self._written = last[3]
+            self._stop()
+            raise TraceError(last[1], last[2])
         self._stop()
         raise TraceError(f"the trace writer process stopped unexpectedly (exit code {self._process.exitcode})",
                          self._where)
@@ -128,14 +159,24 @@ class WriterProcess:
         if self._closed:
             return
         self._closed = True
-        if not self._requests.closed:
-            self._requests.close()
+        self._finishing = True
+        self._requests.close()
         self._replies.close()
+        _live.discard(self)
         if wait:
             self._process.join(timeout=60)
             if self._process.is_alive():
                 self._process.kill()
                 self._process.join()
+
+
+@atexit.register
+def _end_requests_at_exit() -> None:
+    """Runs before multiprocessing joins its children at exit (atexit is last in, first out): a
+    writer still alive (its recording was interrupted twice) gets the end of its requests, writes
+    what it was sent, and exits."""
+    for writer in list(_live):
+        writer._end_requests()
 
 
 def _widen(connection) -> None:
@@ -149,12 +190,14 @@ def _widen(connection) -> None:
         pass
 
 
-def _serve(writer: TraceWriter, requests, replies, parent_ends) -> None:
+def _serve(writer: TraceWriter, requests, replies, inherited) -> None:
     """The writer process: apply each request to `writer` until "close" or the end of the
     requests (the recording process failed or died; a request cut short is dropped), then close
     the files and say how many events were written."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the recording process's to handle
-    for end in parent_ends:  # inherited by fork; holding them would hide the parent's end
+    # the recorder decides about Ctrl-C and termination; this process ends with its requests
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for end in inherited:  # the recording processes' ends of this and earlier writers' pipes
         end.close()
     try:
         while True:

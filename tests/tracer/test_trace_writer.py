@@ -128,3 +128,67 @@ def test_a_writer_process_that_dies_is_reported(tmp_path, monkeypatch):
     assert run.meta["truncated"] is True
     assert "writer process stopped unexpectedly" in run.meta["error"]
     assert run.events().num_rows == run.check_events()[0]
+
+
+def test_a_write_error_while_the_pipe_is_full_is_still_the_writers_error(tmp_path, monkeypatch):
+    """The writer fails while this process is blocked handing it rows (a slow, then full disk):
+    the error reported is the writer's, not a broken pipe, and meta counts what it wrote."""
+    import time
+
+    original = tracer.trace_writer.TraceStream.write
+    batches = []
+
+    def write(self, batch):
+        if self.schema is schema.EVENTS:
+            batches.append(batch.num_rows)
+            if len(batches) == 2:
+                time.sleep(1.0)  # meanwhile the recorder fills the pipe and blocks
+                raise TraceError("cannot write: [Errno 28] No space left on device", str(self.folder))
+        original(self, batch)
+
+    monkeypatch.setattr(tracer.trace_writer.TraceStream, "write", write)
+    out = tmp_path / "r"
+    with pytest.raises(TraceError, match="No space left on device"):
+        tracer.record("race_counter", out, cores=2, params=(("N", 500_000),), background=True)
+    run = tracer.RunDir.open(out)
+    assert "No space left on device" in run.meta["error"]
+    assert run.meta["events"] == run.events().num_rows == run.check_events()[0] > 0
+
+
+def test_an_interrupted_close_keeps_everything_and_counts_it(tmp_path, monkeypatch):
+    """Ctrl-C while waiting for the writer to finish: nothing more is sent, the writer finishes
+    what it has, and meta counts all of it."""
+
+    def close(self):
+        self._send(("close",))
+        self._end_requests()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer_process.WriterProcess, "close", close)
+    out = tmp_path / "r"
+    with pytest.raises(KeyboardInterrupt):
+        tracer.record("race_counter", out, cores=2, params=(("N", 2_000),), background=True)
+    run = tracer.RunDir.open(out)
+    assert run.meta["truncated"] is True and run.meta["error"] == "KeyboardInterrupt"
+    complete = tracer.record("race_counter", tmp_path / "again", cores=2, params=(("N", 2_000),), background=False)
+    assert run.meta["events"] == run.events().num_rows == complete.meta["events"]
+
+
+def test_a_later_writer_does_not_keep_an_earlier_one_waiting(tmp_path):
+    """Each writer process closes the recording process's ends of the other writers' pipes, so
+    ending one recording's requests ends its writer even while another recording goes on."""
+    import threading
+
+    from tracer.run_dir import RunDir
+
+    def writer(name):
+        return writer_process.WriterProcess(tracer.trace_writer.TraceWriter(
+            RunDir.create(tmp_path / name), [(0, 0)], 1, [0]))
+
+    first, second = writer("first"), writer("second")
+    done = []
+    waiter = threading.Thread(target=lambda: done.append(first.abandon()), daemon=True)
+    waiter.start()
+    waiter.join(timeout=30)
+    assert done == [0], "the first writer never saw the end of its requests"
+    assert second.close() == 0
