@@ -35,6 +35,7 @@ class CheckpointWriter:
         self.folder = run_path / schema.CHECKPOINTS_DIR
         self.folder.mkdir(exist_ok=True)
         self.entries: list[Checkpoint] = []
+        self.indexed = -1  # entries in the index file (none written yet)
 
     def write(self, seq: int, cycle: int, instructions: int, snapshot: bytes, hb_state: tuple) -> None:
         """A checkpoint before event `seq`: the system's snapshot (System.snapshot) and the vector
@@ -49,12 +50,14 @@ class CheckpointWriter:
         except OSError as e:
             raise TraceError(f"cannot write checkpoint: {e.strerror or e}", str(self.folder / name)) from None
         self.entries.append(Checkpoint(seq, cycle, instructions, name))
-        if len(self.entries) == 1:
-            self.close()  # a killed recording keeps at least the first one indexed
+        self.close()
 
     def close(self) -> None:
-        """Write the index (once at the start and once at the end: a recording killed in between
-        is indexed from the checkpoint files themselves, see load_index)."""
+        """Write the index, if it lacks a checkpoint. Every checkpoint is indexed as soon as it is
+        written (by the writer process, off the simulator's core); a recording killed between a
+        checkpoint file and its index entry is indexed from the files themselves (load_index)."""
+        if self.indexed == len(self.entries):
+            return
         cols = {f: [getattr(c, f) for c in self.entries] for f in ("seq", "cycle", "instructions", "file")}
         tmp = self.folder / (INDEX_FILE + ".tmp")
         try:
@@ -62,6 +65,7 @@ class CheckpointWriter:
             os.replace(tmp, self.folder / INDEX_FILE)
         except OSError as e:
             raise TraceError(f"cannot write checkpoint index: {e.strerror or e}", str(self.folder)) from None
+        self.indexed = len(self.entries)
 
 
 def load_index(run_path: Path) -> list[Checkpoint]:

@@ -224,3 +224,18 @@ def test_replay_of_a_run_whose_scenario_is_gone(tmp_path):
     shutil.rmtree(folder)
     with pytest.raises(TraceError, match="cannot rebuild the recorded scenario"):
         tracer.replay(run.path, 10)
+
+
+def test_checkpoints_missing_from_the_index_are_found_from_their_files(tmp_path):
+    """A recording killed between writing a checkpoint and indexing it: load_index reads the
+    checkpoint files the index lacks, and replay uses them."""
+    import pyarrow.parquet as pq
+
+    run = tracer.record("race_counter", tmp_path / "r", cores=2, seed=1, params=(("N", 300),), checkpoint_every=100)
+    index_file = run.path / "checkpoints" / "index.parquet"
+    full = load_index(run.path)
+    assert len(full) > 3
+    pq.write_table(pq.read_table(index_file).slice(0, 1), index_file)
+    assert load_index(run.path) == full
+    seq = full[-1].seq + 1
+    assert tracer.replay(run, seq).checkpoint_seq == full[-1].seq
