@@ -82,21 +82,29 @@ def test_background_writing_is_the_default_when_a_core_is_spare(tmp_path, monkey
     assert len(started) == 1
 
 
-@pytest.mark.parametrize("background", [True, False], ids=["writer-process", "inline"])
-def test_a_write_error_is_one_clear_error_and_keeps_what_was_written(tmp_path, monkeypatch, background):
-    """Disk full on the third batch: the recording stops with the writer's message naming the
-    file, meta says truncated with the error, and the two batches before it read back."""
+def disk_full_at_batch(monkeypatch, n: int, after_seconds: float = 0.0) -> None:
+    """Make the n-th batch of events fail to write, as on a full disk (after a slow write)."""
+    import time
+
     original = tracer.trace_writer.TraceStream.write
     batches = []
 
     def write(self, batch):
         if self.schema is schema.EVENTS:
             batches.append(batch.num_rows)
-            if len(batches) == 3:
+            if len(batches) == n:
+                time.sleep(after_seconds)
                 raise TraceError("cannot write: [Errno 28] No space left on device", str(self.folder))
         original(self, batch)
 
     monkeypatch.setattr(tracer.trace_writer.TraceStream, "write", write)
+
+
+@pytest.mark.parametrize("background", [True, False], ids=["writer-process", "inline"])
+def test_a_write_error_is_one_clear_error_and_keeps_what_was_written(tmp_path, monkeypatch, background):
+    """Disk full on the third batch: the recording stops with the writer's message naming the
+    file, meta says truncated with the error, and the two batches before it read back."""
+    disk_full_at_batch(monkeypatch, 3)
     out = tmp_path / "r"
     with pytest.raises(TraceError, match="No space left on device") as failure:
         tracer.record("race_counter", out, cores=2, params=(("N", 200_000),), background=background)
@@ -133,20 +141,7 @@ def test_a_writer_process_that_dies_is_reported(tmp_path, monkeypatch):
 def test_a_write_error_while_the_pipe_is_full_is_still_the_writers_error(tmp_path, monkeypatch):
     """The writer fails while this process is blocked handing it rows (a slow, then full disk):
     the error reported is the writer's, not a broken pipe, and meta counts what it wrote."""
-    import time
-
-    original = tracer.trace_writer.TraceStream.write
-    batches = []
-
-    def write(self, batch):
-        if self.schema is schema.EVENTS:
-            batches.append(batch.num_rows)
-            if len(batches) == 2:
-                time.sleep(1.0)  # meanwhile the recorder fills the pipe and blocks
-                raise TraceError("cannot write: [Errno 28] No space left on device", str(self.folder))
-        original(self, batch)
-
-    monkeypatch.setattr(tracer.trace_writer.TraceStream, "write", write)
+    disk_full_at_batch(monkeypatch, 2, after_seconds=1.0)  # meanwhile the recorder fills the pipe
     out = tmp_path / "r"
     with pytest.raises(TraceError, match="No space left on device"):
         tracer.record("race_counter", out, cores=2, params=(("N", 500_000),), background=True)
