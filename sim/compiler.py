@@ -201,12 +201,11 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
 
 
 def factory_source(code: list[Instr], tso: bool, mode: str) -> str:
-    """Observed instructions take their place in the burst as a second argument; the ones that
-    report add it to the burst's first cycle (`burst[0]`, set once per burst by the loop) and hand
-    the cycle to the core's emitter or row writer (or publish it on the system before a
-    store-buffer drain reports). The loop never stores the clock per instruction, and the place
-    is a small int (cached), where the cycle itself would be a new int object per instruction. Row codes are constants of the
-    factory with the core's number or-ed in once, when it is called."""
+    """Observed instructions take their place in the burst as a second argument (a small int,
+    cached, where the cycle itself would be a new int object per instruction); `burst[0]`, set
+    once per burst by the loop, is the burst's first cycle. Rows carry both; a call gets their
+    sum, and so does the system's clock just before a store-buffer drain reports. Row codes are
+    constants of the factory with the core's number or-ed in once, when it is called."""
     observed = mode != PLAIN
     codes: dict[str, int] = {}
     defs = []

@@ -88,7 +88,10 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     if background is None:
         background = writer_process.available()
     if background:
-        writer = writer_process.WriterProcess(writer)
+        try:
+            writer = writer_process.WriterProcess(writer)
+        except OSError:  # no process to be had (a process limit, memory): write in this one
+            pass
     try:
         writer.tables(dimension_tables(sc, image))
         writer.checkpoint(0, system.cycle, system.instructions, system.snapshot())

@@ -187,3 +187,15 @@ def test_a_later_writer_does_not_keep_an_earlier_one_waiting(tmp_path):
     waiter.join(timeout=30)
     assert done == [0], "the first writer never saw the end of its requests"
     assert second.close() == 0
+
+
+def test_no_writer_process_to_be_had_means_writing_inline(tmp_path, monkeypatch):
+    import errno
+
+    def cannot_fork(self, writer):
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(writer_process.WriterProcess, "__init__", cannot_fork)
+    run = tracer.record("race_counter", tmp_path / "r", cores=2, params=(("N", 300),), background=True)
+    assert run.meta["truncated"] is False
+    assert run.events().num_rows == run.meta["events"] > 0
