@@ -68,9 +68,6 @@ def _bit_consts(v) -> tuple[str, str]:
     return f"({_val(v)} & 63)", f"(1 << ({_val(v)} & 63))"
 
 
-# Events a row-writing observer gets from compiled code as packed rows (see sim.observer): all
-# of them; `ev` stays for the (rare, slow) events of a kind outside this set.
-ROW_KINDS = frozenset({READ, WRITE, RMW, FENCE, ACQUIRE, RELEASE})
 PLAIN, CALLS, ROWS = "plain", "calls", "rows"  # how compiled code reports events
 
 
@@ -82,11 +79,18 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
     observed = mode != PLAIN
 
     def report(kind: int, addr: str, old: str, new: str, sync: str = "-1", atomic: bool = False) -> str:
-        if mode == ROWS and kind in ROW_KINDS:
+        """The statement that reports an event: a packed row (the sync id follows from the kind,
+        see tracer.trace_writer), or a call with the cycle."""
+        if mode == ROWS:
             name = f"K{pc}_{kind}_{int(atomic)}"
             codes[name] = row_code(site, kind, atomic, 0)
             return f"w(p({name}, burst[0], k, {addr}, {old}, {new}))"
-        return f"ev({kind}, cyc, {addr}, {old}, {new}, {site}, {sync}, {atomic})"
+        return f"ev({kind}, burst[0] + k, {addr}, {old}, {new}, {site}, {sync}, {atomic})"
+
+    def drain(which: str) -> str:
+        """A store-buffer drain; observed, it reports at the cycle published on the system."""
+        return f"sysm.cycle = burst[0] + k; {which}()" if observed else f"{which}()"
+
     if op in SLOW_OPS:
         return ["raise Slow"]
     if op == "mov":
@@ -104,7 +108,7 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
         lines = [f"a = {_addr(m)}", f"v = {_val(v)}"]
         if tso:
             lines += ["mem[a]", f"sb.append((a, v, {site}))",
-                      f"if len(sb) > {STORE_BUFFER_CAPACITY}: drain_one()"]
+                      f"if len(sb) > {STORE_BUFFER_CAPACITY}: " + drain("drain_one")]
         elif observed:
             lines += ["old = mem[a]", "mem[a] = v", report(WRITE, "a", "old", "v")]
         else:
@@ -166,12 +170,12 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
     if op == "bug_on":
         return [f"if regs[{args[0].n}]: raise Slow", f"return {npc}"]
     if op == "fence":
-        lines = ["if sb: drain_all()"] if tso else []
+        lines = ["if sb: " + drain("drain_all")] if tso else []
         if observed:
             lines.append(report(FENCE, "-1", "0", "0", atomic=True))
         return lines + [f"return {npc}"]
     # atomic read-modify-write: drain the store buffer first (a locked instruction does)
-    lines = ["if sb: drain_all()"] if tso else []
+    lines = ["if sb: " + drain("drain_all")] if tso else []
     if op == "xchg":
         d, m, v = args
         lines += [f"a = {_addr(m)}", f"v = {_val(v)}", "old = mem[a]", "mem[a] = new = v", f"regs[{d.n}] = old"]
@@ -213,10 +217,6 @@ def factory_source(code: list[Instr], tso: bool, mode: str) -> str:
         body = _body(ins, pc, tso, mode, codes)
         if observed:
             defs.append(f"    def i{pc}(regs, k):")
-            # a drain reports at the cycle published on the system, set only when it happens
-            body = [line.replace("drain_", "sysm.cycle = burst[0] + k; drain_") for line in body]
-            if any("cyc," in line for line in body):
-                body = ["cyc = burst[0] + k"] + body
         else:
             defs.append(f"    def i{pc}(regs):")
         defs.extend("        " + line for line in body)
@@ -250,7 +250,7 @@ def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer
         mode = PLAIN
     elif hasattr(observer, "row_writer"):
         mode = ROWS
-        write, emit = observer.row_writer(core)
+        write = observer.row_writer(core)
     else:
         mode = CALLS
         emit = _event_emitter(observer, core, system)

@@ -68,13 +68,11 @@ def row_code(site: int, kind: int, atomic: bool, gid: int) -> int:
 
 
 class Observer(Protocol):
-    """An observer may also offer `row_writer(core)` returning `(write, emit)`: `write` takes
-    `ROW.pack(...)` bytes for every event of that core's compiled instructions (reads, writes,
-    rmws, fences, acquires and releases, in the order they happen) and of its store buffer's
-    drains; `emit(kind, cycle, addr, old, new, site, sync, atomic)` is for any other kind compiled
-    code might report (none today). The system's own events (switches, spawns, messages, slow
-    lock paths, panics, ...) still arrive through `event`, with `system.cycle` set. A row writer
-    must share one ordered sink for all cores."""
+    """An observer may also offer `row_writer(core)` returning `write`, which takes `ROW.pack(...)`
+    bytes for every event of that core's compiled instructions (reads, writes, rmws, fences,
+    acquires and releases, in the order they happen) and of its store buffer's drains. The
+    system's own events (switches, spawns, messages, slow lock paths, panics, ...) still arrive
+    through `event`, with `system.cycle` set. All cores' writers must share one ordered sink."""
 
     def attach(self, system) -> None:
         """Called once by the System being built, before it reports anything."""

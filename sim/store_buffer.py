@@ -22,7 +22,7 @@ class StoreBuffer:
         self.event = observer.event if observer is not None else None
         self.write = None
         if observer is not None and hasattr(observer, "row_writer"):
-            self.write = observer.row_writer(core)[0]
+            self.write = observer.row_writer(core)
             self.pack = ROW.pack
             self.code = row_code(-1, WRITE, False, core.gid)  # or-ed with the site
             self.clock = clock

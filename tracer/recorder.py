@@ -52,12 +52,9 @@ class Recorder:
         self.write(self.pack(k.row_code(site, kind, atomic, core.gid), cycle, 0, addr, old, new))
 
     def row_writer(self, core):
-        """Compiled instructions of `core` write their rows straight into the buffer."""
-        record = self.record
-
-        def emit(kind, cycle, addr, old, new, site, sync, atomic):
-            record(kind, core, cycle, addr, old, new, site, sync, atomic)
-        return self.write, emit
+        """Compiled instructions and the store buffer of `core` write their rows straight into
+        the one buffer."""
+        return self.write
 
     def take(self) -> tuple[int, bytes, list[tuple[int, int]]]:
         """The rows since the last take: (first seq, packed rows, message ids), for TraceWriter.rows."""
