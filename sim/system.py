@@ -475,11 +475,15 @@ class System:
         if core.sb is not None and core.sb.entries:
             core.sb.drain_all()
 
-    def _checked(self, core, t, pc, addr) -> bool:
-        if addr >= len(core.machine.mem):
-            self.panic(core, t, pc, f"bad address {addr:#x}")
-            return False
-        return True
+    def _locked_word(self, core, t, pc, m: Mem) -> int | None:
+        """The address a locked instruction works on, once the core's store buffer has drained
+        (a locked instruction drains it first); None after a bad address panicked."""
+        a = self._ea(m, t.regs)
+        if a >= len(core.machine.mem):
+            self.panic(core, t, pc, f"bad address {a:#x}")
+            return None
+        self._drain(core)
+        return a
 
     def _emit(self, kind, core, addr, old, new, site, sync=-1, atomic=True) -> None:
         if self.ev is not None:
@@ -493,10 +497,9 @@ class System:
 
     def _op_spin_lock(self, core, t, pc):
         ins = core.machine.code[pc]
-        a = self._ea(ins.args[0], t.regs)
-        if not self._checked(core, t, pc, a):
+        a = self._locked_word(core, t, pc, ins.args[0])
+        if a is None:
             return
-        self._drain(core)
         if not t.spinning_lock:
             t.preempt += 1
             t.spinning_lock = True
@@ -514,10 +517,9 @@ class System:
 
     def _op_spin_trylock(self, core, t, pc):
         ins = core.machine.code[pc]
-        a = self._ea(ins.args[1], t.regs)
-        if not self._checked(core, t, pc, a):
+        a = self._locked_word(core, t, pc, ins.args[1])
+        if a is None:
             return
-        self._drain(core)
         mem = core.machine.mem
         old = mem[a]
         t.pc = pc + 1
@@ -533,10 +535,9 @@ class System:
 
     def _op_spin_unlock(self, core, t, pc):
         ins = core.machine.code[pc]
-        a = self._ea(ins.args[0], t.regs)
-        if not self._checked(core, t, pc, a):
+        a = self._locked_word(core, t, pc, ins.args[0])
+        if a is None:
             return
-        self._drain(core)
         mem = core.machine.mem
         old = mem[a]
         if old == 0:
@@ -554,10 +555,9 @@ class System:
     def _op_test_and_set_bit_lock(self, core, t, pc):
         ins = core.machine.code[pc]
         d, v, m = ins.args
-        a = self._ea(m, t.regs)
-        if not self._checked(core, t, pc, a):
+        a = self._locked_word(core, t, pc, m)
+        if a is None:
             return
-        self._drain(core)
         mem = core.machine.mem
         bit = self._value(v, t.regs) & 63
         old = mem[a]
@@ -573,10 +573,9 @@ class System:
     def _op_clear_bit_unlock(self, core, t, pc):
         ins = core.machine.code[pc]
         v, m = ins.args
-        a = self._ea(m, t.regs)
-        if not self._checked(core, t, pc, a):
+        a = self._locked_word(core, t, pc, m)
+        if a is None:
             return
-        self._drain(core)
         mem = core.machine.mem
         bit = self._value(v, t.regs) & 63
         old = mem[a]
