@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 
 from rich.rule import Rule
+from rich.text import Text
 
 from sim.scenario import RunOptions
 
-from .output import console, print_table
+from .output import console, literal, print_table
 
 SCENARIO = "nfs_vmxmon"
 
@@ -76,8 +77,9 @@ def run_demo(out: Path, cores: int = 2, seeds: range = range(0, 200), jobs: int 
                       f"-> {runs[variant].path}", markup=False)
     panic = runs["v2"].meta["panic"]
     found["panic"] = panic
-    console.print(f"[bold red]panic[/bold red] on {panic['machine']} core {panic['core']}, thread "
-                  f"{panic['thread']}, {panic['file']}:{panic['line']} ({panic['function']}):")
+    console.print(Text.assemble(("panic", "bold red"), literal(
+        f" on {panic['machine']} core {panic['core']}, thread {panic['thread']}, "
+        f"{panic['file']}:{panic['line']} ({panic['function']}):")))
     console.print(f"  {panic['message']}", markup=False)
 
     v2 = out / "v2"

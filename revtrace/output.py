@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -26,12 +27,18 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def literal(value: Any) -> Text:
+    """User text exactly as it is: `st [counter], r2` and `spin_lock [thisLock]` are instructions,
+    not rich markup. Every table's title, header and cell goes through here."""
+    return Text("" if value is None else str(value))
+
+
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title=None if title is None else literal(title), title_justify="left", show_lines=False)
     for name in columns:
-        table.add_column(name)
+        table.add_column(literal(name))
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(literal(cell) for cell in row))
     console.print(table)
 
 
@@ -43,9 +50,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def print_fields(title: str | None, rows: Sequence[tuple[Any, Any]]) -> None:
     """A two-column table of field names and values (one record), without a header row."""
-    table = Table(title=title, title_justify="left", show_header=False)
+    table = Table(title=None if title is None else literal(title), title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for name, value in rows:
-        table.add_row(str(name), "" if value is None else str(value))
+        table.add_row(literal(name), literal(value))
     console.print(table)
