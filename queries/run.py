@@ -20,6 +20,7 @@ from . import windows as windows_mod
 from .errors import QueryError
 from .index import IndexState, ensure_index, open_data, register, same_build
 from .names import Names
+from .readonly import DEFAULT_TIMEOUT, check_statement, lock_down, run_with_timeout
 from .rundir import RunDir
 from .sqlfiles import load_sql
 from .targets import Target, resolve
@@ -58,6 +59,7 @@ class Run:
                              self.dir.location)
         try:
             register(self.con, self.data)
+            lock_down(self.con)
         except duckdb.Error as err:
             raise QueryError(f"cannot open the index ({one_line(err)})", self.dir.location) from None
         self.names = Names(self.con)
@@ -103,15 +105,12 @@ class Run:
     def rows(self, name: str, params: dict | None = None) -> list[dict]:
         return self.query(name, params).to_pylist()
 
-    def sql(self, text: str, params: dict | list | None = None) -> pa.Table:
-        """Any read-only SQL over the index's tables and views (see the README)."""
-        if not text.strip():
-            raise QueryError("empty SQL statement")
-        try:
-            rel = self.con.sql(text, params=params) if params else self.con.sql(text)
-            return pa.table({}) if rel is None else rel.to_arrow_table()
-        except duckdb.Error as err:
-            raise QueryError(one_line(err)) from None
+    def sql(self, text: str, params: dict | list | None = None,
+            timeout: float | None = DEFAULT_TIMEOUT) -> pa.Table:
+        """One read-only SQL statement over the index's tables and views (see the README and
+        queries/readonly.py): anything that writes or reaches the file system is refused, and a
+        query still running after `timeout` seconds is interrupted (QueryTimeout)."""
+        return run_with_timeout(self.con, check_statement(text), params, timeout)
 
     # -- seq arguments ---------------------------------------------------------------------------
     @property

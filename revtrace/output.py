@@ -42,9 +42,20 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     console.print(table)
 
 
+MESSAGE_LIMIT = 600  # characters of an error line: a message may quote (part of) the user's input
+
+
+def one_line(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A message as one line of at most `limit` characters (an input of a megabyte is not echoed)."""
+    flat = " ".join(str(message).split())
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[:limit]}… ({len(flat) - limit:,} more characters)"
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, then exit (2 for bad input). Never a traceback."""
-    err_console.print(f"revtrace: error: {message}", markup=False, soft_wrap=True)
+    err_console.print(f"revtrace: error: {one_line(message)}", markup=False, soft_wrap=True)
     raise SystemExit(code)
 
 

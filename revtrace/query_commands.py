@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from queries import QueryError, QueryWarning, open_run
+from queries.readonly import DEFAULT_TIMEOUT
 from revtrace.output import err_console, fail, print_fields, print_json, print_table
 
 RunArg = Annotated[Path, typer.Argument(help="A run directory (meta.json, events/, ...).",
@@ -288,13 +289,16 @@ def register(app: typer.Typer) -> None:
         csv_: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
         limit: Annotated[int, typer.Option("--limit", min=1,
                                            help="Rows to show in the table (JSON and CSV get all).")] = 200,
+        timeout: Annotated[float, typer.Option(
+            "--timeout", min=0.001, metavar="SECONDS",
+            help="Interrupt the query after this many seconds.")] = DEFAULT_TIMEOUT,
     ) -> None:
-        """Run SQL on a read-only connection to the run's index."""
+        """Run one read-only SQL statement (SELECT) on the run's index: no writes, no files."""
         def go():
             if json_ and csv_:
                 raise QueryError("choose one of --json and --csv")
             with _open(run) as r:
-                table = r.sql(query)
+                table = r.sql(query, timeout=timeout)
                 rows = table.to_pylist()
                 if json_:
                     print_json([{k: _plain(v) for k, v in row.items()} for row in rows])
