@@ -23,6 +23,7 @@ from tracer.errors import TraceError
 from tracer.run_dir import RunDir
 
 from .errors import QueryError
+from .names import bit_names, decode_bits, is_flags_name
 
 IGNORED_KINDS = ("switch",)  # scheduling noise: where a thread ran is not what it did
 MAX_EVENTS_PER_THREAD = 200_000  # beyond this the alignment gets slow; the prefix is aligned
@@ -49,11 +50,8 @@ class _Run:
             threads = run.table("threads.parquet").to_pylist()
         except TraceError as e:
             raise QueryError(str(e)) from None
-        bit_names: dict[int, str] = {}
-        for b in bits:
-            bit_names[b["bit"]] = f"{bit_names[b['bit']]}/{b['name']}" if b["bit"] in bit_names else b["name"]
-        return cls(run.path, run.meta, events, sites, {s["addr"]: s["name"] for s in symbols}, bit_names,
-                   {t["thread"]: t["name"] for t in threads})
+        return cls(run.path, run.meta, events, sites, {s["addr"]: s["name"] for s in symbols},
+                   bit_names((b["name"], b["bit"]) for b in bits), {t["thread"]: t["name"] for t in threads})
 
     def symbol(self, addr: int, kind: str) -> str:
         if kind in ("send", "recv"):
@@ -83,13 +81,10 @@ class _Run:
         changed = old ^ new
         if not changed:
             return ""
-        if not symbol.split(".")[-1].split("[")[0].endswith("flags"):
+        if not is_flags_name(symbol):
             return "value"
-        names = []
-        for bit in range(64):
-            if changed >> bit & 1:
-                name = self.bit_names.get(bit, f"bit {bit}")
-                names.append(("+" if new >> bit & 1 else "-") + name)
+        names = ([f"+{b}" for b in decode_bits(changed & new, self.bit_names)]
+                 + [f"-{b}" for b in decode_bits(changed & old, self.bit_names)])
         return " ".join(names) if len(names) <= 4 else f"{old:#x} -> {new:#x}"
 
 

@@ -82,16 +82,11 @@ def _declared(run, key: str) -> list[dict]:
 
 def _site(run, site: int) -> dict:
     s = run.names.sites.get(site)
-    return {"site": site, "function": s.function if s else None, "file": s.file if s else None,
-            "line": s.line if s else None, "label": (s.label or None) if s else None}
+    return {**run.names.where(site), "label": (s.label or None) if s else None}
 
 
 def _event(run, r: dict) -> dict:
-    n = run.names
-    return {"seq": r["seq"], "cycle": r["cycle"],
-            "machine": n.machines[r["machine"]] if 0 <= r["machine"] < len(n.machines) else None,
-            "core": r["core"], "thread": n.threads.get(r["thread"]), "thread_id": r["thread"],
-            "kind": str(r["kind"])}
+    return run.names.event({k: v for k, v in r.items() if k != "site"})
 
 
 def check_ordering(run, decl: dict, k: int) -> dict:

@@ -6,12 +6,15 @@ query's answer costs dictionary look-ups, not joins.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from tracer import schema as S
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -80,42 +83,80 @@ class Names:
     @cached_property
     def bit_names(self) -> dict[int, str]:
         """bit number -> its name(s), joined with '/' when several names share the number."""
-        out: dict[int, list[str]] = {}
-        for name, bit in self.bits.items():
-            out.setdefault(bit, []).append(name)
-        return {bit: "/".join(names) for bit, names in out.items()}
+        return bit_names(self.bits.items())
 
     def site(self, site: int) -> Site:
         return self.sites.get(site, UNKNOWN_SITE)
 
-    def thread(self, thread: int) -> str:
-        return self.threads.get(thread, f"thread{thread}")
+    def thread(self, thread: int) -> str | None:
+        return self.threads.get(thread)
 
-    def machine(self, machine: int) -> str:
-        return self.machines[machine] if 0 <= machine < len(self.machines) else str(machine)
+    def machine(self, machine: int) -> str | None:
+        return self.machines[machine] if 0 <= machine < len(self.machines) else None
+
+    def event(self, row: Mapping) -> dict:
+        """An event of numbers (seq, cycle, machine, core, thread, kind, site; cycle and site may
+        be absent) as every answer shows one: machine and thread by name, kind by name, and the
+        site as function, file and line. The one place that turns an event into names."""
+        out: dict = {"seq": int(row["seq"])}
+        if "cycle" in row:
+            out["cycle"] = int(row["cycle"])
+        out.update(machine=self.machine(int(row["machine"])), core=int(row["core"]),
+                   thread=self.thread(int(row["thread"])), thread_id=int(row["thread"]),
+                   kind=self.kind(row["kind"]))
+        if "site" in row:
+            out.update(self.where(int(row["site"])))
+        return out
+
+    def where(self, site: int) -> dict:
+        """A site as {function, file, line, site} (None for a site the run does not know)."""
+        s = self.sites.get(site)
+        return {"function": s.function if s else None, "file": s.file if s else None,
+                "line": s.line if s else None, "site": site}
 
     def word(self, addr: int) -> str | None:
         return self.words.get(addr)
 
-    def kind(self, code: int) -> str:
-        return S.KIND_NAMES[code] if 0 <= code < len(S.KIND_NAMES) else str(code)
+    def kind(self, code) -> str:
+        """A kind code's name (a name, as SQL returns it, is kept)."""
+        if isinstance(code, str) or not 0 <= int(code) < len(S.KIND_NAMES):
+            return str(code)
+        return S.KIND_NAMES[int(code)]
 
     def is_flags_word(self, addr: int) -> bool:
-        """Bit names describe flags words only: those whose field is named *flags (`page0.flags`,
-        `req0.wb_flags`), the kernel's convention. A counter, a lock word or page data is a value."""
-        name = self.words.get(addr)
-        return name is not None and name.split(".")[-1].split("[")[0].endswith("flags")
+        return is_flags_name(self.words.get(addr))
 
     def decode_bits(self, mask: int, addr: int | None = None) -> list[str]:
         """The names of the bits set in mask (bitN for unnamed ones), lowest bit first; nothing
         when `addr` is given and is not a flags word."""
         if addr is not None and not self.is_flags_word(addr):
             return []
-        out = []
-        bit = 0
-        while mask:
-            if mask & 1:
-                out.append(self.bit_names.get(bit, f"bit{bit}"))
-            mask >>= 1
-            bit += 1
-        return out
+        return decode_bits(mask, self.bit_names)
+
+
+# -- flag bits: the one place that names them (queries and diff) ----------------------------------
+
+def bit_names(pairs: Iterable[tuple[str, int]]) -> dict[int, str]:
+    """(name, bit) pairs -> bit number -> its name(s), joined with '/' when several share it."""
+    out: dict[int, list[str]] = {}
+    for name, bit in sorted(pairs, key=lambda p: (p[1], p[0])):
+        out.setdefault(int(bit), []).append(name)
+    return {bit: "/".join(names) for bit, names in out.items()}
+
+
+def is_flags_name(name: str | None) -> bool:
+    """Bit names describe flags words only: those whose field is named *flags (`page0.flags`,
+    `req0.wb_flags`), the kernel's convention. A counter, a lock word or page data is a value."""
+    return name is not None and name.split(".")[-1].split("[")[0].endswith("flags")
+
+
+def decode_bits(mask: int, names: Mapping[int, str]) -> list[str]:
+    """The names of the bits set in mask (bitN for unnamed ones), lowest bit first."""
+    out = []
+    bit = 0
+    while mask:
+        if mask & 1:
+            out.append(names.get(bit, f"bit{bit}"))
+        mask >>= 1
+        bit += 1
+    return out

@@ -273,18 +273,8 @@ def _side(c: dict[str, np.ndarray], i: int) -> dict:
 
 def _decorate(run, g: dict) -> dict:
     n = run.names
-
-    def side(s: dict) -> dict:
-        site = n.sites.get(s["site"])
-        return {"seq": s["seq"], "thread": n.threads.get(s["thread"]), "thread_id": s["thread"],
-                "core": s["core"],
-                "machine": n.machines[s["machine"]] if 0 <= s["machine"] < len(n.machines) else None,
-                "kind": n.kind(s["kind"]), "function": site.function if site else None,
-                "file": site.file if site else None, "line": site.line if site else None,
-                "site": s["site"]}
-
     return {"symbol": n.word(g["addr"]), "addr": g["addr"], "count": g["count"],
-            "addresses": g["addresses"], "first": side(g["first"]), "second": side(g["second"])}
+            "addresses": g["addresses"], "first": n.event(g["first"]), "second": n.event(g["second"])}
 
 
 def _from_sql(run, r: dict) -> dict:

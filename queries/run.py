@@ -14,6 +14,8 @@ from typing import Self
 import duckdb
 import pyarrow as pa
 
+from tracer.seq_arg import parse_seq
+
 from . import hb as hb_mod
 from . import races as races_mod
 from . import windows as windows_mod
@@ -125,25 +127,8 @@ class Run:
         """A seq bound from an int or 'panic' / 'end' (checked against the run's range)."""
         if value is None:
             return self.end
-        if isinstance(value, str):
-            word = value.strip().lower()
-            if word == "end":
-                return self.end
-            if word == "panic":
-                seq = self.panic_seq
-                if seq is None:
-                    raise QueryError(f"{what} panic: the run did not panic "
-                                     f"(outcome: {self.meta.get('outcome', 'unknown')})")
-                return seq
-            try:
-                value = int(word, 0)
-            except ValueError:
-                raise QueryError(f"{what} takes a seq (a number), 'panic' or 'end', not '{value}'") from None
-        seq = int(value)
-        if not 0 <= seq <= self.end:
-            last = f"0..{self.end - 1}" if self.end else "none"
-            raise QueryError(f"{what} {seq} is out of range: this run's events are {last}")
-        return seq
+        return parse_seq(value, what=what, events=self.end, end=self.end, panic=lambda: self.panic_seq,
+                         outcome=self.meta.get("outcome"), error=QueryError)
 
     # -- last writer, history, value ---------------------------------------------------------------
     def target(self, text: str) -> Target:
@@ -208,16 +193,8 @@ class Run:
         return out
 
     def _write_from_raw(self, raw: dict, t: Target) -> dict:
-        n = self.names
-        site = n.sites.get(raw["site"])
-        return self._write_dict(
-            seq=raw["seq"], cycle=raw["cycle"],
-            machine=n.machines[raw["machine"]] if 0 <= raw["machine"] < len(n.machines) else None,
-            core=raw["core"], thread=n.threads.get(raw["thread"]), thread_id=raw["thread"],
-            kind=n.kind(raw["kind"]), atomic=raw["atomic"],
-            function=site.function if site else None, file=site.file if site else None,
-            line=site.line if site else None, site=raw["site"], symbol=n.word(t.addr),
-            addr=t.addr, old=raw["old"], new=raw["new"], target=t)
+        return self._write_dict(**self.names.event(raw), atomic=raw["atomic"], symbol=self.names.word(t.addr),
+                                addr=t.addr, old=raw["old"], new=raw["new"], target=t)
 
     def _write_from_sql(self, row: dict, t: Target) -> dict:
         return self._write_dict(

@@ -155,16 +155,9 @@ def _windows_of(run, inv: Invariant, end_seq: int, end_reason: str) -> list[dict
 
 
 def _write(run, wi, row: int) -> dict:
-    n = run.names
     r = wi.row(row)
-    s = n.sites.get(r["site"])
     addr = wi.addr_of(row)
-    return {"seq": r["seq"], "cycle": r["cycle"],
-            "machine": n.machines[r["machine"]] if 0 <= r["machine"] < len(n.machines) else None,
-            "core": r["core"], "thread": n.threads.get(r["thread"]), "thread_id": r["thread"],
-            "kind": n.kind(r["kind"]), "function": s.function if s else None,
-            "file": s.file if s else None, "line": s.line if s else None, "site": r["site"],
-            "symbol": n.word(addr), "addr": addr, "old": r["old"], "new": r["new"]}
+    return {**run.names.event(r), "symbol": run.names.word(addr), "addr": addr, "old": r["old"], "new": r["new"]}
 
 
 def _cycle_at(run, seq: int) -> int:

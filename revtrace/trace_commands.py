@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def replay(run_dir: Annotated[str, typer.Argument(help="A run directory written by `revtrace record`.")],
-               to: Annotated[str, typer.Option("--to", help="The event to stop after: a seq, or `panic`.")],
+               to: Annotated[str, typer.Option("--to", help="The event to stop after: a seq, `panic`, or `end` (the last event).")],
                show: cli.Show = None, json: cli.Json = False) -> None:
         """Re-execute a recorded run exactly, to the state just after event SEQ.
 

@@ -22,6 +22,7 @@ from .happens_before import HappensBefore
 from .recorder import ROW_FIELDS
 from .run_dir import RunDir
 from .schema import KIND_NAMES
+from .seq_arg import parse_seq
 
 
 class Verifier:
@@ -112,23 +113,18 @@ def _open_system(run: RunDir, observer) -> System:
 
 
 def resolve_seq(run: RunDir, to: int | str) -> int:
+    """`--to`: a seq, `panic`, or `end` (the last event: a deadlocked run has no panic to name)."""
     meta = run.meta
     total = int(meta.get("events", 0))
     if meta.get("truncated"):
         total, _ = run.check_events()
-    if isinstance(to, str):
-        if to == "panic":
-            panic = meta.get("panic")
-            if not panic or panic.get("seq") is None:
-                raise TraceError(f"the run did not panic (outcome: {meta.get('outcome')})", str(run.path))
-            return int(panic["seq"])
-        try:
-            to = int(to, 10) if to.strip().isdigit() else int(to, 0)
-        except ValueError:
-            raise TraceError(f"--to expects a seq or 'panic', got {to!r}") from None
-    if not 0 <= to < total:
-        raise TraceError(f"seq {to} is out of range: the run has events 0..{total - 1}", str(run.path))
-    return to
+
+    def panic() -> int | None:
+        p = meta.get("panic")
+        return int(p["seq"]) if isinstance(p, dict) and p.get("seq") is not None else None
+
+    return parse_seq(to, what="--to", events=total, end=total - 1, panic=panic, outcome=meta.get("outcome"),
+                     location=str(run.path))
 
 
 def replay(run_dir: str | Path | RunDir, to: int | str, show: list[str] | tuple[str, ...] = ()) -> ReplayState:

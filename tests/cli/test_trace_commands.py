@@ -268,8 +268,8 @@ def test_replay_not_a_run_directory(tmp_path):
 
 @pytest.mark.parametrize("to, fragment", [
     ("{n}", "out of range"), ("100000", "out of range"), ("-1", "out of range"),
-    ("banana", "--to expects a seq or 'panic', got 'banana'"), ("panic", "did not panic"),
-    ("", "--to expects"),
+    ("banana", "--to takes a seq (a number), 'panic' or 'end', not 'banana'"), ("panic", "did not panic"),
+    ("", "--to takes a seq"),
 ])
 def test_replay_bad_seq(rc, to, fragment):
     n = tracer.RunDir.open(rc).meta["events"]
@@ -432,3 +432,9 @@ def test_ctrl_c_keeps_what_was_recorded_and_says_so(tmp_path):
     assert run.meta["truncated"] is True and run.meta["error"] == "KeyboardInterrupt"
     assert f"{run.meta['events']:,} events" in lines[0]
     assert run.check_events() == (run.meta["events"], [])
+
+
+def test_replay_to_end(rc):
+    n = tracer.RunDir.open(rc).meta["events"]
+    out = json.loads(ok(invoke("replay", rc, "--to", "end", "--json")).stdout)
+    assert out["seq"] == n - 1

@@ -133,8 +133,14 @@ def test_last_seq_is_in_range(rc_run):
 
 
 def test_bad_to(rc_run):
-    with pytest.raises(TraceError, match="expects a seq or 'panic', got 'banana'"):
+    with pytest.raises(TraceError, match="--to takes a seq \\(a number\\), 'panic' or 'end', not 'banana'"):
         tracer.replay(rc_run, "banana")
+
+
+def test_to_end_is_the_last_event(rc_run):
+    """A deadlocked or completed run has no panic to name: `end` is its last event."""
+    n = rc_run.meta["events"]
+    assert tracer.replay(rc_run, "end").seq == n - 1
 
 
 def test_panic_on_a_run_that_did_not_panic(rc_run):
