@@ -10,11 +10,11 @@ seed): no wall clock, no unseeded randomness, no hash-ordered iteration.
 from __future__ import annotations
 
 import heapq
-import pickle
 import random
 from dataclasses import asdict, dataclass, field
 
 from . import observer as ev
+from . import snapshot_codec
 from .compiler import CONDITIONALLY_SLOW_OPS, SLOW_OPS, Slow, compile_core
 from .isa import MASK64, Mem, Reg
 from .machine import Core, Machine
@@ -44,6 +44,14 @@ class PanicInfo:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _outcome_from(d: dict | None) -> Outcome | None:
+    """An Outcome from its snapshot form (dataclasses.asdict)."""
+    if d is None:
+        return None
+    panic = d.get("panic")
+    return Outcome(**dict(d, panic=None if panic is None else PanicInfo(**panic)))
 
 
 @dataclass
@@ -732,12 +740,47 @@ class System:
             "timers": list(self.timers), "timer_order": self.timer_order,
             "network": self.network.state(),
             "scheduler": self.scheduler.state(), "memory_rng": self.memory_rng.getstate(),
-            "outcome": self.outcome, "booted": self.booted,
+            "outcome": None if self.outcome is None else asdict(self.outcome), "booted": self.booted,
         }
-        return pickle.dumps(state, protocol=5)
+        return snapshot_codec.encode(state)
 
     def restore(self, blob: bytes) -> None:
-        state = pickle.loads(blob)
+        """Continue from a snapshot (SnapshotFormatError when it is damaged or not of this system:
+        nothing is changed then)."""
+        state = snapshot_codec.decode(blob)
+        try:
+            self._check_snapshot(state)
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            if isinstance(err, snapshot_codec.SnapshotFormatError):
+                raise
+            raise snapshot_codec.SnapshotFormatError(f"not a snapshot of this system ({err})") from None
+        try:
+            self._restore(state)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            raise snapshot_codec.SnapshotFormatError(f"not a snapshot of this system "
+                                                     f"({type(err).__name__}: {err})") from None
+
+    def _check_snapshot(self, state) -> None:
+        """The shape of a decoded snapshot: what restoring it would index or size by."""
+        bad = snapshot_codec.SnapshotFormatError
+        if not isinstance(state, dict):
+            raise bad("not a snapshot of this system (no state dictionary)")
+        for key, n in (("mems", len(self.machines)), ("run_queues", len(self.machines)),
+                       ("threads", len(self.threads)), ("cores", len(self.cores))):
+            if not isinstance(state[key], list) or len(state[key]) != n:
+                raise bad(f"not a snapshot of this system ({key}: expected {n})")
+        for m, mem in zip(self.machines, state["mems"]):
+            if not isinstance(mem, list) or len(mem) != len(m.mem) or not all(type(v) is int for v in mem):
+                raise bad(f"not a snapshot of this system (memory of machine {m.name})")
+        n_threads = len(self.threads)
+        tids = [tid for rq in state["run_queues"] for tid in rq] + [c[0] for c in state["cores"]]
+        if not all(type(t) is int and -1 <= t < n_threads for t in tids):
+            raise bad("not a snapshot of this system (a thread id out of range)")
+        for t, ts in zip(self.threads, state["threads"]):
+            if not isinstance(ts, tuple) or not isinstance(ts[0], list) or len(ts[0]) != len(t.regs):
+                raise bad("not a snapshot of this system (a thread's registers)")
+
+    def _restore(self, state: dict) -> None:
         self.cycle = state["cycle"]
         self.instructions = state["instructions"]
         for m, mem, rq in zip(self.machines, state["mems"], state["run_queues"]):
@@ -758,7 +801,7 @@ class System:
         else:
             self.scheduler.restore(sched)
         self.memory_rng.setstate(state["memory_rng"])
-        self.outcome = state["outcome"]
+        self.outcome = _outcome_from(state["outcome"])
         self.booted = state["booted"]
         self._stop = False
         self.stopped_mid_instruction = False

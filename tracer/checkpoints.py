@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import schema
+from sim import snapshot_codec
+
 from .errors import TraceError
 
 INDEX_FILE = "index.parquet"
@@ -41,8 +42,8 @@ class CheckpointWriter:
         """A checkpoint before event `seq`: the system's snapshot (System.snapshot) and the vector
         clocks after every event before it."""
         name = f"ckpt-{len(self.entries):05d}.bin"
-        blob = pickle.dumps({"system": snapshot, "recorder": (seq, hb_state), "cycle": cycle,
-                             "instructions": instructions}, protocol=5)
+        blob = snapshot_codec.encode({"system": snapshot, "recorder": (seq, hb_state), "cycle": cycle,
+                                      "instructions": instructions})
         tmp = self.folder / (name + ".tmp")
         try:
             tmp.write_bytes(blob)
@@ -95,8 +96,18 @@ def nearest(index: list[Checkpoint], seq: int) -> Checkpoint:
 
 
 def load(run_path: Path, checkpoint: Checkpoint) -> dict:
+    """A checkpoint's contents: data only (sim/snapshot_codec.py), checked for shape here and by
+    System.restore; a damaged or hostile file is one TraceError naming it."""
     path = run_path / schema.CHECKPOINTS_DIR / checkpoint.file
     try:
-        return pickle.loads(path.read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError) as e:
-        raise TraceError(f"unreadable checkpoint: {e}", str(path)) from None
+        saved = snapshot_codec.decode(path.read_bytes())
+    except OSError as e:
+        raise TraceError(f"unreadable checkpoint: {e.strerror or e}", str(path)) from None
+    except snapshot_codec.SnapshotFormatError as e:
+        raise TraceError(f"damaged checkpoint: {e}", str(path)) from None
+    if not (isinstance(saved, dict) and isinstance(saved.get("system"), bytes)
+            and isinstance(saved.get("recorder"), tuple) and len(saved["recorder"]) == 2
+            and type(saved["recorder"][0]) is int and isinstance(saved["recorder"][1], tuple)
+            and type(saved.get("cycle")) is int and type(saved.get("instructions")) is int):
+        raise TraceError("damaged checkpoint: not a checkpoint's fields", str(path))
+    return saved

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sim.errors import SimError
 from sim.scenario import RunOptions, assemble_scenario, load_scenario, scenario_hash, validate_options
+from sim.snapshot_codec import SnapshotFormatError
 from sim.system import System
 from sim.thread import STATE_NAMES
 
@@ -148,9 +149,17 @@ def replay(run_dir: str | Path | RunDir, to: int | str, show: list[str] | tuple[
 
     verifier = Verifier(expected, ckpt.seq, target, len(run.table("threads.parquet")), str(run.path))
     system = _open_system(run, verifier)
-    system.restore(saved["system"])
+    ckpt_path = str(run.path / "checkpoints" / ckpt.file)
+    try:
+        system.restore(saved["system"])
+    except SnapshotFormatError as e:
+        raise TraceError(f"damaged checkpoint: {e}", ckpt_path) from None
     rec_seq, hb_state = saved["recorder"]
-    verifier.hb.restore(hb_state)
+    try:
+        verifier.hb.restore(hb_state)
+    except (TypeError, ValueError, AttributeError, IndexError) as e:
+        raise TraceError(f"damaged checkpoint: vector clocks unreadable ({type(e).__name__})",
+                         ckpt_path) from None
     for name in show:
         system.read_symbol(name)
     system.run()

@@ -3,10 +3,9 @@ System of the same scenario and options, give exactly the rest of the run."""
 
 from __future__ import annotations
 
-import pickle
-
 import pytest
 
+from sim import snapshot_codec
 from sim.scenario import RunOptions, load_scenario
 from sim.system import TIMER_MESSAGE, System
 
@@ -130,13 +129,13 @@ def check_split(rig, folder, points, **options):
         else:
             assert system.instructions >= n
         blob = system.snapshot()
-        paused_states.append(pickle.loads(blob))
+        paused_states.append(snapshot_codec.decode(blob))
 
         # a) restore into a fresh System (with an observer) and run on
         fresh_log = rig.EventLog()
         fresh = rig.build(folder, fresh_log, **options)
         fresh.restore(blob)
-        assert pickle.loads(fresh.snapshot()) == pickle.loads(blob)
+        assert snapshot_codec.decode(fresh.snapshot()) == snapshot_codec.decode(blob)
         fresh.run()
         assert fresh_log.tuples() == ref_events[k:], f"events differ after a restore at {n}"
         assert state_of(fresh) == ref
