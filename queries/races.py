@@ -10,7 +10,9 @@ access is enough because happens-before is monotone along a thread's program ord
 observation). Pairs are grouped by their two sites; each group's example is its latest pair.
 
 The numpy engine computes exactly those pairs over the memory-mapped accesses, in (addr, seq)
-order, chunk by chunk (zero-copy views of the column file, words never split): for
+order, chunk by chunk (zero-copy views of the column file; a word's accesses may straddle chunks:
+the next chunk then starts with that word's carried context, each thread's latest access of each
+partner class, which is all a later access can pair with): for
 each thread T, four running "latest index of T's access of class k" arrays (a maximum.accumulate
 each: any access, writes, plain accesses, plain writes), the class each access needs picked with
 np.choose, the segment start ruling out other words, and VC(B)[T] found by one searchsorted in the
@@ -25,20 +27,29 @@ import numpy as np
 
 from .errors import QueryError
 
-CHUNK_ROWS = 6 * 1024 * 1024  # accesses per chunk (whole words)
+CHUNK_ROWS = 6 * 1024 * 1024  # accesses per chunk (the default of races(chunk_rows=...))
 COLUMNS = ["addr", "seq", "thread", "clock", "site", "kind", "atomic", "core", "machine", "old", "new"]
 
 
-def races(run, engine: str = "numpy") -> list[dict]:
+def races(run, engine: str = "numpy", chunk_rows: int = CHUNK_ROWS) -> list[dict]:
+    """`chunk_rows`: accesses per numpy chunk (memory against per-chunk overhead; tests use tiny ones)."""
     if engine == "sql":
         return [_from_sql(run, r) for r in run.rows("races")]
     if engine != "numpy":
         raise QueryError(f"unknown races engine '{engine}' (numpy or sql)")
+    if chunk_rows < 1:
+        raise QueryError(f"chunk_rows must be at least 1, not {chunk_rows}")
     vt = run.data["vclocks"]
     vc = VectorClocks({name: vt.numpy(name) for name in ("thread", "of_thread", "clock", "value")})
     groups: dict[int, dict] = {}
-    for chunk in _chunks(run):
-        _chunk_races(chunk, vc, groups)
+    carry: dict[str, np.ndarray] | None = None  # the context of a word that goes on in the next chunk
+    for chunk, more in _chunks(run, chunk_rows):
+        ctx = 0
+        if carry is not None and len(chunk["addr"]) and carry["addr"][0] == chunk["addr"][0]:
+            ctx = len(carry["addr"])
+            chunk = {k: np.concatenate([carry[k], chunk[k]]) for k in COLUMNS}
+        _chunk_races(chunk, vc, groups, ctx)
+        carry = _context(chunk) if more else None
     out = [_decorate(run, g) for g in groups.values()]
     out.sort(key=lambda r: (r["second"]["seq"], r["first"]["seq"]))
     return out
@@ -128,9 +139,9 @@ def _sorted(t, o, c) -> bool:
     return bool(key_diff.all())
 
 
-def _chunks(run) -> Iterator[dict[str, np.ndarray]]:
-    """The accesses in (addr, seq) order, in chunks of about CHUNK_ROWS that never split a word
-    (zero-copy views of the memory-mapped columns, except `atomic`)."""
+def _chunks(run, chunk_rows: int) -> Iterator[tuple[dict[str, np.ndarray], bool]]:
+    """The accesses in (addr, seq) order, chunk_rows at a time (zero-copy views of the memory-mapped
+    columns, except `atomic`), each with whether its last word goes on in the next chunk."""
     acc = run.data["accesses"]
     n = acc.layout.rows
     if n == 0:
@@ -139,13 +150,33 @@ def _chunks(run) -> Iterator[dict[str, np.ndarray]]:
                       .fetchnumpy()["e"], dtype=np.int64)
     start = 0
     while start < n:
-        i = int(np.searchsorted(ends, start + CHUNK_ROWS, side="right"))
+        stop = min(start + chunk_rows, n)
+        i = int(np.searchsorted(ends, stop, side="right"))
         if i > 0 and ends[i - 1] > start:
-            stop = int(ends[i - 1])
-        else:  # one word larger than a chunk
-            stop = int(ends[np.searchsorted(ends, start, side="right")])
-        yield {name: acc.numpy(name, start, stop) for name in COLUMNS}
+            stop = int(ends[i - 1])  # end at a word's end where one falls inside the chunk
+        j = int(np.searchsorted(ends, stop))
+        word_goes_on = not (j < len(ends) and ends[j] == stop)
+        yield {name: acc.numpy(name, start, stop) for name in COLUMNS}, word_goes_on
         start = stop
+
+
+def _context(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The rows of the chunk's last word that a later access of that word can pair with: for each
+    thread, its latest access of each partner class (any, write, plain, plain write)."""
+    addr = c["addr"]
+    lo = int(np.searchsorted(addr, addr[-1]))
+    thread = c["thread"][lo:]
+    w = is_write(c["kind"][lo:], c["old"][lo:], c["new"][lo:])
+    p = ~c["atomic"][lo:]
+    keep = set()
+    for t in np.unique(thread).tolist():
+        mine = thread == t
+        for mask in (mine, mine & w, mine & p, mine & w & p):
+            hits = np.flatnonzero(mask)
+            if len(hits):
+                keep.add(lo + int(hits[-1]))
+    rows = np.array(sorted(keep), dtype=np.int64)
+    return {k: np.asarray(v)[rows] for k, v in c.items()}
 
 
 def is_write(kind: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -170,7 +201,9 @@ def _segments(addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, seg
 
 
-def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, dict]) -> None:
+def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, dict], ctx: int = 0) -> None:
+    """Adds the chunk's racing pairs to `groups`. Its first `ctx` rows are carried context from the
+    previous chunk: partners only (their own pairs were counted there)."""
     addr = c["addr"]
     is_w = is_write(c["kind"], c["old"], c["new"])
     atomic = c["atomic"]
@@ -182,10 +215,11 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
     keep_seg = any_w & any_plain & (np.minimum.reduceat(thread, first) != np.maximum.reduceat(thread, first))
     if not keep_seg.any():
         return
+    counted = np.arange(len(addr)) >= ctx
     if not keep_seg.all():
         keep = keep_seg[seg]
         c = {k: v[keep] for k, v in c.items()}
-        addr, is_w, atomic, thread = c["addr"], is_w[keep], atomic[keep], thread[keep]
+        addr, is_w, atomic, thread, counted = c["addr"], is_w[keep], atomic[keep], thread[keep], counted[keep]
         first, seg = _segments(addr)
     n = len(addr)
     clock = c["clock"].astype(np.int64)
@@ -214,7 +248,7 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
         mine = th == t
         lasts = [_prev_index(mask, idx) for mask in (mine, mine & w_, mine & p_, mine & w_ & p_)]
         cand = np.choose(nd, lasts)
-        b = np.flatnonzero((cand >= seg_start) & ~mine)
+        b = np.flatnonzero((cand >= seg_start) & ~mine & (counted if rows is None else counted[rows]))
         if len(b) == 0:
             continue
         a = cand[b]
@@ -251,6 +285,11 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
     pick = np.flatnonzero(at_max & (aseq == maxa[inv]))
     _, first_pick = np.unique(inv[pick], return_index=True)  # groups come out in order 0..G-1
     example = pick[first_pick]
+    # each group's lowest and highest word here: a word that straddles two chunks is one word
+    low = np.full(len(uniq), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(low, inv, addr[B].astype(np.int64))
+    high = np.full(len(uniq), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(high, inv, addr[B].astype(np.int64))
     for g, k in enumerate(uniq.tolist()):
         i = int(example[g])
         ai, bi = int(A[i]), int(B[i])
@@ -258,10 +297,11 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
               "first": _side(c, ai), "second": _side(c, bi), "addr": int(addr[bi])}
         cur = groups.get(k)
         if cur is None:
-            groups[k] = {"count": int(counts[g]), "addresses": int(addresses[g]), **ex}
+            groups[k] = {"count": int(counts[g]), "addresses": int(addresses[g]), "high": int(high[g]), **ex}
         else:
             cur["count"] += int(counts[g])
-            cur["addresses"] += int(addresses[g])
+            cur["addresses"] += int(addresses[g]) - (cur["high"] == int(low[g]))
+            cur["high"] = int(high[g])
             if (ex["bseq"], ex["aseq"]) > (cur["bseq"], cur["aseq"]):
                 cur.update(ex)
 

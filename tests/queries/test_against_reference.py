@@ -14,6 +14,7 @@ from reference import Ref
 from runbuilder import RunBuilder
 
 import queries
+from queries import races as races_mod
 
 BITS = {"A": 0, "B": 1, "C": 2}
 
@@ -106,16 +107,27 @@ def _save(b: RunBuilder, meta: dict, path, seed: int):
     return b.save(path, meta=meta, part_rows=rng.choice([7, 30, 1 << 20]), batch_rows=rng.choice([3, 16, 1000]))
 
 
-def _compare(run: queries.Run, ref: Ref, seed: int) -> None:
-    rng = random.Random(seed)
-    # races: numpy engine, SQL engine and the reference
-    got = run.races()
-    assert run.races(engine="sql") == got, seed
-    mine = [{"addr": r["addr"], "count": r["count"], "addresses": r["addresses"],
+# accesses per chunk of the numpy race engine: 1..7 split most words' accesses across chunks (a
+# word's context is carried to the next chunk), the default keeps every trace in one chunk
+CHUNK_SIZES = (1, 2, 3, 7, 64, races_mod.CHUNK_ROWS)
+
+
+def _race_summary(found: list[dict]) -> list[dict]:
+    return [{"addr": r["addr"], "count": r["count"], "addresses": r["addresses"],
              "first_seq": r["first"]["seq"], "second_seq": r["second"]["seq"],
              "first_thread": r["first"]["thread"], "second_thread": r["second"]["thread"],
-             "first_kind": r["first"]["kind"], "second_kind": r["second"]["kind"]} for r in got]
-    assert mine == ref.races(), seed
+             "first_kind": r["first"]["kind"], "second_kind": r["second"]["kind"]} for r in found]
+
+
+def _compare(run: queries.Run, ref: Ref, seed: int) -> None:
+    rng = random.Random(seed)
+    # races: numpy engine at several chunk sizes, SQL engine and the reference
+    want = ref.races()
+    got = run.races()
+    assert _race_summary(got) == want, seed
+    assert run.races(engine="sql") == got, seed
+    for rows in CHUNK_SIZES:
+        assert races_mod.races(run, chunk_rows=rows) == got, (seed, rows)
     # last writer / history / value for every word, bit and a few seqs
     end = len(ref.events)
     for name, addr in ref.addr.items():
