@@ -28,8 +28,10 @@ rows of each word go in (addr, seq) order. Meanwhile another thread writes the v
 catalogue and the schedule. Then, for groups of words of up to GROUP_ROWS accesses (one group
 below that), every batch's rows of the group are sorted by word (a radix sort) to give their
 final rows, and two threads scatter the columns, straight from the memory-mapped input, into one
-reused buffer per thread that is written to the column file with `pwrite`. Memory stays bounded by
-the group (about 24 bytes per access of it) plus three bytes per event.
+reused buffer per thread that is written to the column file with `pwrite`. The event parts are
+zstd-compressed (tracer.trace_stream), so the batches are held decoded (read one part ahead, on
+a thread, while the previous one is counted): memory is about 70 bytes per event plus the group
+(about 24 bytes per access of it).
 
 The new index is written to a temporary folder and renamed into place (data files first, the
 catalogue last), so a reader never sees half an index (and one that has it open keeps reading the
@@ -549,60 +551,67 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
     ranges = {name: [0, 0] for name in NARROW}  # each column's smallest and largest value
     total = 0
     seq_problem = None
-    for path in parts:
-        read = read_stream(path)
-        rel = f"{path.parent.name}/{path.name}"
-        if read.problem:
-            notes.append(f"{rel}: {read.problem}; kept the {read.rows:,} complete rows")
-        part_batches = []
-        for raw in read.batches:
-            if raw.num_rows == 0:
-                continue
-            batch = _canonical_batch(raw, f"{rd.location}/{rel}")
-            seq = _np(batch.column("seq"))
-            kind = _np(batch.column("kind"))
-            addr = _np(batch.column("addr"))
-            n = len(seq)
-            if seq_problem is None and (seq[0] != expected_seq or (n > 1 and (
-                    seq[-1] - seq[0] != n - 1 or not np.all(seq[1:] > seq[:-1])))):
-                seq_problem = (f"{rel}: seq is not dense from 0 (expected {expected_seq:,}, "
-                               f"found {int(seq[0]):,})")
-            expected_seq = int(seq[-1]) + 1
-            max_seq = max(max_seq, int(seq.max()))
-            for name, r in ranges.items():
-                a = seq if name == "seq" else _np(batch.column(name))
-                r[0], r[1] = min(r[0], int(a.min())), max(r[1], int(a.max()))
-            is_acc = (kind <= 2) & (addr >= 0)
-            n_acc = int(np.count_nonzero(is_acc))
-            if n_acc == n:
-                ids = dense.ids(addr)
-                n_writes += int(np.count_nonzero(kind))
-                valid = ids
-            else:
-                ids = np.full(n, -1, dtype=np.int32)
-                rows = np.flatnonzero(is_acc)
-                valid = dense.ids(addr[rows])
-                ids[rows] = valid
-                n_writes += int(np.count_nonzero(is_acc & (kind != 0)))
-                others.append(batch.filter(pa.array(~is_acc)))
-            if dense.count > len(counts):
-                counts = np.concatenate([counts, np.zeros(max(dense.count, 2 * len(counts)) - len(counts),
-                                                          dtype=np.int64)])
-            c = np.bincount(valid) if len(valid) else np.zeros(0, dtype=np.int64)
-            counts[:len(c)] += c
-            present = np.flatnonzero(c)
-            b_runs.append((present.astype(np.int32), c[present].astype(np.int32)))
-            if id_type is np.int16 and dense.count >= 32767:  # too many words for two bytes
-                id_type = np.int32
-                b_ids = [b.astype(np.int32) for b in b_ids]
-            b_ids.append(ids.astype(id_type))
-            b_all.append(n_acc == n)
-            batches.append(batch)
-            part_batches.append(batch)
-            total += n
-            bar.advance(n)
-        if part_batches:
-            inbox.put(("part", part_batches))
+    # the parts are read (decompressed) one ahead, on a thread of their own: Arrow's zstd decoder
+    # releases the GIL, so the next part's decoding overlaps this part's word ids
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        ahead = [reader.submit(read_stream, p) for p in parts[:1]]
+        for i, path in enumerate(parts):
+            read = ahead[i].result()
+            ahead[i] = None
+            if i + 1 < len(parts):
+                ahead.append(reader.submit(read_stream, parts[i + 1]))
+            rel = f"{path.parent.name}/{path.name}"
+            if read.problem:
+                notes.append(f"{rel}: {read.problem}; kept the {read.rows:,} complete rows")
+            part_batches = []
+            for raw in read.batches:
+                if raw.num_rows == 0:
+                    continue
+                batch = _canonical_batch(raw, f"{rd.location}/{rel}")
+                seq = _np(batch.column("seq"))
+                kind = _np(batch.column("kind"))
+                addr = _np(batch.column("addr"))
+                n = len(seq)
+                if seq_problem is None and (seq[0] != expected_seq or (n > 1 and (
+                        seq[-1] - seq[0] != n - 1 or not np.all(seq[1:] > seq[:-1])))):
+                    seq_problem = (f"{rel}: seq is not dense from 0 (expected {expected_seq:,}, "
+                                   f"found {int(seq[0]):,})")
+                expected_seq = int(seq[-1]) + 1
+                max_seq = max(max_seq, int(seq.max()))
+                for name, r in ranges.items():
+                    a = seq if name == "seq" else _np(batch.column(name))
+                    r[0], r[1] = min(r[0], int(a.min())), max(r[1], int(a.max()))
+                is_acc = (kind <= 2) & (addr >= 0)
+                n_acc = int(np.count_nonzero(is_acc))
+                if n_acc == n:
+                    ids = dense.ids(addr)
+                    n_writes += int(np.count_nonzero(kind))
+                    valid = ids
+                else:
+                    ids = np.full(n, -1, dtype=np.int32)
+                    rows = np.flatnonzero(is_acc)
+                    valid = dense.ids(addr[rows])
+                    ids[rows] = valid
+                    n_writes += int(np.count_nonzero(is_acc & (kind != 0)))
+                    others.append(batch.filter(pa.array(~is_acc)))
+                if dense.count > len(counts):
+                    counts = np.concatenate([counts, np.zeros(max(dense.count, 2 * len(counts)) - len(counts),
+                                                              dtype=np.int64)])
+                c = np.bincount(valid) if len(valid) else np.zeros(0, dtype=np.int64)
+                counts[:len(c)] += c
+                present = np.flatnonzero(c)
+                b_runs.append((present.astype(np.int32), c[present].astype(np.int32)))
+                if id_type is np.int16 and dense.count >= 32767:  # too many words for two bytes
+                    id_type = np.int32
+                    b_ids = [b.astype(np.int32) for b in b_ids]
+                b_ids.append(ids.astype(id_type))
+                b_all.append(n_acc == n)
+                batches.append(batch)
+                part_batches.append(batch)
+                total += n
+                bar.advance(n)
+            if part_batches:
+                inbox.put(("part", part_batches))
     if seq_problem:
         notes.append(seq_problem)
     stats["pass1"] = time.perf_counter() - t0

@@ -16,6 +16,14 @@ from pyarrow import ipc
 from .errors import TraceError
 from .schema import PART_PATTERN
 
+COMPRESSION = "zstd"
+COMPRESSION_LEVEL = 1  # zstd's fastest; higher levels cost 2-5x the time for 10-20% smaller files
+
+
+def write_options() -> ipc.IpcWriteOptions:
+    """The IPC options of every stream a recording writes (events, vector clocks)."""
+    return ipc.IpcWriteOptions(compression=pa.Codec(COMPRESSION, COMPRESSION_LEVEL))
+
 
 class TraceStream:
     """Writes record batches to `folder/part-NNNNN.arrows`, starting a new part every `roll_rows`."""
@@ -37,7 +45,7 @@ class TraceStream:
         path = self.folder / PART_PATTERN.format(self.part)
         try:
             self._sink = pa.OSFile(str(path), "wb")
-            self._writer = ipc.new_stream(self._sink, self.schema)
+            self._writer = ipc.new_stream(self._sink, self.schema, options=write_options())
         except (OSError, pa.ArrowException) as e:
             raise TraceError(f"cannot write: {e}", str(path)) from None
         self.rows_in_part = 0
