@@ -395,7 +395,7 @@ def test_replay_with_a_damaged_checkpoint(rc, tmp_path):
     out = tmp_path / "r"
     shutil.copytree(rc, out)
     (out / "checkpoints" / "ckpt-00000.bin").write_bytes(b"garbage")
-    refused(invoke("replay", out, "--to", 5), "ckpt-00000.bin", "unreadable checkpoint")
+    refused(invoke("replay", out, "--to", 5), "ckpt-00000.bin", "damaged checkpoint")
 
 
 def test_replay_without_checkpoints(rc, tmp_path):
