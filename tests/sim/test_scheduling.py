@@ -777,3 +777,35 @@ def test_plain_and_observed_agree_on_bundled_scenarios(name, cores):
         for seed in range(15):
             a, b = _plain_and_observed(folder, seed=seed, cores=cores, memory_model=model)
             assert a == b, (name, model, seed)
+
+
+def test_pct_change_point_drops_the_running_thread_below_every_other(rig):
+    """PCT's mechanism itself: at the change point the running thread's priority drops below every
+    other thread's, so each of the others runs to its end before it resumes. (Cutting the burst
+    at the change point without the drop would let the same thread run on.)"""
+    loop = """
+    {name}:
+        mov r1, 30
+    .l:
+        st [{word}], r1
+        sub r1, 1
+        jnz r1, .l
+        halt
+    """
+    source = ".word a, 0\n.word b, 0\n.word c, 0\n" + "".join(
+        loop.format(name=n, word=w) for n, w in (("pa", "a"), ("pb", "b"), ("pc", "c")))
+    shapes = set()
+    for seed in range(8):
+        # one change point among the first 40 instructions: inside the first thread's 91
+        _, evs, _ = events(rig, source, options={"sched": "pct", "depth": 2, "seed": seed},
+                           threads=["pa", "pb", "pc"], cores=3, pct_steps=40)
+        writers = [e[3] for e in evs if e[4] == "write"]
+        runs = [(t, len(list(g))) for t, g in itertools.groupby(writers)]
+        first, k = runs[0]
+        # the first thread is cut at the change point, both others run whole, then it finishes
+        assert len(runs) == 4, (seed, runs)
+        assert 1 <= k < 30 and runs[3] == (first, 30 - k), (seed, runs)
+        assert runs[1][1] == 30 and runs[2][1] == 30, (seed, runs)
+        assert {runs[1][0], runs[2][0]} == {0, 1, 2} - {first}, (seed, runs)
+        shapes.add((first, runs[1][0]))
+    assert len(shapes) > 1  # the seed picks the priorities
