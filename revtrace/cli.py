@@ -8,11 +8,14 @@ from sim.errors import SimError
 from sim.scenario import load_scenario
 
 from .options import (
+    CheckInvariants,
     Cores,
     Depth,
     Json,
+    MaxBurst,
     MemoryModel,
     Params,
+    PctSteps,
     Quantum,
     Scenario,
     Sched,
@@ -46,13 +49,19 @@ def _root() -> None:
 @app.command()
 def run(scenario: Scenario, variant: Variant = None, cores: Cores = None, seed: Seed = 0,
         sched: Sched = "random", depth: Depth = 3, quantum: Quantum = 8, memory_model: MemoryModel = None,
-        step_limit: StepLimit = None, param: Params = None, show: Show = None, json: Json = False) -> None:
-    """Run a scenario without recording and print its outcome."""
+        step_limit: StepLimit = None, param: Params = None, show: Show = None, max_burst: MaxBurst = None,
+        pct_steps: PctSteps = None, check_invariants: CheckInvariants = False, json: Json = False) -> None:
+    """Run a scenario without recording and print its outcome.
+
+    A run that completes but breaks one of the scenario's [[checks]] ends as check_failed; with
+    --check-invariants, so does the first event that breaks one of its [[invariants]].
+    """
     from sim.system import System
 
     try:
         sc = load_scenario(scenario)
-        system = System(sc, run_options(variant, cores, seed, sched, depth, quantum, memory_model, step_limit, param))
+        system = System(sc, run_options(variant, cores, seed, sched, depth, quantum, memory_model, step_limit, param,
+                                        max_burst=max_burst, pct_steps=pct_steps, check_invariants=check_invariants))
         for name in show or []:
             system.read_symbol(name)  # unknown names fail before the run, not after
         outcome = system.run()

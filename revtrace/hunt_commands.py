@@ -15,7 +15,11 @@ from .output import console, err_console, fail, print_json, print_table
 
 Seeds = Annotated[str, typer.Option("--seeds", help="Seeds to run: A..B inclusive (e.g. 0..199), or one seed.")]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: 2, this machine's cores).")]
-Keep = Annotated[str | None, typer.Option("--keep", help="Record a run directory DIR/seed-N for each failing seed.")]
+Keep = Annotated[str | None, typer.Option("--keep", help="Record a run directory DIR/seed-N for each failing seed "
+                                                         "(with --engine ray: a path every worker can reach).")]
+Engine = Annotated[str, typer.Option("--engine", help="Where runs execute: process (a local process pool) or ray.")]
+Address = Annotated[str | None, typer.Option("--address", help="--engine ray: the cluster to join (e.g. ray://head:10001 "
+                                                               "or auto); default: start a local Ray instance.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -54,16 +58,22 @@ def register(app: typer.Typer) -> None:
     def sweep(scenario: cli.Scenario, seeds: Seeds, variant: cli.Variant = None, cores: cli.Cores = None,
               sched: cli.Sched = "random", depth: cli.Depth = 3, quantum: cli.Quantum = 8,
               memory_model: cli.MemoryModel = None, step_limit: cli.StepLimit = None, param: cli.Params = None,
-              jobs: Jobs = 2, keep: Keep = None, json: cli.Json = False) -> None:
+              max_burst: cli.MaxBurst = None, pct_steps: cli.PctSteps = None,
+              check_invariants: cli.CheckInvariants = False, show: cli.Show = None, jobs: Jobs = 2,
+              keep: Keep = None, engine: Engine = "process", address: Address = None,
+              json: cli.Json = False) -> None:
         """Run a scenario for many seeds in parallel and report which seeds fail and where.
 
-        Prints the count of each outcome, the failing seeds and their panic sites; with --keep,
-        records each failing seed so you can query and replay it.
+        Prints the count of each outcome, the failing seeds, their panic sites and failed checks,
+        and with --show SYM a histogram of SYM's final value across seeds; with --keep, records each
+        failing seed so you can query and replay it. A scenario that does not load or assemble is
+        refused before any seed runs.
         """
-        from tracer.sweep_session import parse_seeds
+        from tracer.sweep_session import FAILING, parse_seeds
         from tracer.sweep_session import sweep as run_sweep
 
-        options = cli.run_options(variant, cores, 0, sched, depth, quantum, memory_model, step_limit, param)
+        options = cli.run_options(variant, cores, 0, sched, depth, quantum, memory_model, step_limit, param,
+                                  max_burst=max_burst, pct_steps=pct_steps, check_invariants=check_invariants)
         try:
             seed_range = parse_seeds(seeds)
             progress = Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
@@ -75,10 +85,11 @@ def register(app: typer.Typer) -> None:
 
                 def report(r: dict) -> None:
                     nonlocal failing
-                    failing += r["outcome"] in ("panic", "deadlock", "step_limit")
+                    failing += r["outcome"] in FAILING
                     progress.update(task, advance=1, failing=failing)
 
-                result = run_sweep(scenario, options, seed_range, jobs=jobs, keep=keep, progress=report)
+                result = run_sweep(scenario, options, seed_range, jobs=jobs, keep=keep, progress=report,
+                                   show=show or (), engine=engine, address=address)
         except (SimError, TraceError) as e:
             fail(str(e))
         summary = result.as_dict()
@@ -88,7 +99,9 @@ def register(app: typer.Typer) -> None:
         o = summary["options"]
         console.print(f"{summary['runs']} runs of {summary['scenario']} (variant {o['variant'] or '-'}, "
                       f"cores {o['cores'] or 'default'}, {o['sched']}"
-                      + (f" depth {o['depth']}" if o["sched"] == "pct" else "") + f"), seeds {summary['seeds']}",
+                      + (f" depth {o['depth']} steps {o['pct_steps']}" if o["sched"] in ("pct", "pct-mc") else "")
+                      + (f" max-burst {o['max_burst']}" if o["max_burst"] else "")
+                      + f"), seeds {summary['seeds']}" + (" on ray" if summary["engine"] == "ray" else ""),
                       markup=False)
         print_table("outcomes", ["outcome", "runs", "share"],
                     [(k, v, f"{v / summary['runs']:.1%}") for k, v in summary["outcomes"].items()])
@@ -96,6 +109,14 @@ def register(app: typer.Typer) -> None:
             print_table("panic sites", ["message", "at", "function", "runs"],
                         [(p["message"], f"{p['file']}:{p['line']}", p["function"], p["count"])
                          for p in summary["panic_sites"]])
+        if summary["failed_checks"]:
+            print_table("failed checks", ["kind", "name", "expression", "runs"],
+                        [(c["kind"], c["name"], c["expr"], c["count"]) for c in summary["failed_checks"]])
+        for name, rows in summary["histograms"].items():
+            binned = _bins(rows)
+            print_table(f"final value of {name}", ["value", "runs", "share", ""],
+                        [(v, n, f"{n / summary['runs']:.1%}", "#" * max(1, round(40 * n / summary["runs"])))
+                         for v, n in binned])
         if summary["failures"]:
             seeds_text = ", ".join(str(s) for s in summary["failing"][:40])
             more = f" (+{len(summary['failing']) - 40} more)" if len(summary["failing"]) > 40 else ""
@@ -107,6 +128,20 @@ def register(app: typer.Typer) -> None:
             console.print("no failing seed", markup=False)
         for r in summary["errors"]:
             console.print(f"seed {r['seed']}: {r['outcome']}: {r.get('error', '')}", markup=False)
+
+
+def _bins(rows: list[list[int]], most: int = 16) -> list[tuple[str, int]]:
+    """A histogram's [value, runs] rows, as they are when few, else grouped into `most` equal ranges
+    (the JSON output keeps every value)."""
+    if len(rows) <= most:
+        return [(str(v), n) for v, n in rows]
+    lo, hi = rows[0][0], rows[-1][0]
+    width = -(-(hi - lo + 1) // most)
+    out: dict[int, int] = {}
+    for v, n in rows:
+        b = (v - lo) // width
+        out[b] = out.get(b, 0) + n
+    return [(f"{lo + b * width}..{min(hi, lo + (b + 1) * width - 1)}", n) for b, n in sorted(out.items())]
 
 
 def render_diff(d: dict) -> None:

@@ -68,14 +68,15 @@ def register(app: typer.Typer) -> None:
                seed: cli.Seed = 0, sched: cli.Sched = "random", depth: cli.Depth = 3, quantum: cli.Quantum = 8,
                memory_model: cli.MemoryModel = None, step_limit: cli.StepLimit = None, param: cli.Params = None,
                checkpoint_every: CheckpointEvery = None, force: Force = False, show: cli.Show = None,
-               json: cli.Json = False) -> None:
+               max_burst: cli.MaxBurst = None, pct_steps: cli.PctSteps = None, json: cli.Json = False) -> None:
         """Run a scenario with the recorder attached and write a run directory.
 
         Every memory access, lock operation, message and context switch on every core becomes an
         event in RUN/events/*.arrows; checkpoints let `replay` reach any event quickly. A run whose
         machine panics is a successful recording whose outcome is `panic`.
         """
-        options = cli.run_options(variant, cores, seed, sched, depth, quantum, memory_model, step_limit, param)
+        options = cli.run_options(variant, cores, seed, sched, depth, quantum, memory_model, step_limit, param,
+                                  max_burst=max_burst, pct_steps=pct_steps)
         try:
             run = record_run(scenario, out, force, checkpoint_every, options, show or [], show_progress=not json)
         except (SimError, TraceError) as e:

@@ -23,7 +23,7 @@ LIB_DIR = Path(__file__).resolve().parent.parent / "data" / "lib"
 
 MEMORY_MODELS = ("sc", "tso")
 PREEMPTION_MODELS = ("full", "voluntary")
-SCHEDULERS = ("random", "roundrobin", "pct")
+SCHEDULERS = ("random", "roundrobin", "pct", "pct-mc", "pos")  # sim.strategies
 THREAD_KINDS = ("kernel", "user")
 
 
@@ -70,6 +70,7 @@ class Scenario:
     invariants: tuple[dict, ...]
     orderings: tuple[dict, ...]
     locksets: tuple[dict, ...]
+    checks: tuple[dict, ...]  # final-state checks: name, expr, for (sim.checks)
     toml_text: str
 
     def machine(self, name: str) -> MachineSpec:
@@ -93,6 +94,9 @@ class RunOptions:
     memory_model: str | None = None  # None: the scenario's
     step_limit: int | None = None  # None: the scenario's
     params: tuple[tuple[str, int], ...] = ()  # overrides of the scenario's [params]
+    max_burst: int | None = None  # random: bursts of 1..max_burst (None: 32)
+    pct_steps: int | None = None  # PCT's k (None: the scenario's pct_steps, else measured)
+    check_invariants: bool = False  # evaluate [[invariants]] during the run (sim.checks)
 
     def with_(self, **changes: Any) -> RunOptions:
         return replace(self, **changes)
@@ -283,6 +287,9 @@ def load_scenario(path: str | Path) -> Scenario:
     invariants = tuple(_check_entries(top, "invariants", ("name", "expr"), ("for",)))
     orderings = tuple(_check_entries(top, "orderings", ("name", "before", "after"), ()))
     locksets = tuple(_check_entries(top, "locksets", ("name", "fields", "lock"), ()))
+    checks = tuple(_check_entries(top, "checks", ("name", "expr"), ("for",)))
+    _parse_expressions(toml_path, "invariants", invariants)
+    _parse_expressions(toml_path, "checks", checks)
     top.finish()
 
     return Scenario(
@@ -291,7 +298,17 @@ def load_scenario(path: str | Path) -> Scenario:
         ports=ports, variants=variants, default_variant=default_variant,
         memory_model=memory_model, preemption=preemption, timeslice=timeslice,
         step_limit=step_limit, pct_steps=pct_steps, params=params, invariants=invariants,
-        orderings=orderings, locksets=locksets, toml_text=text)
+        orderings=orderings, locksets=locksets, checks=checks, toml_text=text)
+
+
+def _parse_expressions(toml_path: Path, key: str, entries: tuple[dict, ...]) -> None:
+    """A check or invariant that does not parse is refused when the scenario loads."""
+    from .state_expr import expand, parse
+
+    for i, entry in enumerate(entries):
+        where = f"{key}[{i}] '{entry['name']}'"
+        for _, text in expand(entry["name"], entry["expr"], entry.get("for"), where, str(toml_path)):
+            parse(text, where, str(toml_path))
 
 
 def _check_entries(top: _Table, key: str, required: tuple[str, ...], optional: tuple[str, ...]) -> list[dict]:
@@ -333,6 +350,12 @@ def validate_options(scenario: Scenario, options: RunOptions) -> RunOptions:
         raise ScenarioError(f"unknown scheduler {options.sched!r}{_suggest(options.sched, SCHEDULERS)}")
     if options.depth < 1:
         raise ScenarioError(f"--depth must be at least 1, got {options.depth}")
+    if options.max_burst is not None and not 1 <= options.max_burst <= 65536:
+        raise ScenarioError(f"--max-burst must be between 1 and 65536, got {options.max_burst}")
+    if options.max_burst is not None and options.sched != "random":
+        raise ScenarioError(f"--max-burst applies to the random scheduler, not {options.sched}")
+    if options.pct_steps is not None and options.pct_steps < 2:
+        raise ScenarioError(f"--pct-steps must be at least 2, got {options.pct_steps}")
     if options.quantum < 1:
         raise ScenarioError(f"--quantum must be at least 1, got {options.quantum}")
     mm = options.memory_model or scenario.memory_model

@@ -25,23 +25,33 @@ class Scheduler:
 
 
 class RandomScheduler(Scheduler):
-    """A seeded uniform choice of core, with a burst of 1..MAX_BURST instructions.
+    """A seeded uniform choice of core, with a burst of 1..max_burst instructions (default 32).
 
     Bursts amortise the cost of a decision; since a burst is sometimes a single instruction, every
-    interleaving of two cores at instruction granularity remains possible.
+    interleaving of two cores at instruction granularity remains possible. Short bursts
+    (`--max-burst 1..4`) switch cores far more often: a thread then rarely runs to its end in one
+    burst, which is what shows the relaxed outcomes of small litmus tests.
     """
 
     name = "random"
-    BURST_BITS = 5  # bursts of 1..32
+    BURST_BITS = 5  # default bursts of 1..32
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, max_burst: int = 32):
         self.rng = random.Random(seed)
         self.bits = self.rng.getrandbits
+        self.max_burst = max_burst
+        if max_burst != 32:
+            self.pick = self._pick_bounded
 
     def pick(self, active, instructions):
         # one draw: the low bits give the burst, the high ones the core (bias < 2**-20)
         r = self.bits(32)
         return active[(r >> 5) % len(active)], 1 + (r & 31)
+
+    def _pick_bounded(self, active, instructions):
+        # one draw: 16 bits for the burst, 16 for the core (bias < 2**-10 for bursts up to 64)
+        r = self.bits(32)
+        return active[(r >> 16) % len(active)], 1 + (r & 0xFFFF) % self.max_burst
 
     def state(self):
         return self.rng.getstate()
@@ -83,6 +93,11 @@ class PCTScheduler(Scheduler):
     change point i, the running thread's priority drops to d-i, below every initial priority.
     A depth-d bug is then found with probability at least 1/(n * k^(d-1)).
 
+    `steps` (k) matters: change points beyond the run's end never fire, and PCT degenerates to
+    running threads one after the other. It comes from `--pct-steps`, else the scenario's
+    `pct_steps`, else it is measured: the length of the run with seed 0 and no change point
+    (sim.strategies.measured_pct_steps).
+
     A thread that spin-waits (pause, a contended spin_lock) lets lower priorities run until they
     have stepped, otherwise a spinning high-priority thread would starve the lock holder forever.
     """
@@ -102,9 +117,14 @@ class PCTScheduler(Scheduler):
         self.changed = 0  # change points passed
         self.last = None  # the thread that ran the last burst
 
+    def clock(self, active, instructions) -> int:
+        """Where the run is, in the steps change points are drawn from: every instruction."""
+        return instructions
+
     def pick(self, active, instructions):
+        now = self.clock(active, instructions)
         cps = self.change_points
-        while self.changed < len(cps) and instructions >= cps[self.changed]:
+        while self.changed < len(cps) and now >= cps[self.changed]:
             self.changed += 1
             if self.last is not None:
                 self.priority[self.last.tid] = self.depth - self.changed
@@ -120,7 +140,7 @@ class PCTScheduler(Scheduler):
         self.last = best.thread
         burst = self.MAX_BURST
         if self.changed < len(cps):
-            burst = max(1, min(burst, cps[self.changed] - instructions))
+            burst = max(1, min(burst, cps[self.changed] - now))
         return best, burst
 
     def state(self):

@@ -15,13 +15,15 @@ from dataclasses import asdict, dataclass, field
 
 from . import observer as ev
 from . import snapshot_codec
+from .checks import InvariantWatch, compile_checks, final_failure
 from .compiler import CONDITIONALLY_SLOW_OPS, SLOW_OPS, Slow, compile_core
 from .isa import MASK64, Mem, Reg
 from .machine import Core, Machine
 from .network import Network, Port
 from .program import Image
 from .scenario import RunOptions, Scenario, assemble_scenario, effective_cores, validate_options
-from .scheduler import PCTScheduler, RandomScheduler, RoundRobinScheduler
+from .scheduler import PCTScheduler
+from .strategies import make_scheduler
 from .store_buffer import StoreBuffer
 from .thread import BLOCKED, EXITED, NOT_STARTED, READY, RUNNING, STATE_NAMES, Thread
 
@@ -56,11 +58,12 @@ def _outcome_from(d: dict | None) -> Outcome | None:
 
 @dataclass
 class Outcome:
-    outcome: str  # completed, panic, deadlock, step_limit
+    outcome: str  # completed, panic, deadlock, step_limit, check_failed
     instructions: int
     cycles: int
     panic: PanicInfo | None = None
     blocked: list[str] = field(default_factory=list)  # deadlock: who waits for what
+    check: dict | None = None  # check_failed: name, kind, expr, values (invariants: seq, cycle, ...)
 
     def as_dict(self) -> dict:
         d = {"outcome": self.outcome, "instructions": self.instructions, "cycles": self.cycles}
@@ -68,6 +71,8 @@ class Outcome:
             d["panic"] = self.panic.as_dict()
         if self.outcome == "deadlock":
             d["blocked"] = list(self.blocked)
+        if self.check is not None:
+            d["check"] = dict(self.check)
         return d
 
 
@@ -80,6 +85,8 @@ class System:
         self.scenario = scenario
         self.options = options
         self.image = image if image is not None else assemble_scenario(scenario, options)
+        if observer is None and options.check_invariants and scenario.invariants:
+            observer = InvariantWatch()  # only then: a plain run pays nothing for invariants
         self.observer = observer
         self.ev = observer.event if observer is not None else None
         self.tso = options.memory_model == "tso"
@@ -135,13 +142,8 @@ class System:
         self.timer_order = 0
 
         seed = options.seed
-        if options.sched == "random":
-            self.scheduler = RandomScheduler(seed)
-        elif options.sched == "roundrobin":
-            self.scheduler = RoundRobinScheduler(options.quantum)
-        else:
-            steps = scenario.pct_steps or 20_000
-            self.scheduler = PCTScheduler(seed, len(self.threads), options.depth, steps)
+        self.scheduler = make_scheduler(scenario, options, len(self.threads), self.image)
+        self.final_checks = compile_checks(self, scenario.checks, "check", "checks") if scenario.checks else []
         self.memory_rng = random.Random(seed * 2654435761 + 97)  # tso drains: their own stream
         self.active: list[Core] = []
 
@@ -418,8 +420,13 @@ class System:
 
     # ------------------------------------------------------------------ endings
 
-    def _end(self, outcome: str, panic: PanicInfo | None = None, blocked: list[str] | None = None) -> None:
-        self.outcome = Outcome(outcome, self.instructions, self.cycle, panic, blocked or [])
+    def _end(self, outcome: str, panic: PanicInfo | None = None, blocked: list[str] | None = None,
+             check: dict | None = None) -> None:
+        self.outcome = Outcome(outcome, self.instructions, self.cycle, panic, blocked or [], check)
+
+    def fail_check(self, failure: dict) -> None:
+        """A check or invariant does not hold (sim.checks): that is the run's outcome."""
+        self._end("check_failed", check=failure)
 
     def _all_done(self) -> bool:
         return all(t.state == EXITED or t.daemon for t in self.threads)
@@ -440,6 +447,10 @@ class System:
         for core in self.cores:
             if core.sb is not None and core.sb.entries:
                 core.sb.drain_all()
+        failure = final_failure(self.final_checks) if self.final_checks else None
+        if failure is not None:
+            self.fail_check(failure)
+            return
         self._end("completed")
 
     def panic(self, core: Core, t: Thread, pc: int, message: str) -> None:

@@ -150,10 +150,10 @@ def test_sweep_missing_seeds_is_a_usage_error():
 _real_run_seed = sweep_session.run_seed
 
 
-def _crash_on_4(scenario, options, seed, keep):
+def _crash_on_4(scenario, options, seed, keep, *rest):
     if seed == 4:
         os._exit(3)
-    return _real_run_seed(scenario, options, seed, keep)
+    return _real_run_seed(scenario, options, seed, keep, *rest)
 
 
 def test_sweep_reports_a_crashed_worker(monkeypatch):
@@ -166,3 +166,69 @@ def test_sweep_reports_a_crashed_worker(monkeypatch):
     assert d["errors"][0]["outcome"] == "crashed"
     res = ok(invoke("sweep", "race_counter", "--seeds", "3..5", "-p", "N=10"))
     assert "seed 4: crashed" in res.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# checks, histograms, refusal
+
+def _race_with_check(tmp_path):
+    import shutil
+
+    from sim.scenario import BUNDLED
+
+    folder = tmp_path / "race"
+    shutil.copytree(BUNDLED / "race_counter", folder)
+    toml = folder / "scenario.toml"
+    toml.write_text(toml.read_text() + '\n[[checks]]\nname = "no lost update"\nexpr = "counter == 2 * N"\n')
+    return folder
+
+
+def test_sweep_counts_failed_checks_and_shows_a_histogram(tmp_path):
+    folder = _race_with_check(tmp_path)
+    res = ok(invoke("sweep", folder, "--seeds", "0..19", "-p", "N=10", "--show", "counter", "--json"))
+    d = json.loads(res.stdout)
+    plain = {s: System(load_scenario(folder), RunOptions(seed=s, params=(("N", 10),))) for s in range(20)}
+    finals = {}
+    for s, system in plain.items():
+        system.run()
+        finals[s] = system.read_symbol("counter")
+    lost = sorted(s for s, v in finals.items() if v != 20)
+    assert lost and d["failing"] == lost
+    assert d["outcomes"].get("check_failed") == len(lost)
+    assert d["failed_checks"] == [{"kind": "check", "name": "no lost update", "expr": "counter == 2 * N",
+                                   "count": len(lost)}]
+    expected = {}
+    for v in finals.values():
+        expected[v] = expected.get(v, 0) + 1
+    assert d["histograms"] == {"counter": [[v, n] for v, n in sorted(expected.items())]}
+    res = ok(invoke("sweep", folder, "--seeds", "0..19", "-p", "N=10", "--show", "counter"))
+    assert "final value of counter" in res.stdout and "no lost update" in res.stdout
+
+
+def test_sweep_refuses_a_scenario_that_does_not_assemble(tmp_path, monkeypatch):
+    folder = _race_with_check(tmp_path)
+    (folder / "counter.s").write_text((folder / "counter.s").read_text().replace("add r2, 1", "add r2, 1, 2, 3"))
+    calls = []
+    monkeypatch.setattr(sweep_session, "run_tasks", lambda *a, **k: calls.append(a))
+    line = refused(invoke("sweep", folder, "--seeds", "0..99"), "counter.s:")
+    assert calls == []  # no seed ran
+    assert "add" in line
+
+
+def test_sweep_refuses_an_unknown_show_symbol():
+    refused(invoke("sweep", "race_counter", "--seeds", "0..3", "--show", "countr"), "unknown symbol 'countr'")
+
+
+def test_sweep_check_invariants_counts_broken_invariants():
+    res = ok(invoke("sweep", "nfs_vmxmon", "-c", "2", "--seeds", "0..29", "--check-invariants", "--json"))
+    d = json.loads(res.stdout)
+    plain = ok(invoke("sweep", "nfs_vmxmon", "-c", "2", "--seeds", "0..29", "--json"))
+    panics = json.loads(plain.stdout)["failing"]
+    # every run that panics broke the invariant first
+    assert set(panics) <= set(d["failing"])
+    assert all(r["outcome"] == "check_failed" and r["check"]["kind"] == "invariant" for r in d["failures"])
+
+
+def test_sweep_bad_engine():
+    refused(invoke("sweep", "race_counter", "--seeds", "0..3", "--engine", "spark"), "unknown engine 'spark'")
+    refused(invoke("sweep", "race_counter", "--seeds", "0..3", "--address", "auto"), "--address applies to --engine ray")

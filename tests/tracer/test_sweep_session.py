@@ -136,12 +136,12 @@ CRASHING_SEED = 5
 RAISING_SEED = 2
 
 
-def _crashing_run_seed(scenario, options, seed, keep):
+def _crashing_run_seed(scenario, options, seed, keep, *rest):
     if seed == CRASHING_SEED:
         os._exit(3)
     if seed == RAISING_SEED:
         raise ZeroDivisionError("a bug in the worker")
-    return _real_run_seed(scenario, options, seed, keep)
+    return _real_run_seed(scenario, options, seed, keep, *rest)
 
 
 def test_a_crashing_worker_is_reported_and_the_sweep_goes_on(monkeypatch):

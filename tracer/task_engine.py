@@ -1,0 +1,76 @@
+"""Where a sweep's or a hunt's runs execute: a local process pool, or a Ray cluster.
+
+Both engines take a picklable function and a list of argument tuples and call `done(i, result)`
+for each finished task, in completion order; a task that raised is reported as an exception
+object in place of its result. Results do not depend on the engine: every task is a
+deterministic function of its arguments (scenario, options, seed or schedule), so the caller
+sorts them and a sweep on Ray reports exactly what the process pool reports.
+
+    process   fork-based ProcessPoolExecutor with `jobs` workers (the default). A worker that
+              dies takes the pool down: its unfinished tasks are then re-run one per pool to find
+              which one crashes, and that one is reported as crashed.
+    ray       each task a Ray remote function (tracer.ray_engine); `address` joins an existing
+              cluster (`ray://host:10001` or `auto`), None starts a local Ray instance.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from .errors import TraceError
+
+ENGINES = ("process", "ray")
+
+
+class WorkerCrashed(Exception):
+    """The worker process running a task died (killed, or a crash in the interpreter)."""
+
+
+def check_engine(engine: str, address: str | None, jobs: int) -> None:
+    if engine not in ENGINES:
+        raise TraceError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    if address is not None and engine != "ray":
+        raise TraceError("--address applies to --engine ray")
+    if jobs < 1:
+        raise TraceError(f"-j must be at least 1, got {jobs}")
+
+
+def run_tasks(fn: Callable, tasks: Sequence[tuple], done: Callable[[int, object], None], *,
+              engine: str = "process", jobs: int = 2, address: str | None = None) -> None:
+    check_engine(engine, address, jobs)
+    if not tasks:
+        return
+    if engine == "ray":
+        from .ray_engine import run_ray_tasks
+
+        run_ray_tasks(fn, tasks, done, jobs=jobs, address=address)
+        return
+    ctx = multiprocessing.get_context("fork")
+    unfinished = _run_pool(ctx, jobs, fn, list(enumerate(tasks)), done)
+    for i in unfinished:  # a worker died and took the pool down: run each alone to find who crashes
+        if _run_pool(ctx, 1, fn, [(i, tasks[i])], done):
+            done(i, WorkerCrashed("the worker process died"))
+
+
+def _run_pool(ctx, jobs: int, fn: Callable, items: list[tuple[int, tuple]], done) -> list[int]:
+    """Run the tasks in one pool; returns those left unfinished if the pool broke."""
+    unfinished = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=ctx) as pool:
+        futures = {pool.submit(fn, *args): i for i, args in items}
+        remaining = set(futures)
+        while remaining:
+            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                i = futures[fut]
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    unfinished.append(i)
+                    continue
+                except Exception as e:  # the task raised: the caller reports it with its seed
+                    result = e
+                done(i, result)
+    return sorted(unfinished)
