@@ -500,8 +500,29 @@ class Generator:
             "clock": clock,
             "sync": sync,
             "atomic": atomic,
+            "mode": access_modes(kind, addr, site, atomic),
         }
         return cols
+
+
+MODE = {name: i for i, name in enumerate(S.MODE_NAMES)}
+
+
+def access_modes(kind: np.ndarray, addr: np.ndarray, site: np.ndarray, atomic: np.ndarray) -> np.ndarray:
+    """How each access was made: atomics are value-returning RMWs, lock operations acquire and
+    release, fences full; one plain access site in ten is a marked one (READ_ONCE / WRITE_ONCE),
+    chosen by site so that the trace's random streams stay what they were."""
+    mode = np.zeros(len(kind), dtype=np.int8)
+    plain_access = (kind <= K["rmw"]) & (addr >= 0) & ~atomic
+    mode[plain_access & (site % 10 == 3)] = MODE["marked"]
+    mode[atomic & (kind == K["rmw"])] = MODE["atomic"]
+    mode[atomic & (kind == K["write"])] = MODE["release"]  # a lock word's release
+    mode[kind == K["acquire"]] = MODE["acquire"]
+    lock_rmw = np.flatnonzero(kind[:-1] == K["acquire"]) + 1  # the rmw that took the lock
+    mode[lock_rmw[kind[lock_rmw] == K["rmw"]]] = MODE["acquire"]
+    mode[kind == K["release"]] = MODE["release"]
+    mode[kind == K["fence"]] = MODE["mb"]
+    return mode
 
 
 def events_table(cols: dict) -> pa.Table:
@@ -509,6 +530,8 @@ def events_table(cols: dict) -> pa.Table:
     for f in S.EVENTS:
         if f.name == "kind":
             arrays.append(pa.DictionaryArray.from_arrays(pa.array(cols["kind"], pa.int8()), S.KIND_DICTIONARY))
+        elif f.name == "mode":
+            arrays.append(pa.DictionaryArray.from_arrays(pa.array(cols["mode"], pa.int8()), S.MODE_DICTIONARY))
         else:
             arrays.append(pa.array(cols[f.name], f.type))
     return pa.Table.from_arrays(arrays, schema=S.EVENTS)
@@ -540,6 +563,7 @@ def write_run(out: Path, events: int, seed: int, panic: bool = False, quiet: boo
             cols["kind"][-1] = K["panic"]
             cols["addr"][-1] = -1
             cols["atomic"][-1] = False
+            cols["mode"][-1] = 0
             cols["old"][-1] = 0
             cols["new"][-1] = 0
         table = events_table(cols)

@@ -2,8 +2,8 @@
 
 A column file (`RUN/index/<table>-<build>.cols`) holds one table: each column's values one after
 the other, every column starting at a 64-byte aligned offset, in exactly Arrow's in-memory layout
-(little-endian fixed-width values; booleans bit-packed, least significant bit first; `kind` as the
-int8 codes of tracer.schema.KIND_NAMES; a `ree_int64` column run-end encoded: its run ends, then
+(little-endian fixed-width values; booleans bit-packed, least significant bit first; `kind` and
+`mode` as the int8 codes of tracer.schema.KIND_NAMES and MODE_NAMES; a `ree_int64` column run-end encoded: its run ends, then
 its values, `count` of each). Its layout (rows, and each column's name, type, offset and count) is
 stored in the catalogue, index.duckdb's `index_info` (key `data`). Integer columns may be stored
 narrower than the recording's types when every value fits (the `accesses` view widens them).
@@ -39,15 +39,20 @@ TYPES: dict[str, tuple[np.dtype, pa.DataType]] = {
     "uint64": (np.dtype(np.uint64), pa.uint64()),
     "bool": (np.dtype(np.uint8), pa.bool_()),  # bit-packed: (rows + 7) // 8 bytes
     "kind": (np.dtype(np.int8), S.KIND_TYPE),  # codes into tracer.schema.KIND_NAMES
+    "mode": (np.dtype(np.int8), S.MODE_TYPE),  # codes into tracer.schema.MODE_NAMES
     "ree_int64": (np.dtype(np.int64), pa.run_end_encoded(pa.int64(), pa.int64())),  # run ends, values
 }
 
 
+# the dictionary-encoded columns: stored as int8 codes, read back under their fixed dictionary
+DICTIONARIES = {"kind": S.KIND_DICTIONARY, "mode": S.MODE_DICTIONARY}
+
+
 def type_name(field: pa.Field) -> str:
-    if field.name == "kind":
-        return "kind"
+    if field.name in DICTIONARIES:
+        return field.name
     for name, (_, t) in TYPES.items():
-        if name != "kind" and field.type == t:
+        if name not in DICTIONARIES and field.type == t:
             return name
     raise TypeError(f"no column file type for {field}")
 
@@ -220,9 +225,9 @@ class Mapped:
         buf = self.buffer.slice(off, n) if n else pa.py_buffer(b"")
         _, arrow_type = TYPES[t]
         rows = self.layout.rows
-        if t == "kind":
+        if t in DICTIONARIES:
             codes = pa.Array.from_buffers(pa.int8(), rows, [None, buf])
-            return pa.DictionaryArray.from_arrays(codes, S.KIND_DICTIONARY, safe=False)  # codes checked at build
+            return pa.DictionaryArray.from_arrays(codes, DICTIONARIES[t], safe=False)  # codes checked at build
         if t == "ree_int64":
             ends = pa.Array.from_buffers(pa.int64(), count, [None, buf.slice(0, 8 * count)])
             values = pa.Array.from_buffers(pa.int64(), count, [None, buf.slice(8 * count, 8 * count)])

@@ -66,12 +66,12 @@ from tracer import schema as S
 
 from . import columns as C
 from .errors import QueryError, QueryWarning
-from .rundir import RunDir, conform, kind_codes, read_stream
+from .rundir import RunDir, conform, kind_codes, mode_codes, read_stream
 from .sqlfiles import load_sql
 
 INDEX_FILE = "index.duckdb"
 DATA_DIR = "index"
-INDEX_FORMAT = 6  # bump whenever the index layout changes
+INDEX_FORMAT = 7  # bump whenever the index layout changes
 INT32_MAX = np.iinfo(np.int32).max
 GROUP_ROWS = 32 * 1024 * 1024  # accesses per sorted group (the scatter buffers' size)
 PROGRESS_MIN_EVENTS = 2_000_000  # show a progress bar from this size when stderr is a terminal
@@ -81,7 +81,7 @@ assert (KIND["read"], KIND["write"], KIND["rmw"]) == (0, 1, 2)  # `code <= 2` me
 
 ACCESS_SCHEMA = pa.schema([S.EVENTS.field(n) for n in
                            ("addr", "seq", "cycle", "machine", "core", "thread", "site", "kind",
-                            "old", "new", "clock", "atomic")])
+                            "old", "new", "clock", "atomic", "mode")])
 ACCESS_COLUMNS = ACCESS_SCHEMA.names
 TABLES = {"accesses": ACCESS_SCHEMA, "other_events": S.EVENTS, "vclocks": S.VCLOCKS}
 # the names the bulk tables are registered under (`accesses` is a view over `_accesses` that
@@ -92,7 +92,7 @@ FILE_PREFIX = {"accesses": "accesses", "other_events": "other", "vclocks": "vclo
 NARROW = ("seq", "cycle", "machine", "core", "thread", "site", "clock")
 # the columns each scatter thread moves (about the same work each); `addr` is run-end encoded
 SCATTER_SHARES = (("seq", "cycle", "old", "new", "kind"),
-                  ("clock", "machine", "core", "thread", "site", "atomic"))
+                  ("clock", "machine", "core", "thread", "site", "atomic", "mode"))
 
 
 @dataclass
@@ -432,8 +432,10 @@ class _Schedule:
 
 
 def _canonical_batch(batch: pa.RecordBatch, location: str) -> pa.RecordBatch:
-    """A batch with exactly the EVENTS schema and kind as int8 codes under KIND_DICTIONARY."""
-    if batch.schema.equals(S.EVENTS) and batch.column(6).dictionary.equals(S.KIND_DICTIONARY):
+    """A batch with exactly the EVENTS schema, kind and mode as int8 codes under their
+    dictionaries."""
+    if (batch.schema.equals(S.EVENTS) and batch.column(6).dictionary.equals(S.KIND_DICTIONARY)
+            and batch.column(13).dictionary.equals(S.MODE_DICTIONARY)):
         return batch
     missing = [f.name for f in S.EVENTS if f.name not in batch.schema.names]
     if missing:
@@ -443,6 +445,8 @@ def _canonical_batch(batch: pa.RecordBatch, location: str) -> pa.RecordBatch:
         col = batch.column(f.name)
         if f.name == "kind":
             arrays.append(pa.DictionaryArray.from_arrays(kind_codes(col, location), S.KIND_DICTIONARY))
+        elif f.name == "mode":
+            arrays.append(pa.DictionaryArray.from_arrays(mode_codes(col, location), S.MODE_DICTIONARY))
         else:
             try:
                 arrays.append(col.cast(f.type))

@@ -149,27 +149,37 @@ def conform(table: pa.Table, schema: pa.Schema, location: str) -> pa.Table:
 
 
 _KIND_INDEX = {name: i for i, name in enumerate(S.KIND_NAMES)}
+_MODE_INDEX = {name: i for i, name in enumerate(S.MODE_NAMES)}
 
 
 def kind_codes(column: pa.Array, location: str) -> pa.Array:
     """The event kinds of one batch as int8 codes in tracer.schema.KIND_NAMES order."""
+    return _codes(column, S.KIND_NAMES, _KIND_INDEX, "event kind", location)
+
+
+def mode_codes(column: pa.Array, location: str) -> pa.Array:
+    """The access modes of one batch as int8 codes in tracer.schema.MODE_NAMES order."""
+    return _codes(column, S.MODE_NAMES, _MODE_INDEX, "access mode", location)
+
+
+def _codes(column: pa.Array, names: tuple, index: dict, what: str, location: str) -> pa.Array:
     if pa.types.is_dictionary(column.type):
         dictionary = column.dictionary.cast(pa.string()).to_pylist()
         indices = column.indices.cast(pa.int8())
-        if dictionary[: len(S.KIND_NAMES)] == list(S.KIND_NAMES)[: len(dictionary)]:
+        if dictionary[: len(names)] == list(names)[: len(dictionary)]:
             return indices
-        unknown = [d for d in dictionary if d not in _KIND_INDEX]
+        unknown = [d for d in dictionary if d not in index]
         if unknown:
-            raise QueryError(f"unknown event kind(s) {', '.join(map(repr, unknown))}", location)
-        lut = pa.array([_KIND_INDEX[d] for d in dictionary], pa.int8())
+            raise QueryError(f"unknown {what}(s) {', '.join(map(repr, unknown))}", location)
+        lut = pa.array([index[d] for d in dictionary], pa.int8())
         return pc.take(lut, indices)
     if pa.types.is_integer(column.type):
         return column.cast(pa.int8())
     values = column.cast(pa.string())
-    codes = pc.index_in(values, value_set=S.KIND_DICTIONARY)
+    codes = pc.index_in(values, value_set=pa.array(names, pa.string()))
     if codes.null_count:
         bad = sorted(set(pc.filter(values, pc.is_null(codes)).to_pylist()))
-        raise QueryError(f"unknown event kind(s) {', '.join(map(repr, bad))}", location)
+        raise QueryError(f"unknown {what}(s) {', '.join(map(repr, bad))}", location)
     return codes.cast(pa.int8())
 
 

@@ -17,7 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .isa import MASK64, Imm, Mem, Reg
-from .observer import ACQUIRE, FENCE, READ, RELEASE, RMW, ROW, WRITE, row_code
+from .observer import (
+    ACQ, ACQUIRE, ATOMIC, ATOMIC_NORET, FENCE, MARKED, MB, READ, REL, RELEASE, RMB, RMW, ROW, WMB, WRITE,
+    row_code,
+)
+from .observer import PLAIN as UNORDERED  # the plain access mode (PLAIN below is a way of compiling)
 from .program import Instr
 
 STORE_BUFFER_CAPACITY = 8
@@ -43,6 +47,13 @@ _ARITH = {
     "xor": "{a} ^ {v}", "shl": "({a} << ({v} & 63)) & M", "shr": "{a} >> ({v} & 63)",
 }
 _BRANCH = {"beq": "==", "bne": "!=", "blt": "<", "ble": "<=", "bgt": ">", "bge": ">="}
+# Loads and stores and the access mode each records (to the machine they are all ld / st).
+LOAD_MODES = {"ld": UNORDERED, "ld_once": MARKED, "ld_acquire": ACQ}
+STORE_MODES = {"st": UNORDERED, "st_once": MARKED, "st_release": REL}
+FENCE_MODES = {"fence": MB, "rmb": RMB, "wmb": WMB}
+# Atomic read-modify-writes: value-returning ones are fully ordered in the kernel, the others not.
+RMW_MODES = {"xchg": ATOMIC, "cas": ATOMIC, "xadd": ATOMIC, "test_and_set_bit": ATOMIC,
+             "test_and_clear_bit": ATOMIC, "set_bit": ATOMIC_NORET, "clear_bit": ATOMIC_NORET}
 
 
 def _val(op) -> str:
@@ -78,14 +89,15 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
     npc = pc + 1
     observed = mode != PLAIN
 
-    def report(kind: int, addr: str, old: str, new: str, sync: str = "-1", atomic: bool = False) -> str:
+    def report(kind: int, addr: str, old: str, new: str, sync: str = "-1", atomic: bool = False,
+               how: int = UNORDERED) -> str:
         """The statement that reports an event: a packed row (the sync id follows from the kind,
-        see tracer.trace_writer), or a call with the cycle."""
+        see tracer.trace_writer), or a call with the cycle. `how` is the access mode."""
         if mode == ROWS:
-            name = f"K{pc}_{kind}_{int(atomic)}"
-            codes[name] = row_code(site, kind, atomic, 0)
+            name = f"K{pc}_{kind}_{int(atomic)}_{how}"
+            codes[name] = row_code(site, kind, atomic, 0, how)
             return f"w(p({name}, burst[0], k, {addr}, {old}, {new}))"
-        return f"ev({kind}, burst[0] + k, {addr}, {old}, {new}, {site}, {sync}, {atomic})"
+        return f"ev({kind}, burst[0] + k, {addr}, {old}, {new}, {site}, {sync}, {atomic}, {how})"
 
     def drain(which: str) -> str:
         """A store-buffer drain; observed, it reports at the cycle published on the system."""
@@ -95,22 +107,30 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
         return ["raise Slow"]
     if op == "mov":
         return [f"regs[{args[0].n}] = {_val(args[1])}", f"return {npc}"]
-    if op == "ld":
+    if op in LOAD_MODES:
+        how = LOAD_MODES[op]
         d, m = args
         lines = [f"a = {_addr(m)}"]
+        forwarded = "0"
+        if tso and observed and how != UNORDERED:
+            # a marked or acquire load says whether it read its own buffered store (it then reads
+            # from its own thread, which the happens-before rules must know)
+            lines += ["f = 0", "if sb:", "    for e in sb:", "        if e[0] == a: f = 1"]
+            forwarded = "f"
         lines.append("v = load(a) if sb else mem[a]" if tso else "v = mem[a]")
         lines.append(f"regs[{d.n}] = v")
         if observed:
-            lines.append(report(READ, "a", "0", "v"))
+            lines.append(report(READ, "a", forwarded, "v", how=how))
         return lines + [f"return {npc}"]
-    if op == "st":
+    if op in STORE_MODES:
+        how = STORE_MODES[op]
         m, v = args
         lines = [f"a = {_addr(m)}", f"v = {_val(v)}"]
         if tso:
-            lines += ["mem[a]", f"sb.append((a, v, {site}))",
+            lines += ["mem[a]", f"sb.append((a, v, {site}, {how}))",
                       f"if len(sb) > {STORE_BUFFER_CAPACITY}: " + drain("drain_one")]
         elif observed:
-            lines += ["old = mem[a]", "mem[a] = v", report(WRITE, "a", "old", "v")]
+            lines += ["old = mem[a]", "mem[a] = v", report(WRITE, "a", "old", "v", how=how)]
         else:
             lines += ["mem[a] = v"]
         return lines + [f"return {npc}"]
@@ -157,7 +177,7 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
                      "if mem[a] or t.spinning_lock: raise Slow")
         lines += ["mem[a] = 1", "t.preempt += 1"]
         if observed:
-            lines += [report(ACQUIRE, "a", "0", "1", "a", True), report(RMW, "a", "0", "1", atomic=True)]
+            lines += [report(ACQUIRE, "a", "0", "1", "a", True, ACQ), report(RMW, "a", "0", "1", atomic=True, how=ACQ)]
         return lines + [f"return {npc}"]
     if op == "spin_unlock":
         lines = [f"a = {_addr(args[0])}", "t = core.thread", "old = mem[a]"]
@@ -165,14 +185,18 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
                      "if not old or not t.preempt: raise Slow")
         lines += ["mem[a] = 0", "t.preempt -= 1"]
         if observed:
-            lines += [report(WRITE, "a", "old", "0", atomic=True), report(RELEASE, "a", "old", "0", "a", True)]
+            lines += [report(WRITE, "a", "old", "0", atomic=True, how=REL),
+                      report(RELEASE, "a", "old", "0", "a", True, REL)]
         return lines + [f"return {npc}"]
     if op == "bug_on":
         return [f"if regs[{args[0].n}]: raise Slow", f"return {npc}"]
-    if op == "fence":
-        lines = ["if sb: " + drain("drain_all")] if tso else []
+    if op in FENCE_MODES:
+        how = FENCE_MODES[op]
+        # only the full barrier drains: under tso loads are not reordered with loads, nor stores
+        # with stores, so smp_rmb and smp_wmb are compiler barriers (as in the kernel on x86)
+        lines = ["if sb: " + drain("drain_all")] if tso and how == MB else []
         if observed:
-            lines.append(report(FENCE, "-1", "0", "0", atomic=True))
+            lines.append(report(FENCE, "-1", "0", "0", atomic=True, how=how))
         return lines + [f"return {npc}"]
     # atomic read-modify-write: drain the store buffer first (a locked instruction does)
     lines = ["if sb: " + drain("drain_all")] if tso else []
@@ -200,7 +224,7 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
     else:  # pragma: no cover - the assembler only produces known ops
         raise AssertionError(f"no code for {op}")
     if observed:
-        lines.append(report(RMW, "a", "old", "new", atomic=True))
+        lines.append(report(RMW, "a", "old", "new", atomic=True, how=RMW_MODES[op]))
     return lines + [f"return {npc}"]
 
 
@@ -268,7 +292,7 @@ def _event_emitter(observer, core, system) -> Callable:
     """An emitter for an observer that only has `event`: it publishes the cycle, then reports."""
     event = observer.event
 
-    def emit(kind, cycle, addr, old, new, site, sync, atomic):
+    def emit(kind, cycle, addr, old, new, site, sync, atomic, mode):
         system.cycle = cycle
-        event(kind, core, addr, old, new, site, sync, atomic)
+        event(kind, core, addr, old, new, site, sync, atomic, mode)
     return emit

@@ -40,6 +40,14 @@ _SPECS = [
     OpSpec("mov", "RV", "rd = v"),
     OpSpec("ld", "RM", "rd = mem[m]  (a plain read)"),
     OpSpec("st", "MV", "mem[m] = v  (a plain write; under tso it goes through the store buffer)"),
+    # marked and ordered accesses (the kernel's READ_ONCE, WRITE_ONCE, smp_load_acquire,
+    # smp_store_release): the same loads and stores as ld/st to the machine (under tso every
+    # load is an acquire and every store, buffered, a release), recorded with their mode so the
+    # race rules know what the programmer declared
+    OpSpec("ld_once", "RM", "rd = READ_ONCE(mem[m])  (a marked read)"),
+    OpSpec("st_once", "MV", "WRITE_ONCE(mem[m], v)  (a marked write; buffered under tso)"),
+    OpSpec("ld_acquire", "RM", "rd = smp_load_acquire(mem[m])"),
+    OpSpec("st_release", "MV", "smp_store_release(mem[m], v)  (buffered under tso like any store)"),
     # arithmetic and logic: three-operand, or two-operand meaning rd = rd op v
     OpSpec("add", "RRV", "rd = ra + v", True),
     OpSpec("sub", "RRV", "rd = ra - v", True),
@@ -76,7 +84,9 @@ _SPECS = [
     OpSpec("clear_bit", "VM", "clear bit v of mem[m] (atomic, like Linux clear_bit)"),
     OpSpec("test_and_set_bit_lock", "RVM", "test_and_set_bit with acquire semantics when it takes the bit"),
     OpSpec("clear_bit_unlock", "VM", "clear_bit with release semantics"),
-    OpSpec("fence", "", "full memory barrier (mfence): drains this core's store buffer"),
+    OpSpec("fence", "", "smp_mb(): full memory barrier (mfence): drains this core's store buffer"),
+    OpSpec("rmb", "", "smp_rmb(): orders loads (a compiler barrier under sc and tso: no drain)"),
+    OpSpec("wmb", "", "smp_wmb(): orders stores (a compiler barrier under sc and tso: no drain)"),
     # kernel synchronisation
     OpSpec("spin_lock", "M", "preempt_disable, then spin until the lock word is taken (acquire)"),
     OpSpec("spin_trylock", "RM", "preempt_disable; rd = 1 and acquire if taken, else rd = 0 and preempt_enable"),

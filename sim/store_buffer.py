@@ -3,12 +3,13 @@
 Plain stores wait here until they drain to memory; the core's own loads see them first (store-to-
 load forwarding), other cores only after the drain. Fences, locked instructions and context
 switches drain the whole buffer; the system drains single entries at seeded random moments.
-A drained store is reported to the observer at that moment, with the site that issued it.
+A drained store is reported to the observer at that moment, with the site and access mode of the
+store instruction that issued it (st, st_once or st_release).
 """
 
 from __future__ import annotations
 
-from .observer import CODE_SITE_SHIFT, ROW, WRITE, row_code
+from .observer import CODE_MODE_SHIFT, CODE_SITE_SHIFT, ROW, WRITE, row_code
 
 
 class StoreBuffer:
@@ -16,7 +17,7 @@ class StoreBuffer:
 
     def __init__(self, mem: list[int], core, observer=None, clock=None):
         """`clock` has the `cycle` a drain happens at (the System), for a row-writing observer."""
-        self.entries: list[tuple[int, int, int]] = []  # (addr, value, site), oldest first
+        self.entries: list[tuple[int, int, int, int]] = []  # (addr, value, site, mode), oldest first
         self.mem = mem
         self.core = core
         self.event = observer.event if observer is not None else None
@@ -28,20 +29,21 @@ class StoreBuffer:
             self.clock = clock
 
     def load(self, addr: int) -> int:
-        for a, v, _ in reversed(self.entries):
+        for a, v, _, _ in reversed(self.entries):
             if a == addr:
                 return v
         return self.mem[addr]
 
     def drain_one(self) -> None:
-        addr, value, site = self.entries.pop(0)
+        addr, value, site, mode = self.entries.pop(0)
         mem = self.mem
         old = mem[addr]
         mem[addr] = value
         if self.write is not None:
-            self.write(self.pack(((site + 1) << CODE_SITE_SHIFT) | self.code, self.clock.cycle, 0, addr, old, value))
+            self.write(self.pack(((site + 1) << CODE_SITE_SHIFT) | (mode << CODE_MODE_SHIFT) | self.code,
+                                 self.clock.cycle, 0, addr, old, value))
         elif self.event is not None:
-            self.event(WRITE, self.core, addr, old, value, site, -1, False)
+            self.event(WRITE, self.core, addr, old, value, site, -1, False, mode)
 
     def drain_all(self) -> None:
         while self.entries:

@@ -504,9 +504,9 @@ class System:
         self._drain(core)
         return a
 
-    def _emit(self, kind, core, addr, old, new, site, sync=-1, atomic=True) -> None:
+    def _emit(self, kind, core, addr, old, new, site, sync=-1, atomic=True, mode=ev.PLAIN) -> None:
         if self.ev is not None:
-            self.ev(kind, core, addr, old, new, site, sync, atomic)
+            self.ev(kind, core, addr, old, new, site, sync, atomic, mode)
 
     def _scheduling_while_atomic(self, core, t, pc) -> bool:
         if t.preempt:
@@ -528,11 +528,11 @@ class System:
             mem[a] = 1
             t.spinning_lock = False
             t.pc = pc + 1
-            self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a)
-            self._emit(ev.RMW, core, a, 0, 1, ins.site)
+            self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a, mode=ev.ACQ)
+            self._emit(ev.RMW, core, a, 0, 1, ins.site, mode=ev.ACQ)
         else:
             core.spinning = True  # retry: the pc stays on spin_lock
-            self._emit(ev.RMW, core, a, old, old, ins.site)
+            self._emit(ev.RMW, core, a, old, old, ins.site, mode=ev.ACQ)
 
     def _op_spin_trylock(self, core, t, pc):
         ins = core.machine.code[pc]
@@ -546,11 +546,11 @@ class System:
             mem[a] = 1
             t.preempt += 1
             t.regs[ins.args[0].n] = 1
-            self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a)
-            self._emit(ev.RMW, core, a, 0, 1, ins.site)
+            self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a, mode=ev.TRYLOCK)
+            self._emit(ev.RMW, core, a, 0, 1, ins.site, mode=ev.ACQ)
         else:
             t.regs[ins.args[0].n] = 0
-            self._emit(ev.RMW, core, a, old, old, ins.site)
+            self._emit(ev.RMW, core, a, old, old, ins.site, mode=ev.ACQ)
 
     def _op_spin_unlock(self, core, t, pc):
         ins = core.machine.code[pc]
@@ -568,8 +568,8 @@ class System:
         mem[a] = 0
         t.preempt -= 1
         t.pc = pc + 1
-        self._emit(ev.WRITE, core, a, old, 0, ins.site)
-        self._emit(ev.RELEASE, core, a, old, 0, ins.site, a)
+        self._emit(ev.WRITE, core, a, old, 0, ins.site, mode=ev.REL)
+        self._emit(ev.RELEASE, core, a, old, 0, ins.site, a, mode=ev.REL)
 
     def _op_test_and_set_bit_lock(self, core, t, pc):
         ins = core.machine.code[pc]
@@ -586,8 +586,8 @@ class System:
         t.regs[d.n] = (old >> bit) & 1
         t.pc = pc + 1
         if taken:
-            self._emit(ev.ACQUIRE, core, a, old, new, ins.site, a)
-        self._emit(ev.RMW, core, a, old, new, ins.site)
+            self._emit(ev.ACQUIRE, core, a, old, new, ins.site, a, mode=ev.ACQ)
+        self._emit(ev.RMW, core, a, old, new, ins.site, mode=ev.ACQ)
 
     def _op_clear_bit_unlock(self, core, t, pc):
         ins = core.machine.code[pc]
@@ -601,8 +601,8 @@ class System:
         new = old & ~(1 << bit) & MASK64
         mem[a] = new
         t.pc = pc + 1
-        self._emit(ev.RMW, core, a, old, new, ins.site)
-        self._emit(ev.RELEASE, core, a, old, new, ins.site, a)
+        self._emit(ev.RMW, core, a, old, new, ins.site, mode=ev.REL)
+        self._emit(ev.RELEASE, core, a, old, new, ins.site, a, mode=ev.REL)
 
     def _op_pause(self, core, t, pc):
         t.pc = pc + 1

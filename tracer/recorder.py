@@ -16,7 +16,8 @@ from sim import observer as k
 from .errors import TraceError
 
 # Columns of an event row, after seq (seq is implicit: rows are dense).
-ROW_FIELDS = ("cycle", "machine", "core", "thread", "site", "kind", "addr", "old", "new", "clock", "sync", "atomic")
+ROW_FIELDS = ("cycle", "machine", "core", "thread", "site", "kind", "addr", "old", "new", "clock", "sync", "atomic",
+              "mode")
 
 
 class Recorder:
@@ -41,15 +42,15 @@ class Recorder:
             raise TraceError(f"cannot record more than {k.MAX_CORES} cores (this run has {len(system.cores)})")
         self.system = system
 
-    def event(self, kind, core, addr, old, new, site, sync, atomic):
-        self.record(kind, core, self.system.cycle, addr, old, new, site, sync, atomic)
+    def event(self, kind, core, addr, old, new, site, sync, atomic, mode=k.PLAIN):
+        self.record(kind, core, self.system.cycle, addr, old, new, site, sync, atomic, mode)
 
-    def record(self, kind, core, cycle, addr, old, new, site, sync, atomic):
+    def record(self, kind, core, cycle, addr, old, new, site, sync, atomic, mode=k.PLAIN):
         if kind == k.SEND or kind == k.RECV:
             self.messages.append((self.seq, sync))
         elif kind == k.PANIC:
             self.panic_seq = self.seq
-        self.write(self.pack(k.row_code(site, kind, atomic, core.gid), cycle, 0, addr, old, new))
+        self.write(self.pack(k.row_code(site, kind, atomic, core.gid, mode), cycle, 0, addr, old, new))
 
     def row_writer(self, core):
         """Compiled instructions and the store buffer of `core` write their rows straight into

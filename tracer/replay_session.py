@@ -22,7 +22,7 @@ from .errors import Divergence, TraceError
 from .happens_before import HappensBefore
 from .recorder import ROW_FIELDS
 from .run_dir import RunDir
-from .schema import KIND_NAMES
+from .schema import KIND_NAMES, MODE_NAMES
 from .seq_arg import parse_seq
 
 
@@ -41,13 +41,14 @@ class Verifier:
     def attach(self, system) -> None:
         self.system = system
 
-    def event(self, kind, core, addr, old, new, site, sync, atomic):
+    def event(self, kind, core, addr, old, new, site, sync, atomic, mode=0):
         seq = self.seq
         self.seq = seq + 1
         t = core.thread.tid
         clock = self.hb.vc[t][t] if kind < 3 else self.hb.event(kind, t, sync, seq)
         self.hb.changes.clear()
-        row = (self.system.cycle, core.mid, core.index, t, site, kind, addr, old, new, clock, sync, bool(atomic))
+        row = (self.system.cycle, core.mid, core.index, t, site, kind, addr, old, new, clock, sync, bool(atomic),
+               MODE_NAMES[mode])
         recorded = self.expected[seq - self.first]
         if row != recorded:
             raise Divergence(seq, _named(recorded), _named(row), self.location)
@@ -145,7 +146,7 @@ def replay(run_dir: str | Path | RunDir, to: int | str, show: list[str] | tuple[
     cols = [window[name].to_pylist() for name in ("cycle", "machine", "core", "thread", "site")]
     code_of = {name: i for i, name in enumerate(KIND_NAMES)}
     kinds = [code_of[name] for name in window["kind"].to_pylist()]
-    rest = [window[name].to_pylist() for name in ("addr", "old", "new", "clock", "sync", "atomic")]
+    rest = [window[name].to_pylist() for name in ("addr", "old", "new", "clock", "sync", "atomic", "mode")]
     expected = list(zip(*cols, kinds, *rest))
 
     verifier = Verifier(expected, ckpt.seq, target, len(run.table("threads.parquet")), str(run.path))
@@ -191,7 +192,7 @@ def _state(system: System, run: RunDir, seq: int, ckpt_seq: int, replayed: int, 
             cs.registers = {f"r{i}": v for i, v in enumerate(t.regs)}
             cs.preempt_count = t.preempt
         if core.sb is not None:
-            for addr, value, site in core.sb.entries:
+            for addr, value, *_ in core.sb.entries:
                 sym = image.symbol_at(addr)
                 cs.store_buffer.append({"addr": addr, "symbol": sym.name if sym else None, "value": value})
         cores.append(cs)

@@ -98,6 +98,11 @@ class RunDir:
             raise TraceError("not a run directory (no events/ folder)", str(path))
         if not isinstance(meta, dict) or "seed" not in meta or "scenario" not in meta:
             raise TraceError("meta.json is not a revtrace run's", str(path))
+        version = meta.get("schema_version")
+        if isinstance(version, int) and version < schema.OLDEST_READABLE:
+            raise TraceError(f"recorded with schema version {version}, before access modes were recorded; "
+                             f"record the run again to read it (this revtrace reads versions "
+                             f"{schema.OLDEST_READABLE}..{schema.SCHEMA_VERSION})", str(path))
         return cls(path, meta)
 
     @property

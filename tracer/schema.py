@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Recordings older than this lack a column the readers need (version 1: no access `mode`); they are
+# refused with one line that says so (re-record the run: the scenario and seed reproduce it).
+OLDEST_READABLE = 2
 
 # The event kinds, in the order of the simulator's numeric codes (sim/observer.py; a test keeps the
 # two equal). Spelled out here because queries/ reads this module and must not import sim/.
@@ -32,6 +35,17 @@ KIND_NAMES = (
 
 KIND_TYPE = pa.dictionary(pa.int8(), pa.string())
 KIND_DICTIONARY = pa.array(KIND_NAMES, pa.string())
+
+# How an access was made (sim/observer.py's MODE constants, in order; a test keeps them equal):
+# plain (ld, st), marked (READ_ONCE / WRITE_ONCE: ld_once, st_once), acquire (ld_acquire, a lock
+# taken), release (st_release, a lock released), atomic (a value-returning atomic RMW: fully
+# ordered), atomic_noret (set_bit, clear_bit: unordered), mb / rmb / wmb (a fence's kind), trylock
+# (the acquire event of a spin_trylock that took its lock). Non-access events are plain.
+MODE_NAMES = (
+    "plain", "marked", "acquire", "release", "atomic", "atomic_noret", "mb", "rmb", "wmb", "trylock",
+)
+MODE_TYPE = pa.dictionary(pa.int8(), pa.string())
+MODE_DICTIONARY = pa.array(MODE_NAMES, pa.string())
 
 # One row per event, in global order. Missing values are -1 (never null) so that columns stay
 # plain and fast: addr for events without memory, sync for events without a sync object.
@@ -48,7 +62,8 @@ EVENTS = pa.schema([
     pa.field("new", pa.uint64(), nullable=False),  # the word after (writes, rmw) or value read
     pa.field("clock", pa.int64(), nullable=False),  # the thread's own vector-clock entry (epoch)
     pa.field("sync", pa.int64(), nullable=False),  # lock addr, message id or thread id, -1
-    pa.field("atomic", pa.bool_(), nullable=False),  # a locked/atomic access (never races)
+    pa.field("atomic", pa.bool_(), nullable=False),  # a locked/atomic access
+    pa.field("mode", MODE_TYPE, nullable=False),  # how it was made: plain, marked, acquire, ...
 ])
 
 # Whenever thread `thread`'s vector clock changes (at a sync operation) its own entry becomes

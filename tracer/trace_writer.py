@@ -4,7 +4,7 @@ The Recorder (tracer.recorder) keeps the simulator's hot path down to one packed
 (sim.observer's row protocol: code, cycle as base and offset, addr, old, new). Everything else an event row holds
 follows from the rows themselves, in order, and is worked out here, one batch at a time:
 
-- machine, core, kind, site, atomic: unpacked from the row's code;
+- machine, core, kind, site, atomic, mode: unpacked from the row's code;
 - thread: the core's latest switch event (switch rows carry the thread in `new`), or the thread
   the core had when the batch began;
 - sync: the lock word (acquire, release), the thread (spawn, wake: `new`; sleep: the sleeper),
@@ -99,6 +99,7 @@ class TraceWriter:
         old, new = columns[4].view(np.uint64), columns[5].view(np.uint64)
         gid = (code & GID_MASK).astype(np.intp)
         kind = ((code >> k.CODE_KIND_SHIFT) & 15).astype(np.int8)
+        mode = ((code >> k.CODE_MODE_SHIFT) & 15).astype(np.int8)
         thread = self._threads(gid, kind, new)
         sync = self._syncs(kind, addr, new, thread, messages, first_seq)
         self._advance_clocks(kind, thread, sync, first_seq)
@@ -116,6 +117,7 @@ class TraceWriter:
             pa.array(self._clocks(thread, first_seq)),
             pa.array(sync),
             pa.array(((code >> k.CODE_ATOMIC_SHIFT) & 1).astype(np.bool_)),
+            pa.DictionaryArray.from_arrays(pa.array(mode), schema.MODE_DICTIONARY),
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=schema.EVENTS)
 

@@ -24,6 +24,8 @@ import pyarrow.parquet as pq
 from tracer import schema as S
 
 KIND = {name: i for i, name in enumerate(S.KIND_NAMES)}
+MODE = {name: i for i, name in enumerate(S.MODE_NAMES)}
+DEFAULT_MODE = {"acquire": "acquire", "release": "release", "fence": "mb"}
 MASK = (1 << 64) - 1
 
 
@@ -101,7 +103,7 @@ class RunBuilder:
             a[k] = max(a.get(k, 0), v)
 
     def _emit(self, thread: str, kind: str, addr=-1, old=0, new=0, site=None, sync=-1,
-              atomic=False, core=None, cycles=1) -> dict:
+              atomic=False, core=None, cycles=1, mode=None) -> dict:
         t = self.tid[thread]
         seq = len(self.events)
         vc = self._vc(t, seq)
@@ -110,7 +112,8 @@ class RunBuilder:
         ev = {"seq": seq, "cycle": self.cycle, "machine": self.machines.index(m),
               "core": self.core_of[thread] if core is None else core, "thread": t,
               "site": self.site(site), "kind": kind, "addr": addr, "old": old & MASK,
-              "new": new & MASK, "clock": vc[t], "sync": sync, "atomic": atomic}
+              "new": new & MASK, "clock": vc[t], "sync": sync, "atomic": atomic,
+              "mode": mode or DEFAULT_MODE.get(kind, "atomic" if atomic else "plain")}
         self.events.append(ev)
         return ev
 
@@ -246,6 +249,9 @@ class RunBuilder:
             if f.name == "kind":
                 arrays.append(pa.DictionaryArray.from_arrays(
                     pa.array([KIND[k] for k in cols["kind"]], pa.int8()), S.KIND_DICTIONARY))
+            elif f.name == "mode":
+                arrays.append(pa.DictionaryArray.from_arrays(
+                    pa.array([MODE[k] for k in cols["mode"]], pa.int8()), S.MODE_DICTIONARY))
             else:
                 arrays.append(pa.array(cols[f.name], f.type))
         return pa.Table.from_arrays(arrays, schema=S.EVENTS)

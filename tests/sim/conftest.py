@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from sim.observer import KIND_NAMES, SWITCH
+from sim.observer import KIND_NAMES, MODE_NAMES, SWITCH
 from sim.scenario import RunOptions, load_scenario
 from sim.system import System
 from sim.thread import RUNNING
@@ -36,6 +36,7 @@ class Ev(NamedTuple):
     site: int
     sync: int
     atomic: bool
+    mode: str = "plain"  # the access mode (sim.observer.MODE_NAMES)
 
 
 class EventLog:
@@ -54,7 +55,7 @@ class EventLog:
         assert not self.events, "attach after an event"
         self.system = system
 
-    def event(self, kind, core, addr, old, new, site, sync, atomic):
+    def event(self, kind, core, addr, old, new, site, sync, atomic, mode=0):
         t = core.thread
         if t is None:
             self.violations.append(f"{KIND_NAMES[kind]} on idle core {core}")
@@ -63,7 +64,7 @@ class EventLog:
         if kind == SWITCH and core.sb is not None and core.sb.entries:
             self.violations.append(f"switch on {core} with a non-empty store buffer")
         e = Ev(self.system.cycle, core.mid, core.index, t.tid if t is not None else -1, KIND_NAMES[kind],
-               addr, old, new, site, sync, bool(atomic))
+               addr, old, new, site, sync, bool(atomic), MODE_NAMES[mode])
         self.events.append(e)
         if self.on_event is not None:
             self.on_event(self, e)

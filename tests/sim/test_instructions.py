@@ -891,6 +891,102 @@ def test_fence_under_sc(rig):
 
 
 # ---------------------------------------------------------------------------------------------
+# Memory-order instructions: the kernel's READ_ONCE / WRITE_ONCE, smp_load_acquire,
+# smp_store_release, smp_rmb, smp_wmb. To the machine they are ld, st and (for the full barrier
+# only) a drain; what they add is the mode every report carries.
+
+ORDERED = """
+    st_once [a], 5
+    ld_once r1, [a]
+    st_release [b], 7
+    ld_acquire r2, [b]
+    wmb
+    rmb
+    fence
+    ld r3, [a]
+    ld r4, [b]
+"""
+
+
+@covers("ld_once", "st_once", "ld_acquire", "st_release", "rmb", "wmb")
+@pytest.mark.parametrize("model", ["sc", "tso"])
+@pytest.mark.parametrize("observe", [False, True])
+def test_marked_and_ordered_accesses_load_and_store(rig, model, observe):
+    system, outcome = rig.run(program(ORDERED, TWO), observe=observe, options={"memory_model": model})
+    assert outcome.outcome == "completed"
+    assert system.threads[0].regs[1:5] == [5, 7, 5, 7]
+    assert system.read_symbol("a") == 5 and system.read_symbol("b") == 7
+
+
+@covers("ld_once", "st_once", "ld_acquire", "st_release", "rmb", "wmb", "fence")
+@pytest.mark.parametrize("model", ["sc", "tso"])
+def test_every_access_reports_its_mode(rig, model):
+    system, _ = rig.run(program(ORDERED, TWO), observe=True,
+                        options={"memory_model": model, "sched": "roundrobin", "quantum": 1000})
+    got = [(e.kind, e.mode) for e in system.observer.without("switch", "exit")]
+    if model == "sc":
+        assert got == [("write", "marked"), ("read", "marked"), ("write", "release"), ("read", "acquire"),
+                       ("fence", "wmb"), ("fence", "rmb"), ("fence", "mb"), ("read", "plain"), ("read", "plain")]
+    else:  # the stores wait in the buffer until the full barrier drains them, keeping their mode
+        assert got == [("read", "marked"), ("read", "acquire"), ("fence", "wmb"), ("fence", "rmb"),
+                       ("write", "marked"), ("write", "release"), ("fence", "mb"), ("read", "plain"),
+                       ("read", "plain")]
+    assert all(e.atomic for e in system.observer.of("fence"))
+    assert not any(e.atomic for e in system.observer.of("read", "write"))
+
+
+@covers("rmb", "wmb", "fence")
+def test_only_the_full_barrier_drains_under_tso(rig):
+    """smp_rmb and smp_wmb are compiler barriers on x86 (TSO keeps loads and stores in order);
+    smp_mb is an mfence."""
+    seen = []
+
+    def probe(log, ev):
+        if ev.kind == "fence":
+            seen.append((ev.mode, len(log.system.cores[0].sb.entries)))
+
+    system = rig.system(program("st [a], 1\nwmb\nst_release [b], 2\nrmb\nfence\n", TWO),
+                        observer=rig.EventLog(probe), options={"memory_model": "tso", "sched": "roundrobin",
+                                                               "quantum": 1000})
+    system.run()
+    assert seen == [("wmb", 1), ("rmb", 2), ("mb", 0)]
+
+
+@covers("ld_once", "ld_acquire", "st_release")
+def test_st_release_is_buffered_and_forwarded_under_tso(rig):
+    """A release store goes through the store buffer like any store; the core's own marked or
+    acquire load reads it from there and says so (old = 1: it read its own thread's store)."""
+    mem_at_read = []
+
+    def probe(log, ev):
+        if ev.kind == "read":
+            mem_at_read.append(log.system.machines[0].mem[ev.addr])
+
+    src = program("st_release [a], 3\nld_acquire r1, [a]\nld_once r2, [b]\nld r3, [a]\n", TWO)
+    system = rig.system(src, observer=rig.EventLog(probe),
+                        options={"memory_model": "tso", "sched": "roundrobin", "quantum": 1000})
+    system.run()
+    reads = system.observer.of("read")
+    assert [(r.mode, r.old, r.new) for r in reads] == [("acquire", 1, 3), ("marked", 0, 0), ("plain", 0, 3)]
+    assert mem_at_read[0] == 0  # not visible to other cores yet
+    assert system.threads[0].regs[1] == 3
+
+
+@covers("xchg", "set_bit", "spin_lock", "spin_unlock")
+def test_atomics_report_their_ordering(rig):
+    src = program("""
+        xchg r1, [a], 1
+        set_bit 3, [b]
+        spin_lock [l]
+        spin_unlock [l]
+    """, TWO + ".word l, 0\n")
+    system, _ = rig.run(src, observe=True)
+    got = [(e.kind, e.mode) for e in system.observer.without("switch", "exit")]
+    assert got == [("rmw", "atomic"), ("rmw", "atomic_noret"), ("acquire", "acquire"), ("rmw", "acquire"),
+                   ("write", "release"), ("release", "release")]
+
+
+# ---------------------------------------------------------------------------------------------
 # Network
 
 NET_TOML = """

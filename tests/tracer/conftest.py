@@ -40,7 +40,7 @@ class StopAfter:
     def attach(self, system) -> None:
         self.system = system
 
-    def event(self, kind, core, addr, old, new, site, sync, atomic):
+    def event(self, kind, core, addr, old, new, site, sync, atomic, mode=0):
         n = self.n
         self.n = n + 1
         if self.keep:
@@ -112,6 +112,9 @@ def events_table(rows: list[dict]) -> pa.Table:
         if f.name == "kind":
             codes = pa.array([schema.KIND_NAMES.index(k) for k in values], pa.int8())
             arrays.append(pa.DictionaryArray.from_arrays(codes, schema.KIND_DICTIONARY))
+        elif f.name == "mode":
+            codes = pa.array([schema.MODE_NAMES.index(m) for m in values], pa.int8())
+            arrays.append(pa.DictionaryArray.from_arrays(codes, schema.MODE_DICTIONARY))
         else:
             arrays.append(pa.array(values, f.type))
     return pa.Table.from_arrays(arrays, schema=schema.EVENTS)

@@ -24,7 +24,7 @@ class Log:
     def attach(self, system):
         self.system = system
 
-    def event(self, kind, core, addr, old, new, site, sync, atomic):
+    def event(self, kind, core, addr, old, new, site, sync, atomic, mode=0):
         visible = core.machine.mem[addr] if addr >= 0 else None
         self.events.append({"kind": kind, "gid": core.gid, "thread": core.thread.tid, "addr": addr,
                             "old": old, "new": new, "site": site, "atomic": bool(atomic),
@@ -95,7 +95,7 @@ def test_tso_writes_are_recorded_at_drain_with_the_store_site(tmp_path, monkeypa
         for ev in log.events:
             if ev["kind"] != 1:  # WRITE
                 continue
-            (addr, value, site), ran_at = executed[ev["gid"]].pop(0)  # FIFO: drains in program order
+            (addr, value, site, _mode), ran_at = executed[ev["gid"]].pop(0)  # FIFO: drains in program order
             assert (ev["addr"], ev["new"], ev["site"]) == (addr, value, site)
             assert sites[ev["site"]]["text"].startswith("st")
             assert ev["cycle"] >= ran_at

@@ -60,7 +60,7 @@ def test_replay_under_tso_with_store_buffers(tmp_path, tr):
         pending += sum(len(c.store_buffer) for c in state.cores)
         ref = tr.reference_system(run.meta, seq)
         assert [[(e["addr"], e["value"]) for e in c.store_buffer] for c in state.cores] == \
-            [[(a, v) for a, v, _ in core.sb.entries] for core in ref.cores]
+            [[(a, v) for a, v, *_ in core.sb.entries] for core in ref.cores]
     assert pending
 
 
