@@ -76,9 +76,10 @@ def run(scenario: Scenario, variant: Variant = None, cores: Cores = None, seed: 
 
 
 def _register_commands() -> None:
-    from . import hunt_commands, query_commands, trace_commands
+    from . import hunt_commands, litmus_commands, query_commands, trace_commands
 
     trace_commands.register(app)
+    litmus_commands.register(app)
     query_commands.register(app)
     hunt_commands.register(app)
     hunt_commands.register_demo(app)

@@ -36,3 +36,7 @@ class AsmError(SimError):
 
 class ScenarioError(SimError):
     """Malformed scenario TOML or options that do not fit the scenario."""
+
+
+class LitmusError(SimError):
+    """A litmus test that cannot be read, or uses a construct the simulator cannot express."""

@@ -145,6 +145,7 @@ class System:
         self.scheduler = make_scheduler(scenario, options, len(self.threads), self.image)
         self.final_checks = compile_checks(self, scenario.checks, "check", "checks") if scenario.checks else []
         self.memory_rng = random.Random(seed * 2654435761 + 97)  # tso drains: their own stream
+        self.drain_probability = TSO_DRAIN_PROBABILITY  # litmus runs of tiny programs set their own
         self.active: list[Core] = []
 
         self.booted = False  # threads are placed on cores by the first run(), so that a
@@ -415,7 +416,7 @@ class System:
         pending = [c for c in self.cores if c.sb.entries]
         if pending:
             rng = self.memory_rng.random
-            if rng() < TSO_DRAIN_PROBABILITY:
+            if rng() < self.drain_probability:
                 pending[int(rng() * len(pending))].sb.drain_one()
 
     # ------------------------------------------------------------------ endings
