@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+import helpers
+from helpers import refused
 
-from revtrace.cli import app
 
 PANICKY_TOML = """
 name = "panicky"
@@ -52,18 +51,8 @@ idle:
 """
 
 
-def _runner() -> CliRunner:
-    # keep stdout and stderr apart: click >= 8.2 always does, older ones need mix_stderr=False
-    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
-        return CliRunner(mix_stderr=False)
-    return CliRunner()
-
-
-runner = _runner()
-
-
 def invoke(*args: str):
-    return runner.invoke(app, ["run", *args], catch_exceptions=False)
+    return helpers.invoke("run", *args)
 
 
 def scenario(tmp_path: Path, toml: str = PANICKY_TOML, source: str = PANICKY_SOURCE) -> str:
@@ -156,24 +145,12 @@ def test_deadlock_output(tmp_path):
     assert "blocked: counter_thread: sleep at main.s:2 (count)" in result.stdout
 
 
-def assert_one_line_error(result, *fragments: str):
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    err = result.stderr
-    assert "Traceback" not in err and "Traceback" not in result.stdout
-    lines = err.strip("\n").split("\n")
-    assert len(lines) == 1, err
-    assert lines[0].startswith("revtrace: error: ")
-    for f in fragments:
-        assert f in lines[0]
-    assert result.stdout == ""
-
-
 def test_unknown_scenario():
-    assert_one_line_error(invoke("race_countr"), "no such scenario: race_countr", "did you mean 'race_counter'")
+    refused(invoke("race_countr"), "no such scenario: race_countr", "did you mean 'race_counter'")
 
 
 def test_unknown_variant():
-    assert_one_line_error(invoke("race_counter", "--variant", "v9"), "unknown variant 'v9'", "scenario.toml")
+    refused(invoke("race_counter", "--variant", "v9"), "unknown variant 'v9'", "scenario.toml")
 
 
 @pytest.mark.parametrize("param, fragment", [
@@ -184,11 +161,11 @@ def test_unknown_variant():
     ("NN=3", "did you mean 'N'?"),
 ])
 def test_bad_param(param, fragment):
-    assert_one_line_error(invoke("race_counter", "--param", param), fragment)
+    refused(invoke("race_counter", "--param", param), fragment)
 
 
 def test_unknown_show_symbol():
-    assert_one_line_error(invoke("race_counter", "--show", "countr"), "unknown symbol 'countr'", "did you mean 'counter'")
+    refused(invoke("race_counter", "--show", "countr"), "unknown symbol 'countr'", "did you mean 'counter'")
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -199,20 +176,20 @@ def test_unknown_show_symbol():
     (["--step-limit", "0"], "--step-limit must be positive"),
 ])
 def test_bad_options(args, fragment):
-    assert_one_line_error(invoke("race_counter", *args), fragment)
+    refused(invoke("race_counter", *args), fragment)
 
 
 def test_malformed_source(tmp_path):
     folder = scenario(tmp_path, source=PANICKY_SOURCE.replace("xadd r2, [total], 1", "xadd r2, [totl], 1"))
-    assert_one_line_error(invoke(folder), "main.s:6:", "unknown constant or symbol 'totl'")
+    refused(invoke(folder), "main.s:6:", "unknown constant or symbol 'totl'")
 
 
 def test_malformed_toml(tmp_path):
     folder = scenario(tmp_path, toml=PANICKY_TOML.replace("cores = 2", "cores = 0"))
-    assert_one_line_error(invoke(folder), "scenario.toml", "machines.box.cores: must be between 1 and 64, got 0")
+    refused(invoke(folder), "scenario.toml", "machines.box.cores: must be between 1 and 64, got 0")
     folder = scenario(tmp_path, toml=PANICKY_TOML + "\nbogus = [\n")
-    assert_one_line_error(invoke(folder), "scenario.toml", "invalid TOML")
+    refused(invoke(folder), "scenario.toml", "invalid TOML")
 
 
 def test_folder_without_a_scenario(tmp_path):
-    assert_one_line_error(invoke(str(tmp_path)), f"no scenario.toml in {tmp_path}")
+    refused(invoke(str(tmp_path)), f"no scenario.toml in {tmp_path}")

@@ -6,39 +6,12 @@ import json
 import os
 
 import pytest
-from typer.testing import CliRunner
+from helpers import invoke, ok, refused
 
 import tracer
-from revtrace.cli import app
 from sim.scenario import RunOptions, load_scenario
 from sim.system import System
 from tracer import sweep_session
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def refused(res, *fragments: str) -> str:
-    assert res.exit_code == 2, (res.exit_code, res.output, res.exception)
-    assert isinstance(res.exception, SystemExit), repr(res.exception)
-    assert "Traceback" not in res.output
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("revtrace: error: ")
-    assert res.stdout.strip() == ""
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
-    return lines[0]
-
-
-def ok(res):
-    assert res.exit_code == 0, (res.output, res.exception)
-    assert res.exception is None
-    return res
-
 
 @pytest.fixture(scope="module")
 def failing_window():

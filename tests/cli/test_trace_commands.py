@@ -14,60 +14,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from pyarrow import ipc
-from typer.testing import CliRunner
+from helpers import error_line, invoke, ok, panicking_seeds, refused
 
 import tracer
-from revtrace.cli import app
 from sim.scenario import load_scenario
 from tracer import schema
-
-runner = CliRunner()
-
-
-def panicking_seeds(cores: int = 2, want: int = 1) -> list[int]:
-    """Seeds of nfs_vmxmon that hit the BUG_ON, by plain runs (never hard-code one: the scenario's
-    sources get tuned)."""
-    from sim.scenario import RunOptions
-    from sim.system import System
-
-    sc = load_scenario("nfs_vmxmon")
-    found = []
-    for seed in range(200):
-        if System(sc, RunOptions(cores=cores, seed=seed)).run().outcome == "panic":
-            found.append(seed)
-            if len(found) == want:
-                return found
-    raise AssertionError(f"fewer than {want} seeds of nfs_vmxmon panic on {cores} cores")
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def error_line(res, code: int = 2) -> str:
-    """The one-line error of a refused command (asserting the whole contract)."""
-    assert res.exit_code == code, (res.exit_code, res.output, res.exception)
-    assert isinstance(res.exception, SystemExit), repr(res.exception)
-    assert "Traceback" not in res.output
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, res.stderr
-    assert res.stdout.strip() == ""
-    return lines[0]
-
-
-def refused(res, *fragments: str) -> str:
-    line = error_line(res)
-    assert line.startswith("revtrace: error: ")
-    for f in fragments:
-        assert f in line, (f, line)
-    return line
-
-
-def ok(res):
-    assert res.exit_code == 0, (res.output, res.exception)
-    assert res.exception is None
-    return res
-
 
 def snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -7,7 +7,7 @@ import json
 import pytest
 import typer
 from runbuilder import RunBuilder
-from typer.testing import CliRunner
+from helpers import invoke, refused
 
 import queries
 from queries import QueryError
@@ -38,12 +38,7 @@ def run_path(rundir):
 
 
 def _cli_error(app, args) -> str:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    err = result.stderr.strip()
-    assert err.startswith("revtrace: error: ") and "\n" not in err, err
-    assert "Traceback" not in result.output and result.stdout == ""
-    return err
+    return refused(invoke(*args, app=app))
 
 
 @pytest.mark.parametrize("target, expect", [
@@ -68,9 +63,9 @@ def test_untouched_address_is_an_empty_answer(app, run_path):
         assert run.history("0x7777") == []
         assert run.value("0x7777", at=1)["value"] == 0
         assert run.last_writer("buf[2]") is None  # a named word nobody wrote
-    result = CliRunner().invoke(app, ["last-writer", str(run_path), "0x7777", "--json"])
+    result = invoke("last-writer", run_path, "0x7777", "--json", app=app)
     assert result.exit_code == 0 and json.loads(result.stdout) is None
-    result = CliRunner().invoke(app, ["last-writer", str(run_path), "0x7777"])
+    result = invoke("last-writer", run_path, "0x7777", app=app)
     assert result.exit_code == 0 and "nothing wrote 0x7777" in result.stdout
 
 

@@ -1,4 +1,4 @@
-"""Queries over real recordings of the scenarios in data/scenarios (skipped without a recorder)."""
+"""Queries over real recordings of the scenarios in data/scenarios."""
 
 from __future__ import annotations
 
@@ -7,17 +7,13 @@ from pathlib import Path
 import pytest
 
 import queries
+import tracer
 
-tracer = pytest.importorskip("tracer")
 SCENARIOS = Path(__file__).resolve().parents[2] / "data" / "scenarios"
 
 
 def record(tmp_path: Path, scenario: str, seed: int = 1, cores: int = 2, **options) -> Path:
-    try:
-        rec = tracer.record
-    except AttributeError:
-        pytest.skip("tracer.record is not written yet")
-    run = rec(SCENARIOS / scenario, tmp_path / f"{scenario}-{seed}-{cores}", seed=seed, cores=cores, **options)
+    run = tracer.record(SCENARIOS / scenario, tmp_path / f"{scenario}-{seed}-{cores}", seed=seed, cores=cores, **options)
     return Path(getattr(run, "path", run))
 
 
@@ -53,19 +49,15 @@ def test_races_match_the_reference(tmp_path, scenario, cores):
     assert got == [(r["addr"], r["count"], r["first_seq"], r["second_seq"]) for r in Ref(path).races()]
 
 
-def test_nfs_panic_window(tmp_path):
-    for seed in range(30):
-        path = record(tmp_path, "nfs_vmxmon", seed=seed)
-        with queries.open_run(path) as run:
-            if run.meta["outcome"] != "panic":
-                continue
-            last = run.windows()[-1]
-            assert last["end_reason"] == "panic" and last["end_seq"] == run.panic_seq
-            i = last["invariant"].rsplit("[", 1)[1].rstrip("]")  # "dirty page ...[i]"
-            clean = run.last_writer(f"req{i}.wb_flags:PG_CLEAN", before="panic")
-            dirty = run.last_writer(f"page{i}.flags:PG_dirty", before="panic")
-            # both bits are set at the panic; the later of the two writes opened the window
-            assert clean["bit_new"] == 1 and dirty["bit_new"] == 1
-            assert last["opened_by"]["seq"] == max(clean["seq"], dirty["seq"])
-            return
-    pytest.skip("no seed in 0..29 panicked")
+def test_nfs_panic_window(tmp_path, nfs_seed):
+    path = record(tmp_path, "nfs_vmxmon", seed=nfs_seed)
+    with queries.open_run(path) as run:
+        assert run.meta["outcome"] == "panic"
+        last = run.windows()[-1]
+        assert last["end_reason"] == "panic" and last["end_seq"] == run.panic_seq
+        i = last["invariant"].rsplit("[", 1)[1].rstrip("]")  # "dirty page ...[i]"
+        clean = run.last_writer(f"req{i}.wb_flags:PG_CLEAN", before="panic")
+        dirty = run.last_writer(f"page{i}.flags:PG_dirty", before="panic")
+        # both bits are set at the panic; the later of the two writes opened the window
+        assert clean["bit_new"] == 1 and dirty["bit_new"] == 1
+        assert last["opened_by"]["seq"] == max(clean["seq"], dirty["seq"])

@@ -19,6 +19,7 @@ import pytest
 from pyarrow import ipc
 
 import tracer
+from helpers import panicking_seeds
 from sim.scenario import RunOptions, load_scenario
 from sim.system import System
 from tracer import schema
@@ -200,26 +201,6 @@ def rc_batches(runs_root) -> tracer.RunDir:
     about two dozen batches in one part file, and as many checkpoints."""
     return tracer.record("race_counter", runs_root / "rc_batches", cores=2, seed=3, params=(("N", 200),),
                          checkpoint_every=100, show=["counter"])
-
-
-def panicking_seeds(cores: int = 2, seeds=range(200), want: int = 1, **options) -> list[int]:
-    """Seeds of nfs_vmxmon that hit the BUG_ON, found by plain runs (the scenario's sources may be
-    tuned by others: never hard-code a seed)."""
-    sc = load_scenario("nfs_vmxmon")
-    found = []
-    for seed in seeds:
-        if System(sc, RunOptions(cores=cores, seed=seed, **options)).run().outcome == "panic":
-            found.append(seed)
-            if len(found) == want:
-                break
-    assert found, f"no seed of nfs_vmxmon panics on {cores} cores"
-    return found
-
-
-@pytest.fixture(scope="session")
-def nfs_seed() -> int:
-    """The first seed on which nfs_vmxmon v2 on two cores hits the BUG_ON."""
-    return panicking_seeds()[0]
 
 
 @pytest.fixture(scope="session")
