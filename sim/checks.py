@@ -94,7 +94,7 @@ class InvariantWatch:
             for mem_id, addr in sorted(addresses(inv.tree)):
                 self.watch.setdefault((mem_ids[mem_id] << 48) | addr, []).append(inv)
 
-    def event(self, kind, core, addr, old, new, site, sync, atomic):
+    def event(self, kind, core, addr, old, new, site, sync, atomic, mode=ev.PLAIN):
         seq = self.seq
         self.seq = seq + 1
         if (kind == ev.WRITE or kind == ev.RMW) and old != new:
