@@ -8,6 +8,7 @@ line and column, so an instruction in a run or a recording points at the test's 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -128,10 +129,14 @@ def make_scenario(test: LitmusTest, nthreads: int, regs: list[tuple[tuple[int, i
         ThreadSpec(tid=i, name=f"P{i}", entry=f"P{i}", machine=MACHINE, cores=(i,), kind="kernel",
                    regs=regs[i], daemon=False, start=True)
         for i in range(nthreads))
-    return Scenario(
+    given = dict(
         folder=test.path.parent, toml_path=test.path, name=test.name, description=f"litmus test {test.name}",
         machines=(MachineSpec(MACHINE, max(1, nthreads), (), True),), primary=MACHINE, threads=threads,
         links={}, ports={}, variants={}, default_variant=None, memory_model="tso", preemption="full",
-        timeslice=1 << 30, step_limit=STEP_LIMIT, pct_steps=0, params={}, invariants=(), orderings=(),
-        locksets=(), toml_text=test.text)
+        timeslice=1 << 30, step_limit=STEP_LIMIT, pct_steps=0, params={}, toml_text=test.text)
+    # the scenario's query and check tables (invariants, orderings, locksets, checks, ...) are empty
+    for f in dataclasses.fields(Scenario):
+        if f.name not in given and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            given[f.name] = {} if str(f.type).startswith("dict") else ()
+    return Scenario(**given)
 
