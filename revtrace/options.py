@@ -26,7 +26,7 @@ Quantum = Annotated[int, typer.Option("--quantum", help="roundrobin: instruction
 MemoryModel = Annotated[str | None, typer.Option("--memory-model", "-m", help="sc or tso (default: the scenario's).")]
 StepLimit = Annotated[int | None, typer.Option("--step-limit", help="Stop after this many instructions (default: the scenario's).")]
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="Override a scenario parameter: NAME=VALUE (repeatable).")]
-Show = Annotated[list[str] | None, typer.Option("--show", help="Print this symbol's final value (repeatable), e.g. counter or page0.flags.")]
+Show = Annotated[list[str] | None, typer.Option("--show", help="Print this symbol's final value (repeatable), e.g. counter or page0.flags, or a thread's register: THREAD:rN (e.g. P0:r1).")]
 CheckInvariants = Annotated[bool, typer.Option(
     "--check-invariants", help="Evaluate the scenario's [[invariants]] after every write; a broken one ends the run "
                                "as check_failed (off by default: it costs time).")]

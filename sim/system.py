@@ -25,7 +25,7 @@ from .scenario import RunOptions, Scenario, assemble_scenario, effective_cores, 
 from .scheduler import PCTScheduler
 from .strategies import make_scheduler
 from .store_buffer import StoreBuffer
-from .thread import BLOCKED, EXITED, NOT_STARTED, READY, RUNNING, STATE_NAMES, Thread
+from .thread import BLOCKED, register_of, EXITED, NOT_STARTED, READY, RUNNING, STATE_NAMES, Thread
 
 TIMER_CORE = 0  # a delay ended: data = core gid
 TIMER_MESSAGE = 1  # a message arrives: data = (port id, message id, words)
@@ -733,9 +733,17 @@ class System:
         return f"pc {t.pc}"
 
     def read_symbol(self, name: str) -> int:
+        """A symbol's value (`counter`, `page0.flags`), or `THREAD:rN`, a thread's register (a thread
+        keeps its registers after it exits, so final values can be read after the run)."""
+        if ":" in name:
+            return self._read_register(name)
         sym = self.image.require_symbol(name)
         owner = next(m for m in self.machines if m.name == sym.machine)
         return owner.mem[sym.addr]
+
+    def _read_register(self, name: str) -> int:
+        tid, n = register_of([t.name for t in self.threads], name)
+        return self.threads[tid].regs[n]
 
     # ------------------------------------------------------------------ snapshot and restore
 

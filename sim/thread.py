@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .isa import NUM_REGS
+from .isa import NUM_REGS, REG_ALIASES
 
 # thread states
 NOT_STARTED = 0  # waits for `spawn`
@@ -65,3 +65,23 @@ class Thread:
         self.regs[:] = regs
         self.calls[:] = calls
         self.stack[:] = stack
+
+
+def register_of(thread_names: list[str], name: str) -> tuple[int, int]:
+    """`THREAD:rN` (or `THREAD:at`, `THREAD:sp`) -> (thread id, register number); a ScenarioError
+    names what is wrong. Threads keep their registers after they exit: final values stay readable."""
+    import difflib
+
+    from .errors import ScenarioError
+
+    tname, _, rname = name.partition(":")
+    if tname not in thread_names:
+        close = difflib.get_close_matches(tname, thread_names, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ScenarioError(f"{name}: no thread {tname!r}{hint} (threads: {', '.join(thread_names)})")
+    n = REG_ALIASES.get(rname)
+    if n is None and rname[:1] == "r" and rname[1:].isdigit() and int(rname[1:]) < NUM_REGS:
+        n = int(rname[1:])
+    if n is None:
+        raise ScenarioError(f"{name}: {rname!r} is not a register (r0..r{NUM_REGS - 1}, at, sp)")
+    return thread_names.index(tname), n

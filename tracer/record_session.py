@@ -18,6 +18,7 @@ from sim.scenario import (
     validate_options,
 )
 from sim.system import System
+from sim.thread import register_of
 
 from . import schema, writer_process
 from .errors import TraceError
@@ -51,7 +52,10 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         raise TraceError(f"--checkpoint-every must be positive, got {every}")
     image = assemble_scenario(sc, opts)  # bad sources and names fail before anything is written
     for name in show:
-        image.require_symbol(name)
+        if ":" in name:  # THREAD:rN, a thread's final register
+            register_of([t.name for t in sc.threads], name)
+        else:
+            image.require_symbol(name)
     run = RunDir.create(out, force=force)
 
     meta = {

@@ -2,52 +2,26 @@
 
 Seeded runs reuse one built System: it is snapshotted once before boot and restored for each
 run, with the scheduler and the drain stream re-seeded (building a System costs more than running
-a three-instruction thread). Tiny programs need tiny bursts: the scheduler picks a core and a
-burst of 1..`max_burst` instructions (default 2), and a buffered store drains at a scheduling
-decision with `drain_probability` (default 0.25), so a load often runs while the other core's
-store still waits in its buffer.
+a three-instruction thread). Tiny programs need tiny bursts: the random scheduler picks a core
+and a burst of 1..`max_burst` instructions (default 2, its --max-burst), and a buffered store
+drains at a scheduling decision with `drain_probability` (default 0.25), so a load often runs
+while the other core's store still waits in its buffer.
 
 `--exhaustive` enumerates instead (sim.litmus.exhaustive): the verdict is then exact.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 
 from ..scenario import RunOptions
-from ..scheduler import Scheduler
 from ..system import System
 from .build import LitmusProgram
 from .condition import Loc, evaluate
 
 DEFAULT_MAX_BURST = 2
 DEFAULT_DRAIN_PROBABILITY = 0.25
-
-
-class BurstScheduler(Scheduler):
-    """A seeded uniform choice of core with a burst of 1..max_burst instructions."""
-
-    name = "random"
-
-    def __init__(self, seed: int, max_burst: int):
-        self.rng = random.Random(seed)
-        self.bits = self.rng.getrandbits
-        self.max_burst = max_burst
-
-    def reseed(self, seed: int) -> None:
-        self.rng.seed(seed)
-
-    def pick(self, active, instructions):
-        r = self.bits(32)
-        return active[(r >> 8) % len(active)], 1 + (r & 0xFF) % self.max_burst
-
-    def state(self):
-        return self.rng.getstate()
-
-    def restore(self, state):
-        self.rng.setstate(state)
 
 
 @dataclass
@@ -85,8 +59,8 @@ class Runner:
     def __init__(self, program: LitmusProgram, memory_model: str = "tso", max_burst: int = DEFAULT_MAX_BURST,
                  drain_probability: float = DEFAULT_DRAIN_PROBABILITY):
         self.program = program
-        self.system = System(program.scenario, RunOptions(memory_model=memory_model), image=program.image)
-        self.system.scheduler = BurstScheduler(0, max_burst)
+        options = RunOptions(memory_model=memory_model, max_burst=max_burst)
+        self.system = System(program.scenario, options, image=program.image)
         self.system.drain_probability = drain_probability
         self.blob = self.system.snapshot()
         self.readers = [self._reader(loc) for loc in program.shown]
@@ -103,7 +77,7 @@ class Runner:
         """(outcome, final state) of one run."""
         system = self.system
         system.restore(self.blob)
-        system.scheduler.reseed(seed)
+        system.scheduler.rng.seed(seed)
         system.memory_rng.seed(seed * 2654435761 + 97)
         outcome = system.run().outcome
         return outcome, tuple(read() for read in self.readers)
