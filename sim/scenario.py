@@ -285,8 +285,8 @@ def load_scenario(path: str | Path) -> Scenario:
         params[pname] = value
 
     invariants = tuple(_check_entries(top, "invariants", ("name", "expr"), ("for",)))
-    orderings = tuple(_check_entries(top, "orderings", ("name", "before", "after"), ()))
-    locksets = tuple(_check_entries(top, "locksets", ("name", "fields", "lock"), ()))
+    orderings = tuple(_check_entries(top, "orderings", ("name", "before", "after"), (), lists=("before", "after")))
+    locksets = tuple(_check_entries(top, "locksets", ("name", "fields", "lock"), (), lists=("fields",)))
     checks = tuple(_check_entries(top, "checks", ("name", "expr"), ("for",)))
     _parse_expressions(toml_path, "invariants", invariants)
     _parse_expressions(toml_path, "checks", checks)
@@ -311,14 +311,19 @@ def _parse_expressions(toml_path: Path, key: str, entries: tuple[dict, ...]) -> 
             parse(text, where, str(toml_path))
 
 
-def _check_entries(top: _Table, key: str, required: tuple[str, ...], optional: tuple[str, ...]) -> list[dict]:
+def _check_entries(top: _Table, key: str, required: tuple[str, ...], optional: tuple[str, ...],
+                   lists: tuple[str, ...] = ()) -> list[dict]:
+    """The tables of `[[key]]`, checked: every required key a string (for those in `lists`, a
+    string or a non-empty list of strings: `fields = ["req*.wb_flags", "counter"]`)."""
     entries = []
     for i, entry in enumerate(top.get(key, list, [])):
         t = _Table(entry if isinstance(entry, dict) else {}, top.file, f"{key}[{i}]")
         if not isinstance(entry, dict):
             raise t.err("", "expected a table")
         for k in required:
-            t.get(k, str)
+            value = t.get(k, (str, list) if k in lists else str)
+            if isinstance(value, list) and not (value and all(isinstance(v, str) for v in value)):
+                raise t.err(k, f"expected a string or a non-empty list of strings, got {value!r}")
         for k in optional:
             t.get(k, str, None)
         t.finish()

@@ -61,3 +61,20 @@ def test_nfs_panic_window(tmp_path, nfs_seed):
         # both bits are set at the panic; the later of the two writes opened the window
         assert clean["bit_new"] == 1 and dirty["bit_new"] == 1
         assert last["opened_by"]["seq"] == max(clean["seq"], dirty["seq"])
+
+
+def test_lists_in_locksets_and_orderings(tmp_path):
+    """queries/README.md documents lists for `[[locksets]] fields` and `[[orderings]] before/after`:
+    the scenario loader takes them and the checks use every entry."""
+    import shutil
+    folder = tmp_path / "lists"
+    shutil.copytree(SCENARIOS / "race_counter", folder)
+    with open(folder / "scenario.toml", "a") as f:
+        f.write('\n[[locksets]]\nname = "both"\nfields = ["counter", "count*"]\nlock = "counter"\n'
+                '\n[[orderings]]\nname = "listed"\nbefore = ["worker", "counter.s:9"]\nafter = ["counter.s:11"]\n')
+    with queries.open_run(tracer.record(folder, tmp_path / "run", seed=1, cores=2).path) as run:
+        result = run.hb()
+    [lockset] = result["locksets"]
+    assert lockset["fields"] == ["counter", "count*"] and not lockset["holds"]
+    [ordering] = result["orderings"]
+    assert ordering["before"] == ["worker", "counter.s:9"] and ordering["holds"] and ordering["checked"] > 0
