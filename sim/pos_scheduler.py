@@ -13,7 +13,9 @@ spawn, delay, msleep, halt, send, recv). Runs of local instructions (arithmetic,
 the stack is thread-private) commute with everything, so a core whose next instruction is local
 runs its straight-line run of them at once (cores in global order), and priorities decide only
 among visible events, one instruction per decision. A thread's priority is drawn when its event
-is first considered and dropped once the event has run. Everything comes from one seeded
+is first considered and dropped once the event has run. A thread that spin-waits (pause, a
+contended spin_lock) runs only when no other core can, as under PCT: otherwise a spinner drawing
+fresh priorities would almost always beat a lock holder stuck with a low one. Everything comes from one seeded
 random.Random: POS is a deterministic function of the seed.
 """
 
@@ -79,7 +81,9 @@ class POSScheduler(Scheduler):
         return None
 
     def pick(self, active, instructions):
-        for core in active:  # local steps first: they commute with everything
+        for core in active:  # local steps first: they commute with everything (spinners wait)
+            if core.spinning:
+                continue
             t = core.thread
             runs = self._local_run(core.machine)
             if 0 <= t.pc < len(runs) and runs[t.pc]:
@@ -103,8 +107,12 @@ class POSScheduler(Scheduler):
             p = priority.get(tid)
             if p is None:
                 p = priority[tid] = draw()
-            if p > best_p:
+            if p > best_p and not core.spinning:
                 best, best_p = core, p
+        if best is None:  # everyone spins: the highest tries again
+            for core in active:
+                core.spinning = False
+            best = max(active, key=lambda c: priority[c.thread.tid])
         acc = self._access(best)
         self.ran = (best.thread.tid, *acc) if acc is not None else (best.thread.tid, -1, -1, False)
         return best, 1

@@ -1,0 +1,26 @@
+; double_fetch, fixed: one READ_ONCE, then the local copy is tested and used.
+.include "kernel.inc"
+.word real_ops, 42
+.struct device
+    .field ops
+.ends
+.object dev, device, ops=real_ops
+
+caller:
+    mov r5, 3
+.loop:
+    READ_ONCE r1, [dev.ops]
+    jz r1, .next
+    mov r2, r1
+    bne r2, 0, .call
+    bug "double_fetch: NULL pointer dereference through dev.ops"
+.call:
+    ld r4, [r2]
+.next:
+    sub r5, 1
+    jnz r5, .loop
+    halt
+
+unregister:
+    st [dev.ops], 0
+    halt
