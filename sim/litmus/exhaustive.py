@@ -8,7 +8,7 @@ litmus program is tiny: a few hundred to a few tens of thousands of states).
 
 What is explored is the real System (its compiled instructions, store buffers and locked
 instructions), driven one instruction at a time by a forced scheduler and restored from
-snapshots, so the verdict speaks for the simulator, not for a model of it.
+frames (sim.litmus.frames), so the verdict speaks for the simulator, not for a model of it.
 
 An execution is counted once per distinct complete final state (every register and location),
 which is how herd's candidate executions are told apart in tests whose loads each land in their
@@ -23,6 +23,7 @@ from ..errors import LitmusError
 from ..scenario import RunOptions
 from ..scheduler import Scheduler
 from ..system import System
+from . import frames
 from .build import DATA_BASE, LitmusProgram
 from .run import LitmusResult, _result
 
@@ -68,15 +69,15 @@ def explore_litmus(program: LitmusProgram, memory_model: str = "tso", limit: int
     executions: dict[tuple, tuple[int, ...]] = {}
     incomplete: dict[str, int] = {}
     seen = {_key(system)}
-    stack = [system.snapshot()]
+    stack = [frames.capture(system)]
     while stack:
-        blob = stack.pop()
-        system.restore(blob)
+        frame = stack.pop()
+        frames.restore(system, frame)
         moves = [(True, c) for c in system.active]
         moves += [(False, c) for c in system.cores if c.sb is not None and c.sb.entries]
         for i, (step, core) in enumerate(moves):
             if i:
-                system.restore(blob)
+                frames.restore(system, frame)
             if step:
                 forced.core = core
                 system.run(pause_at=system.instructions + 1)
@@ -97,7 +98,7 @@ def explore_litmus(program: LitmusProgram, memory_model: str = "tso", limit: int
                               for is_mem, addr, proc, n in readers)
                 executions[key[:2]] = shown
                 continue
-            stack.append(system.snapshot())
+            stack.append(frames.capture(system))
     states: dict[tuple[int, ...], int] = {}
     for shown in executions.values():
         states[shown] = states.get(shown, 0) + 1

@@ -1,7 +1,7 @@
 """Running a litmus program: many seeded runs, or every execution of the store-buffer machine.
 
-Seeded runs reuse one built System: it is snapshotted once before boot and restored for each
-run, with the scheduler and the drain stream re-seeded (building a System costs more than running
+Seeded runs reuse one built System: its state is captured once before boot and restored for each
+run (sim.litmus.frames), with the scheduler and the drain stream re-seeded (building a System costs more than running
 a three-instruction thread). Tiny programs need tiny bursts: the random scheduler picks a core
 and a burst of 1..`max_burst` instructions (default 2, its --max-burst), and a buffered store
 drains at a scheduling decision with `drain_probability` (default 0.25), so a load often runs
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ..scenario import RunOptions
 from ..system import System
+from . import frames
 from .build import LitmusProgram
 from .condition import Loc, evaluate
 
@@ -54,7 +55,7 @@ class LitmusResult:
 
 
 class Runner:
-    """One built System for a litmus program, run again and again from its snapshot."""
+    """One built System for a litmus program, run again and again from its captured state."""
 
     def __init__(self, program: LitmusProgram, memory_model: str = "tso", max_burst: int = DEFAULT_MAX_BURST,
                  drain_probability: float = DEFAULT_DRAIN_PROBABILITY):
@@ -62,7 +63,7 @@ class Runner:
         options = RunOptions(memory_model=memory_model, max_burst=max_burst)
         self.system = System(program.scenario, options, image=program.image)
         self.system.drain_probability = drain_probability
-        self.blob = self.system.snapshot()
+        self.frame = frames.capture(self.system)
         self.readers = [self._reader(loc) for loc in program.shown]
 
     def _reader(self, loc: Loc):
@@ -76,7 +77,7 @@ class Runner:
     def run(self, seed: int) -> tuple[str, tuple[int, ...]]:
         """(outcome, final state) of one run."""
         system = self.system
-        system.restore(self.blob)
+        frames.restore(system, self.frame)
         system.scheduler.rng.seed(seed)
         system.memory_rng.seed(seed * 2654435761 + 97)
         outcome = system.run().outcome
