@@ -118,7 +118,7 @@ def as_dict(result) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command()
     def litmus(files: Files, memory_model: LitmusModel = "tso", runs: Runs = None, exhaustive: Exhaustive = False,
-               seed: LitmusSeed = 0, max_burst: MaxBurst = 2, drain_probability: DrainProbability = 0.25,
+               seed: LitmusSeed = 0, max_burst: MaxBurst = 2, drain_probability: DrainProbability = 0.1,
                json: Json = False) -> None:
         """Run litmus tests in herd's format (herdtools7) on the simulator.
 

@@ -4,7 +4,7 @@ Seeded runs reuse one built System: its state is captured once before boot and r
 run (sim.litmus.frames), with the scheduler and the drain stream re-seeded (building a System costs more than running
 a three-instruction thread). Tiny programs need tiny bursts: the random scheduler picks a core
 and a burst of 1..`max_burst` instructions (default 2, its --max-burst), and a buffered store
-drains at a scheduling decision with `drain_probability` (default 0.25), so a load often runs
+drains at a scheduling decision with `drain_probability` (default 0.1), so a load often runs
 while the other core's store still waits in its buffer.
 
 `--exhaustive` enumerates instead (sim.litmus.exhaustive): the verdict is then exact.
@@ -22,7 +22,7 @@ from .build import LitmusProgram
 from .condition import Loc, evaluate
 
 DEFAULT_MAX_BURST = 2
-DEFAULT_DRAIN_PROBABILITY = 0.25
+DEFAULT_DRAIN_PROBABILITY = 0.1
 
 
 @dataclass
