@@ -369,6 +369,11 @@ class _Machine:
         self.included: set[str] = set()
         self.file_stack: list[_Source] = []
         self.depth = 0  # macro expansion nesting
+        # C translation units on this machine (sim.c): initial values, static helpers, frames
+        self.c_initial: list[tuple[int, object]] = []
+        self.c_statics: dict[tuple, str] = {}
+        self.c_function_names: set[str] = set()
+        self.c_frames: dict[str, list] = {}
 
     # -- pass 1: reading ----------------------------------------------------------------------
 
@@ -376,7 +381,16 @@ class _Machine:
         for src in sources:
             source = src if isinstance(src, _Source) else self.asm.files.source(Path(src))
             self.function = None  # each source file starts outside any function
-            self._file(source)
+            if source.display.endswith(".c") or str(src).endswith(".c"):
+                self._c_file(source)
+            else:
+                self._file(source)
+
+    def _c_file(self, source: _Source) -> None:
+        from .c.link import Link
+        from .c.unit import compile_unit
+        link = Link(self)
+        compile_unit(link, source.display, source.text, source.folders[0], link.display)
 
     def _file(self, source: _Source) -> None:
         if source.key in self.included:  # a second include is a no-op, like #pragma once
@@ -780,6 +794,11 @@ class _Machine:
 
     def encode(self, sites: list[Site]) -> None:
         for pc, p in enumerate(self.pending):
+            if not isinstance(p, _Pending):  # compiled C (sim.c.link.CPending)
+                args, site = p.encode(self, pc)
+                sites.append(site)
+                self.out.code.append(Instr(p.ins.op, args, len(sites) - 1))
+                continue
             try:
                 args = self._operands(p)
             except LineError as e:
@@ -794,6 +813,9 @@ class _Machine:
                 raise where.error(e.message, e.col) from None
             if value:
                 self.out.initial.update(dict.fromkeys(words, value))
+        if self.c_initial:
+            from .c.link import resolve_initial
+            resolve_initial(self)
 
     def _site_label(self, pc: int, function: str) -> str:
         """The label at exactly this pc: the function's own name if it starts here, else the
@@ -1005,13 +1027,18 @@ class _Assembly:
         self.constants: dict[str, _ConstantOrigin] = {}  # .equ/.bit names of every machine
         self.expansions = 0  # numbers \@, unique across the image
 
-    def run(self, machine_sources: Mapping[str, Sequence[Path | _Source]]) -> Image:
+    def run(self, machine_sources: Mapping[str, Sequence[Path | _Source]],
+            threads: Sequence[tuple[str, str, str]] = ()) -> Image:
         machines = [_Machine(name, self) for name in machine_sources]
         for machine, sources in zip(machines, machine_sources.values()):
             machine.read(sources)
+        from .c.link import add_thread_stacks
+        stacks = add_thread_stacks(self.layout, machines, threads)
         sites: list[Site] = []
         for machine in machines:
             machine.encode(sites)
+        from .c.link import add_entry_stubs
+        add_entry_stubs(machines, threads, sites)
         constants = dict(self.predefined)
         bits: dict[str, int] = {}
         for machine in machines:
@@ -1025,6 +1052,8 @@ class _Assembly:
             constants=constants,
             memory_words=self.layout.next,
             sources=self.files.sources,
+            stacks=stacks,
+            frames={m.name: m.c_frames for m in machines if m.c_frames},
         )
 
 
@@ -1034,17 +1063,19 @@ def assemble(machine_sources: dict[str, list[Path]], *,
              lib_dirs: Sequence[Path] = (),
              base_dir: Path | None = None,
              substitutions: dict[str, Path] | None = None,
-             data_base: int = 0x100) -> Image:
+             data_base: int = 0x100,
+             threads: Sequence[tuple[str, str, str]] = ()) -> Image:
     """Assemble every machine's source files into one Image.
 
     predefined: constants every machine sees (thread names -> ids, scenario parameters);
     ports: port names for P operands (also usable as values); lib_dirs: searched for .include
     after the including file's folder; base_dir: displayed paths are relative to it when
     possible; substitutions: file name (as written, or relative to base_dir) -> replacement file;
-    data_base: the word address of the first data object.
+    data_base: the word address of the first data object; threads: (name, machine, entry) of
+    each thread, for the stacks of threads on machines with C code and C entry functions.
     """
     files = _Files(base_dir, substitutions, lib_dirs)
-    return _Assembly(files, predefined, ports, data_base).run(machine_sources)
+    return _Assembly(files, predefined, ports, data_base).run(machine_sources, threads)
 
 
 def assemble_text(text: str, *, filename: str = "<input>", machine: str = "m0",

@@ -39,12 +39,13 @@ SLOW_OPS = frozenset({
 # Ops with an inline fast path for the common case that raise Slow otherwise: bug_on when it
 # fires, preempt_enable on underflow, spin_lock when contended, spin_unlock when not held,
 # yield when another thread waits for a core.
-CONDITIONALLY_SLOW_OPS = frozenset({"bug_on", "preempt_enable", "spin_lock", "spin_unlock", "yield"})
+CONDITIONALLY_SLOW_OPS = frozenset({"bug_on", "preempt_enable", "spin_lock", "spin_unlock", "yield", "enter"})
 
 _ARITH = {
     "add": "({a} + {v}) & M", "sub": "({a} - {v}) & M", "mul": "({a} * {v}) & M",
     "div": "{a} // {v}", "mod": "{a} % {v}", "and": "{a} & {v}", "or": "{a} | {v}",
     "xor": "{a} ^ {v}", "shl": "({a} << ({v} & 63)) & M", "shr": "{a} >> ({v} & 63)",
+    "sar": "(({a} ^ B) - B >> ({v} & 63)) & M", "sdiv": "sdiv({a}, {v})", "smod": "smod({a}, {v})",
 }
 _BRANCH = {"beq": "==", "bne": "!=", "blt": "<", "ble": "<=", "bgt": ">", "bge": ">="}
 # Loads and stores and the access mode each records (to the machine they are all ld / st).
@@ -54,6 +55,26 @@ FENCE_MODES = {"fence": MB, "rmb": RMB, "wmb": WMB}
 # Atomic read-modify-writes: value-returning ones are fully ordered in the kernel, the others not.
 RMW_MODES = {"xchg": ATOMIC, "cas": ATOMIC, "xadd": ATOMIC, "test_and_set_bit": ATOMIC,
              "test_and_clear_bit": ATOMIC, "set_bit": ATOMIC_NORET, "clear_bit": ATOMIC_NORET}
+_SIGNED_BRANCH = {"blt_s": "<", "ble_s": "<=", "bgt_s": ">", "bge_s": ">="}
+SIGN_BIT = 1 << 63
+
+
+def _signed(x: int) -> int:
+    return x - (1 << 64) if x & SIGN_BIT else x
+
+
+def _sdiv(a: int, b: int) -> int:
+    """C's signed division of two words, truncating toward zero (ZeroDivisionError for b == 0)."""
+    a, b = _signed(a), _signed(b)
+    q = abs(a) // abs(b)
+    return (q if (a < 0) == (b < 0) else -q) & MASK64
+
+
+def _smod(a: int, b: int) -> int:
+    sa, sb = _signed(a), _signed(b)
+    q = abs(sa) // abs(sb)
+    q = q if (sa < 0) == (sb < 0) else -q
+    return (sa - sb * q) & MASK64
 
 
 def _val(op) -> str:
@@ -148,6 +169,16 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
     if op in _BRANCH:
         a, v, target = args
         return [f"if regs[{a.n}] {_BRANCH[op]} {_val(v)}: return {target.pc}", f"return {npc}"]
+    if op in _SIGNED_BRANCH:  # flipping the sign bit maps signed order onto unsigned order
+        a, v, target = args
+        rhs = str(v.value ^ SIGN_BIT) if isinstance(v, Imm) else f"({_val(v)} ^ B)"
+        return [f"if (regs[{a.n}] ^ B) {_SIGNED_BRANCH[op]} {rhs}: return {target.pc}", f"return {npc}"]
+    if op == "enter":  # a C frame on the thread's in-memory stack; below its bottom: overflow
+        n = _val(args[0])
+        return [f"s = regs[15] - {n}", "if s < core.thread.stack_lo: raise Slow", "regs[15] = s",
+                f"return {npc}"]
+    if op == "leave":
+        return [f"regs[15] = (regs[15] + {_val(args[0])}) & M", f"return {npc}"]
     if op == "call":
         return [f"core.thread.calls.append({npc})", f"return {args[0].pc}"]
     if op == "ret":
@@ -259,7 +290,7 @@ def code_factory(code: list[Instr], tso: bool, mode: str) -> Callable:
     source = factory_source(code, tso, mode)
     make = _factories.get(source)
     if make is None:
-        namespace: dict = {}
+        namespace: dict = {"B": SIGN_BIT, "sdiv": _sdiv, "smod": _smod}
         exec(compile(source, "<revtrace-code>", "exec"), namespace)
         make = _factories[source] = namespace["make"]
     return make

@@ -14,7 +14,8 @@ Operand signature letters:
   S  a string literal in double quotes
 A trailing `*` means "zero or more more of the same" (send/recv payloads, at most 4 words).
 
-Words are 64-bit unsigned; arithmetic wraps modulo 2**64; comparisons are unsigned.
+Words are 64-bit; arithmetic wraps modulo 2**64; comparisons and div/mod/shr are unsigned, their
+`_s`/`s`/`sar` forms signed (two's complement).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ _SPECS = [
     OpSpec("shl", "RRV", "rd = ra << v", True),
     OpSpec("shr", "RRV", "rd = ra >> v", True),
     OpSpec("not", "RV", "rd = ~v"),
+    # signed arithmetic (C's signed types): two's complement, division truncates toward zero
+    OpSpec("sar", "RRV", "rd = ra >> v, arithmetic (the sign bit is copied in)", True),
+    OpSpec("sdiv", "RRV", "rd = ra / v, signed, truncating toward zero (division by zero panics)", True),
+    OpSpec("smod", "RRV", "rd = ra % v, signed, with the sign of ra (division by zero panics)", True),
     # control flow
     OpSpec("jmp", "L", "goto label"),
     OpSpec("jz", "RL", "if ra == 0 goto label"),
@@ -70,10 +75,17 @@ _SPECS = [
     OpSpec("ble", "RVL", "if ra <= v goto label (unsigned)"),
     OpSpec("bgt", "RVL", "if ra > v goto label (unsigned)"),
     OpSpec("bge", "RVL", "if ra >= v goto label (unsigned)"),
+    OpSpec("blt_s", "RVL", "if ra < v goto label (signed)"),
+    OpSpec("ble_s", "RVL", "if ra <= v goto label (signed)"),
+    OpSpec("bgt_s", "RVL", "if ra > v goto label (signed)"),
+    OpSpec("bge_s", "RVL", "if ra >= v goto label (signed)"),
     OpSpec("call", "L", "push the return address on the thread's stack and jump"),
     OpSpec("ret", "", "pop the return address and jump to it"),
     OpSpec("push", "V", "push v on the thread's stack"),
     OpSpec("pop", "R", "rd = pop the thread's stack"),
+    # the in-memory stack of C frames (sp = r15): thread-private words, 16 KiB per thread
+    OpSpec("enter", "V", "sp -= v: a frame of v words at [sp]; below the thread's stack panics 'stack overflow'"),
+    OpSpec("leave", "V", "sp += v: drop the frame"),
     # atomic read-modify-write: locked, drain the store buffer, never split by another core
     OpSpec("xchg", "RMV", "rd = mem[m]; mem[m] = v"),
     OpSpec("cas", "RMVV", "rd = mem[m]; if rd == expected: mem[m] = new"),

@@ -51,6 +51,7 @@ class MachineCode:
     code: list[Instr] = field(default_factory=list)
     labels: dict[str, int] = field(default_factory=dict)  # global labels (functions) -> pc
     initial: dict[int, int] = field(default_factory=dict)  # addr -> initial value, this machine's data
+    entries: dict[str, int] = field(default_factory=dict)  # C thread functions -> pc of `call f; halt`
 
 
 @dataclass(slots=True)
@@ -62,6 +63,10 @@ class Image:
     constants: dict[str, int]  # every .equ/.bit/predefined constant
     memory_words: int  # size of the global address space in words
     sources: dict[str, str]  # every file read (including .include) -> its text, for hashing
+    # C: each thread's in-memory stack (lo, hi) word addresses, and per machine each C function's
+    # frame: [(slot, local name, type)] at [sp + slot] while it runs
+    stacks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    frames: dict[str, dict[str, list]] = field(default_factory=dict)
 
     def symbol_at(self, addr: int) -> Symbol | None:
         lo, hi = 0, len(self.symbols)

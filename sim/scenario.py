@@ -391,8 +391,9 @@ def assemble_scenario(scenario: Scenario, options: RunOptions) -> Image:
             raise ScenarioError(f"params.{pname}: the name is already a thread's", str(scenario.toml_path))
         predefined[pname] = value
     sources = {m.name: [scenario.folder / s for s in m.sources] for m in scenario.machines}
+    threads = [(t.name, t.machine, t.entry) for t in scenario.threads]
     image = assemble(sources, predefined=predefined, ports=scenario.port_ids(), lib_dirs=[LIB_DIR],
-                     base_dir=scenario.folder, substitutions=subs)
+                     base_dir=scenario.folder, substitutions=subs, threads=threads)
     for t in scenario.threads:
         labels = image.machines[t.machine].labels
         if t.entry not in labels:

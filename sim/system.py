@@ -129,8 +129,12 @@ class System:
             m = self.machines[machine_index[spec.machine]]
             ncores = len(m.cores)
             allowed = tuple(c for c in (spec.cores or range(ncores)) if c < ncores) or tuple(range(ncores))
+            mc = self.image.machines[spec.machine]
             t = Thread(spec.tid, spec.name, m.index, allowed, spec.kind == "kernel", spec.daemon,
-                       self.image.machines[spec.machine].labels[spec.entry])
+                       mc.entries.get(spec.entry, mc.labels[spec.entry]))
+            stack = self.image.stacks.get(spec.name)
+            if stack is not None:  # C frames grow down from the top of the thread's stack
+                t.stack_lo, t.regs[15] = stack
             for r, value in spec.regs:
                 t.regs[r] = value
             self.threads.append(t)
@@ -719,6 +723,9 @@ class System:
         self.panic(core, t, pc, core.machine.code[pc].args[-1].text)
 
     _op_bug_on = _op_bug
+
+    def _op_enter(self, core, t, pc):
+        self.panic(core, t, pc, "stack overflow")
 
     def _op_preempt_enable(self, core, t, pc):
         self.panic(core, t, pc, "BUG: preempt_enable with preempt_count 0")

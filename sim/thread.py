@@ -30,6 +30,7 @@ class Thread:
         "regs",
         "spinning_lock",
         "stack",
+        "stack_lo",
         "state",
         "tid",
         "wake_pending",
@@ -54,6 +55,7 @@ class Thread:
         self.spinning_lock = False  # preempt_disable already done by a spin_lock still spinning
         self.blocked_on = ""  # what a blocked thread waits for, for deadlock reports
         self.core = -1  # core number while RUNNING
+        self.stack_lo = 0  # the lowest word of its in-memory stack (C frames; sp = r15)
 
     def state_tuple(self) -> tuple:
         return (self.regs[:], self.pc, self.calls[:], self.stack[:], self.state, self.preempt,

@@ -1278,6 +1278,66 @@ def test_no_observer_no_reports_same_result(rig):
 
 
 # ---------------------------------------------------------------------------------------------
+# Signed arithmetic and comparisons (C's signed types), and the in-memory C frames
+
+@covers("sar", "sdiv", "smod")
+@pytest.mark.parametrize("a, b, sar, sdiv, smod", [
+    (-17, 2, -5, -8, -1), (17, -5, 0, -3, 2), (-17, -5, -1, 3, -2), (100, 3, 12, 33, 1), (-1, 63, -1, 0, -1),
+])
+def test_signed_arithmetic(rig, a, b, sar, sdiv, smod):
+    regs = regs_after(rig, f"""
+        mov r1, {a}
+        mov r2, {b}
+        sar r3, r1, r2
+        sdiv r4, r1, r2
+        smod r5, r1, {b}
+    """)
+    assert regs[3:6] == [sar & MASK64, sdiv & MASK64, smod & MASK64]
+
+
+@covers("sdiv", "smod")
+@pytest.mark.parametrize("op", ["sdiv", "smod"])
+def test_signed_division_by_zero_panics(rig, op):
+    source = program(f"""
+        mov r1, -5
+        {op} r3, r1, 0   ; the fault
+    """)
+    _, panic = panic_of(rig, source)
+    assert panic.message == "division by zero" and panic.line == line_of(source, "the fault")
+
+
+@covers("blt_s", "ble_s", "bgt_s", "bge_s")
+@pytest.mark.parametrize("a, b", [(-1, 1), (1, -1), (-3, -3), (0, -9223372036854775808), (5, 5)])
+def test_signed_branches(rig, a, b):
+    body = [f"mov r1, {a}", f"mov r2, {b}"]
+    for i, op in enumerate(["blt_s", "ble_s", "bgt_s", "bge_s"]):
+        body += [f"mov r{3 + i}, 0", f"{op} r1, r2, .t{i}", f"jmp .n{i}", f".t{i}:", f"mov r{3 + i}, 1", f".n{i}:"]
+    regs = regs_after(rig, "\n".join(body))
+    assert regs[3:7] == [int(a < b), int(a <= b), int(a > b), int(a >= b)]
+
+
+@covers("enter", "leave")
+def test_enter_and_leave_move_the_stack_pointer(rig):
+    regs = regs_after(rig, """
+        mov sp, 5000
+        enter 10
+        mov r1, sp
+        leave 10
+        mov r2, sp
+    """)
+    assert regs[1] == 4990 and regs[2] == 5000
+
+
+@covers("enter")
+def test_enter_below_the_threads_stack_panics_with_stack_overflow(rig):
+    source = program("""
+        enter 4   ; the overflow: an assembly thread has no C stack
+    """)
+    _, panic = panic_of(rig, source)
+    assert panic.message == "stack overflow" and panic.line == line_of(source, "the overflow")
+
+
+# ---------------------------------------------------------------------------------------------
 # Every mnemonic has a test
 
 @pytest.mark.parametrize("op", sorted(OPS))
