@@ -16,14 +16,15 @@ Watch = Annotated[list[str] | None, typer.Option("--watch", "-w", help="A symbol
 Counter = Annotated[list[str] | None, typer.Option("--counter", help="A symbol whose value to show as a counter track (repeatable; default: the watched words).")]
 FromSeq = Annotated[int | None, typer.Option("--from", help="The first event to draw (default: the first).")]
 ToSeq = Annotated[int | None, typer.Option("--to", help="The last event to draw (default: the last).")]
-FORMATS = ("parquet",)
+FORMATS = ("parquet", "perfetto")
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def export(run: Run,
                out: Annotated[str, typer.Option("--out", "-o", help="The folder (parquet) or file (perfetto) to write.")],
-               format: Format = "parquet", watch: Watch = None, counter: Counter = None, force: Force = False,
+               format: Format = "parquet", watch: Watch = None, counter: Counter = None,
+               from_seq: FromSeq = None, to_seq: ToSeq = None, force: Force = False,
                json: cli.Json = False) -> None:
         """Write a recording for other tools: Parquet tables or a Perfetto trace.
 
@@ -39,13 +40,14 @@ def register(app: typer.Typer) -> None:
             fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
         try:
             if format == "parquet":
-                if watch or counter:
-                    fail("--watch and --counter apply to --format perfetto")
+                if watch or counter or from_seq is not None or to_seq is not None:
+                    fail("--watch, --counter, --from and --to apply to --format perfetto")
                 from export.parquet import export_parquet
                 summary = export_parquet(run, out, force=force)
             else:
                 from export.perfetto_trace import export_perfetto
-                summary = export_perfetto(run, out, watch=watch or None, counters=counter, force=force)
+                summary = export_perfetto(run, out, watch=watch or None, counters=counter, force=force,
+                                          first=from_seq, last=to_seq)
         except ExportError as e:
             fail(str(e))
         for warning in summary.get("warnings", []):

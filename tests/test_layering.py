@@ -15,6 +15,7 @@ FLOORS = {
     "queries.diff": {"sim", "revtrace"},
     # floor 4 reads recordings through tracer/ and queries/; only the command line is above it
     "export.parquet": {"revtrace"},
+    "export.perfetto_trace": {"revtrace"},
 }
 LOWER_FLOORS = ("sim.", "tracer.", "queries.")
 for _module, _forbidden in FLOORS.items():
