@@ -7,7 +7,8 @@ second through `run_litmus` (one System built per test, its state restored for e
 median of K repetitions; then, for the tests whose outcome x86-TSO allows only through the store
 buffer, the rate at which the relaxed outcome was seen with the default bursts (1-2) and drain
 probability (0.1), against the random scheduler's default bursts (1-32) and the simulator's
-default drain probability (0.4). Target: >= 3,000 runs/s for 2-thread tests.
+default drain probability (0.4), on the same program (lingering included). Target: >= 3,000
+runs/s for 2-thread tests.
 """
 
 from __future__ import annotations
