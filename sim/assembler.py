@@ -781,14 +781,49 @@ class _Machine:
         if data is not None:
             raise LineError(f"'{name}' is data of machine {data.machine}; a machine can only name "
                             "its own data", tok.col)
+        offset = self._field_offset(name, index, tok)
+        if offset is not None:
+            return offset
         if name in self.out.labels:
             raise LineError(f"'{name}' is a code label, not a value", tok.col)
+        owners = sorted(s.name for s in self.structs.values() if name in s.fields)
+        if owners:  # a bare field name: its offset is spelled with the struct type
+            raise LineError(f"unknown constant or symbol '{name}'; '{name}' is a field of struct "
+                            f"{' and '.join(owners)}: its offset is {owners[0]}.{name} "
+                            f"(an object's field address is its symbol, e.g. obj.{name})", tok.col)
         names = [*self.constants, *self.asm.ports,
                  *(n for n, d in self.asm.layout.names.items() if d.machine == self.name)]
         hint = suggest(name, names)
         if not hint and re.fullmatch(r"r[0-9]+", name):
             hint = f" (the registers are r0..r{NUM_REGS - 1}, {', '.join(REG_ALIASES)})"
         raise LineError(f"unknown constant or symbol '{name}'{hint}", tok.col)
+
+    def _field_offset(self, name: str, index: int | None, tok: Token) -> int | None:
+        """`page.flags`, a struct type and one of its fields: the field's offset in words (for
+        `[r1 + page.flags]` with r1 an object's address); `page.data[1]` adds the element."""
+        sname, dot, fname = name.partition(".")
+        struct = self.structs.get(sname) if dot else None
+        if struct is None or fname not in struct.fields:
+            if struct is not None:
+                raise LineError(f"struct {sname} has no field '{fname}'{suggest(fname, struct.fields)}", tok.col)
+            return None
+        offset = 0
+        for f, n in struct.fields.items():
+            if f == fname:
+                break
+            offset += 1 if n is None else n
+        length = struct.fields[fname]
+        if index is None:
+            return offset
+        if length is None:
+            raise LineError(f"field '{fname}' of struct {sname} is not an array", tok.col)
+        if index >= length:
+            raise LineError(f"index {index} is out of range for '{name}' ({length} elements)", tok.col)
+        return offset + index
+
+    def value_of(self, text: str) -> int:
+        """A constant expression from outside the sources (a thread's initial register)."""
+        return evaluate(tokenize(text), self._resolve, col=1)
 
     # -- pass 2: encoding ---------------------------------------------------------------------
 
@@ -1028,7 +1063,8 @@ class _Assembly:
         self.expansions = 0  # numbers \@, unique across the image
 
     def run(self, machine_sources: Mapping[str, Sequence[Path | _Source]],
-            threads: Sequence[tuple[str, str, str]] = ()) -> Image:
+            threads: Sequence[tuple[str, str, str]] = (),
+            expressions: Mapping[str, Sequence[str]] | None = None) -> Image:
         machines = [_Machine(name, self) for name in machine_sources]
         for machine, sources in zip(machines, machine_sources.values()):
             machine.read(sources)
@@ -1039,6 +1075,13 @@ class _Assembly:
             machine.encode(sites)
         from .c.link import add_entry_stubs
         add_entry_stubs(machines, threads, sites)
+        values: dict[tuple[str, str], int] = {}
+        for machine in machines:
+            for text in (expressions or {}).get(machine.name, ()):
+                try:
+                    values[(machine.name, text)] = machine.value_of(text)
+                except LineError as e:
+                    raise ExpressionError(machine.name, text, e.message) from None
         constants = dict(self.predefined)
         bits: dict[str, int] = {}
         for machine in machines:
@@ -1054,7 +1097,16 @@ class _Assembly:
             sources=self.files.sources,
             stacks=stacks,
             frames={m.name: m.c_frames for m in machines if m.c_frames},
+            values=values,
         )
+
+
+class ExpressionError(Exception):
+    """A constant expression given from outside the sources (`assemble(expressions=...)`) is bad."""
+
+    def __init__(self, machine: str, text: str, message: str):
+        self.machine, self.text, self.message = machine, text, message
+        super().__init__(message)
 
 
 def assemble(machine_sources: dict[str, list[Path]], *,
@@ -1064,7 +1116,8 @@ def assemble(machine_sources: dict[str, list[Path]], *,
              base_dir: Path | None = None,
              substitutions: dict[str, Path] | None = None,
              data_base: int = 0x100,
-             threads: Sequence[tuple[str, str, str]] = ()) -> Image:
+             threads: Sequence[tuple[str, str, str]] = (),
+             expressions: Mapping[str, Sequence[str]] | None = None) -> Image:
     """Assemble every machine's source files into one Image.
 
     predefined: constants every machine sees (thread names -> ids, scenario parameters);
@@ -1072,10 +1125,12 @@ def assemble(machine_sources: dict[str, list[Path]], *,
     after the including file's folder; base_dir: displayed paths are relative to it when
     possible; substitutions: file name (as written, or relative to base_dir) -> replacement file;
     data_base: the word address of the first data object; threads: (name, machine, entry) of
-    each thread, for the stacks of threads on machines with C code and C entry functions.
+    each thread, for the stacks of threads on machines with C code and C entry functions;
+    expressions: machine -> constant expressions to evaluate there as operands are (Image.values),
+    e.g. threads' registers.
     """
     files = _Files(base_dir, substitutions, lib_dirs)
-    return _Assembly(files, predefined, ports, data_base).run(machine_sources, threads)
+    return _Assembly(files, predefined, ports, data_base).run(machine_sources, threads, expressions)
 
 
 def assemble_text(text: str, *, filename: str = "<input>", machine: str = "m0",

@@ -67,6 +67,9 @@ class Image:
     # frame: [(slot, local name, type)] at [sp + slot] while it runs
     stacks: dict[str, tuple[int, int]] = field(default_factory=dict)
     frames: dict[str, dict[str, list]] = field(default_factory=dict)
+    # constant expressions given from outside the sources (threads' initial registers), evaluated
+    # as an operand on that machine would be: (machine, text) -> value
+    values: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def symbol_at(self, addr: int) -> Symbol | None:
         lo, hi = 0, len(self.symbols)

@@ -43,7 +43,7 @@ class ThreadSpec:
     machine: str
     cores: tuple[int, ...] | None  # allowed cores; None = any
     kind: str  # kernel or user
-    regs: tuple[tuple[int, int], ...]  # initial (register, value)
+    regs: tuple[tuple[int, int | str], ...]  # initial (register, value or constant expression)
     daemon: bool  # the run may complete while it is still blocked or looping
     start: bool  # False: waits for `spawn`
 
@@ -233,8 +233,12 @@ def load_scenario(path: str | Path) -> Scenario:
         for rname, value in regs_data.items():
             if not (rname.startswith("r") and rname[1:].isdigit() and 0 <= int(rname[1:]) < 16):
                 raise t.err(f"regs.{rname}", "expected a register r0..r15")
+            if isinstance(value, str) and value.strip():
+                regs.append((int(rname[1:]), value.strip()))  # evaluated with the machine's names
+                continue
             if not isinstance(value, int) or isinstance(value, bool):
-                raise t.err(f"regs.{rname}", f"expected an integer, got {value!r}")
+                raise t.err(f"regs.{rname}", f"expected an integer or a constant expression (a string such as "
+                                             f"\"flag0\", \"N - 1\" or \"page.flags\"), got {value!r}")
             regs.append((int(rname[1:]), value & ((1 << 64) - 1)))
         threads.append(ThreadSpec(
             tid=i, name=tname, entry=t.get("entry", str), machine=machine, cores=allowed,
@@ -379,7 +383,7 @@ def validate_options(scenario: Scenario, options: RunOptions) -> RunOptions:
 
 
 def assemble_scenario(scenario: Scenario, options: RunOptions) -> Image:
-    from .assembler import assemble  # the assembler is only needed here
+    from .assembler import ExpressionError, assemble  # the assembler is only needed here
 
     variant = options.variant
     subs = {src: scenario.folder / repl for src, repl in scenario.variants.get(variant, {}).items()} if variant else {}
@@ -392,8 +396,15 @@ def assemble_scenario(scenario: Scenario, options: RunOptions) -> Image:
         predefined[pname] = value
     sources = {m.name: [scenario.folder / s for s in m.sources] for m in scenario.machines}
     threads = [(t.name, t.machine, t.entry) for t in scenario.threads]
-    image = assemble(sources, predefined=predefined, ports=scenario.port_ids(), lib_dirs=[LIB_DIR],
-                     base_dir=scenario.folder, substitutions=subs, threads=threads)
+    expressions: dict[str, list[str]] = {}
+    for t in scenario.threads:
+        expressions.setdefault(t.machine, []).extend(v for _, v in t.regs if isinstance(v, str))
+    try:
+        image = assemble(sources, predefined=predefined, ports=scenario.port_ids(), lib_dirs=[LIB_DIR],
+                         base_dir=scenario.folder, substitutions=subs, threads=threads, expressions=expressions)
+    except ExpressionError as e:
+        t, r = next((t, r) for t in scenario.threads for r, v in t.regs if (t.machine, v) == (e.machine, e.text))
+        raise ScenarioError(f"threads[{t.tid}].regs.r{r}: {e.message} (in {e.text!r})", str(scenario.toml_path)) from None
     for t in scenario.threads:
         labels = image.machines[t.machine].labels
         if t.entry not in labels:

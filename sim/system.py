@@ -136,7 +136,7 @@ class System:
             if stack is not None:  # C frames grow down from the top of the thread's stack
                 t.stack_lo, t.regs[15] = stack
             for r, value in spec.regs:
-                t.regs[r] = value
+                t.regs[r] = self.image.values[(spec.machine, value)] if isinstance(value, str) else value
             self.threads.append(t)
 
         ports = [Port(pid, name, machine_index[mname]) for pid, (name, mname) in enumerate(scenario.ports.items())]

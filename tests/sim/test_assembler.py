@@ -691,6 +691,15 @@ ERRORS = [
      "t.s:4:3: unknown instruction or macro 'lock_pgae'; did you mean 'lock_page'?"),
     ("f:\n  mov r1, wroker\n", "t.s:2:11: unknown constant or symbol 'wroker'; did you mean 'worker'?"),
     ("f:\n  mov r1, f\n", "t.s:2:11: 'f' is a code label, not a value"),
+    (".struct page\n.field flags\n.field magic\n.ends\n.object p0, page\nf:\n  ld r2, [r1 + magic]\n",
+     "t.s:7:16: unknown constant or symbol 'magic'; 'magic' is a field of struct page: its offset is page.magic "
+     "(an object's field address is its symbol, e.g. obj.magic)"),
+    (".struct page\n.field flags\n.ends\nf:\n  ld r2, [r1 + page.flgs]\n",
+     "t.s:5:16: struct page has no field 'flgs'; did you mean 'flags'?"),
+    (".struct page\n.field flags\n.ends\nf:\n  mov r1, page.flags[0]\n",
+     "t.s:5:11: field 'flags' of struct page is not an array"),
+    (".struct page\n.field d, 2\n.ends\nf:\n  mov r1, page.d[2]\n",
+     "t.s:5:11: index 2 is out of range for 'page.d' (2 elements)"),
     ("f:\n  mov r1, 1/0\n", "t.s:2:11: division by zero"),
     ("f:\n  mov r1, 2 + 5 % (N - 4)\n", "t.s:2:11: division by zero"),
     ("f:\n  mov r1, (1 + 2\n", "t.s:2:17: missing ')' to match '('"),
@@ -871,3 +880,27 @@ def test_mutated_program_raises_only_asm_error(mutations):
         else:
             text = text[:pos] + text[pos + 1:pos + 2] + text[pos:pos + 1] + text[pos + 2:]
     _assemble_or_asm_error(text)
+
+
+def test_struct_field_offsets():
+    """`page.flags` is the field's offset in words, for `[r1 + page.flags]` with r1 an object's
+    address; array fields take an element."""
+    image = assemble_text(""".struct page
+    .field flags
+    .field data, 2
+    .field magic
+.ends
+.object p0, page
+.equ MAGIC_AT, page.magic
+f:
+    mov r1, p0
+    ld r2, [r1 + page.magic]
+    mov r3, page.data[1]
+    mov r4, MAGIC_AT
+    halt
+""", filename="t.s")
+    code = image.machines["m0"].code
+    p0 = image.symbol("p0.flags").addr
+    assert code[1].args[1].disp == 3 and image.symbol("p0.magic").addr == p0 + 3
+    assert code[2].args[1].value == 2
+    assert code[3].args[1].value == 3

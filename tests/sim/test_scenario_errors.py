@@ -9,7 +9,7 @@ from sim.errors import ScenarioError, SimError
 from sim.scenario import BUNDLED, RunOptions, load_scenario, resolve_scenario_path
 from sim.system import System
 
-SOURCE = "worker:\n    halt\nhelper:\n    halt\n"
+SOURCE = ".word flag0, 0\nworker:\n    halt\nhelper:\n    halt\n"
 
 GOOD = """
 [machines.host]
@@ -82,7 +82,7 @@ CASES = [
     ("unknown link key", '[[links]]\na = "host"\nb = "host"\nlatncy = 3\n' + GOOD,
      "links[0].latncy: unknown key; did you mean 'latency'?"),
     ("bad register", with_thread_key("regs = { r16 = 1 }"), "threads[0].regs.r16: expected a register r0..r15"),
-    ("bad register value", with_thread_key('regs = { r1 = "x" }'), "threads[0].regs.r1: expected an integer, got 'x'"),
+    ("bad register value", with_thread_key('regs = { r1 = "x" }'), "threads[0].regs.r1: unknown constant or symbol 'x' (in 'x')"),
     ("duplicate thread", GOOD + '\n[[threads]]\nname = "t0"\nentry = "worker"\n',
      "threads[1].name: duplicate thread name 't0'"),
     ("unknown primary", 'primary = "hots"\n' + GOOD, "primary: unknown machine 'hots'; did you mean 'host'?"),
@@ -105,6 +105,13 @@ CASES = [
      "locksets[0].fields: expected a string or a non-empty list of strings, got []"),
     ("a number among the selectors", '[[orderings]]\nname = "x"\nbefore = ["a", 3]\nafter = "b"\n' + GOOD,
      "orderings[0].before: expected a string or a non-empty list of strings, got ['a', 3]"),
+    ("register not an expression", with_thread_key("regs = { r8 = true }"),
+     'threads[0].regs.r8: expected an integer or a constant expression (a string such as "flag0", "N - 1" or '
+     '"page.flags"), got True'),
+    ("unknown name in a register", with_thread_key('regs = { r8 = "flag1" }'),
+     "threads[0].regs.r8: unknown constant or symbol 'flag1'; did you mean 'flag0'? (in 'flag1')"),
+    ("bad expression in a register", with_thread_key('regs = { r3 = "1 +" }'),
+     "threads[0].regs.r3: expected a value after '+' (in '1 +')"),
     ("lock as a list", '[[locksets]]\nname = "x"\nfields = "a"\nlock = ["l"]\n' + GOOD,
      "locksets[0].lock: expected str, got list ['l']"),
     ("param named like a thread", "[params]\nt0 = 1\n" + GOOD, "params.t0: the name is already a thread's"),
@@ -261,3 +268,26 @@ def test_unknown_bundled_scenario_without_a_close_match():
         load_scenario("zzzzzzzz")
     assert "did you mean" not in str(info.value)
     assert str(info.value).startswith("no such scenario: zzzzzzzz (bundled: ")
+
+
+def test_registers_take_constant_expressions(rig):
+    """Thread registers accept what operands accept: symbols, .equ names, parameters, thread names,
+    struct field offsets."""
+    source = """.equ K, 0x10
+.struct page
+    .field flags
+    .field data, 2
+.ends
+.object p0, page
+.word flag0, 0
+worker:
+    halt
+"""
+    toml = ('[params]\nN = 7\n' + GOOD.replace('entry = "worker"', 'entry = "worker"\nregs = { r1 = "flag0", '
+            'r2 = "N - 1", r3 = "t1", r4 = "page.data[1]", r5 = "K << 1", r6 = "p0 + page.data", r7 = 5 }')
+            + '[[threads]]\nname = "t1"\nentry = "worker"\n')
+    folder = rig.write(toml, {"main.s": source})
+    system = System(load_scenario(folder), RunOptions())
+    image = system.image
+    assert system.threads[0].regs[1:8] == [image.symbol("flag0").addr, 6, 1, 2, 0x20,
+                                           image.symbol("p0.data[0]").addr, 5]
