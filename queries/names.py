@@ -104,6 +104,9 @@ class Names:
         out.update(machine=self.machine(int(row["machine"])), core=int(row["core"]),
                    thread=self.thread(int(row["thread"])), thread_id=int(row["thread"]),
                    kind=self.kind(row["kind"]))
+        if "mode" in row:  # how the access was made, and both together as a race report says it
+            out["mode"] = self.mode(row["mode"])
+            out["access"] = f"{out['mode']} {out['kind']}"
         if "site" in row:
             out.update(self.where(int(row["site"])))
         return out
@@ -116,6 +119,12 @@ class Names:
 
     def word(self, addr: int) -> str | None:
         return self.words.get(addr)
+
+    def mode(self, code) -> str:
+        """An access mode code's name (a name is kept)."""
+        if isinstance(code, str) or not 0 <= int(code) < len(S.MODE_NAMES):
+            return str(code)
+        return S.MODE_NAMES[int(code)]
 
     def kind(self, code) -> str:
         """A kind code's name (a name, as SQL returns it, is kept)."""

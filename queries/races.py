@@ -2,19 +2,27 @@
 
 The definition is queries/sql/races.sql (read its header). In short: for every access B and
 every other thread T, B's partner on T is T's latest earlier access to the same word that
-conflicts with B (one of them writes, not both atomic); the pair races when the partner's clock
-exceeds VC(B)[T]. A `write` or `rmw` that stored the value the word already had (old == new: a
+conflicts with B (one of them writes, not both marked or atomic: KCSAN's rule, where a marked
+access is any non-plain one: READ_ONCE / WRITE_ONCE, acquire, release, atomic); the pair races
+when the partner's clock exceeds VC(B)[T] (happens-before with the kernel's rules, worked out by
+the recorder: tracer/happens_before.py). A `write` or `rmw` that stored the value the word already had (old == new: a
 failed test_and_set_bit_lock or spin_lock attempt, a failed cas) counts as a read here, as
 ThreadSanitizer treats a failed compare-and-swap as a load. Checking the latest conflicting
 access is enough because happens-before is monotone along a thread's program order (FastTrack's
 observation). Pairs are grouped by their two sites; each group's example is its latest pair.
+
+With `all_pairs`, B's partners are T's latest conflicting access *at each site* of T, so every
+distinct racing site pair is found (the latest access alone can hide an earlier racing one at
+another site, e.g. a stale read before an ordered write); the work grows with the number of
+(thread, site) pairs per word instead of threads (queries/sql/races_all_pairs.sql is its SQL).
 
 The numpy engine computes exactly those pairs over the memory-mapped accesses, in (addr, seq)
 order, chunk by chunk (zero-copy views of the column file; a word's accesses may straddle chunks:
 the next chunk then starts with that word's carried context, each thread's latest access of each
 partner class, which is all a later access can pair with): for
 each thread T, four running "latest index of T's access of class k" arrays (a maximum.accumulate
-each: any access, writes, plain accesses, plain writes), the class each access needs picked with
+each: any access, writes, plain accesses, plain writes; per thread and site with all_pairs), the
+class each access needs picked with
 np.choose, the segment start ruling out other words, and VC(B)[T] found by one searchsorted in the
 sorted vector clocks. Work is O(accesses x threads), all vectorised, in chunks of whole words.
 """
@@ -28,13 +36,15 @@ import numpy as np
 from .errors import QueryError
 
 CHUNK_ROWS = 6 * 1024 * 1024  # accesses per chunk (the default of races(chunk_rows=...))
-COLUMNS = ["addr", "seq", "thread", "clock", "site", "kind", "atomic", "core", "machine", "old", "new"]
+COLUMNS = ["addr", "seq", "thread", "clock", "site", "kind", "mode", "core", "machine", "old", "new"]
+PLAIN = 0  # the mode code of a plain access (tracer.schema.MODE_NAMES[0])
 
 
-def races(run, engine: str = "numpy", chunk_rows: int = CHUNK_ROWS) -> list[dict]:
-    """`chunk_rows`: accesses per numpy chunk (memory against per-chunk overhead; tests use tiny ones)."""
+def races(run, engine: str = "numpy", chunk_rows: int = CHUNK_ROWS, all_pairs: bool = False) -> list[dict]:
+    """`chunk_rows`: accesses per numpy chunk (memory against per-chunk overhead; tests use tiny ones).
+    `all_pairs`: every distinct racing site pair (see the module docstring)."""
     if engine == "sql":
-        return [_from_sql(run, r) for r in run.rows("races")]
+        return [_from_sql(run, r) for r in run.rows("races_all_pairs" if all_pairs else "races")]
     if engine != "numpy":
         raise QueryError(f"unknown races engine '{engine}' (numpy or sql)")
     if chunk_rows < 1:
@@ -48,8 +58,8 @@ def races(run, engine: str = "numpy", chunk_rows: int = CHUNK_ROWS) -> list[dict
         if carry is not None and len(chunk["addr"]) and carry["addr"][0] == chunk["addr"][0]:
             ctx = len(carry["addr"])
             chunk = {k: np.concatenate([carry[k], chunk[k]]) for k in COLUMNS}
-        _chunk_races(chunk, vc, groups, ctx)
-        carry = _context(chunk) if more else None
+        _chunk_races(chunk, vc, groups, ctx, all_pairs)
+        carry = _context(chunk, all_pairs) if more else None
     out = [_decorate(run, g) for g in groups.values()]
     out.sort(key=lambda r: (r["second"]["seq"], r["first"]["seq"]))
     return out
@@ -141,7 +151,7 @@ def _sorted(t, o, c) -> bool:
 
 def _chunks(run, chunk_rows: int) -> Iterator[tuple[dict[str, np.ndarray], bool]]:
     """The accesses in (addr, seq) order, chunk_rows at a time (zero-copy views of the memory-mapped
-    columns, except `atomic`), each with whether its last word goes on in the next chunk."""
+    columns), each with whether its last word goes on in the next chunk."""
     acc = run.data["accesses"]
     n = acc.layout.rows
     if n == 0:
@@ -160,14 +170,17 @@ def _chunks(run, chunk_rows: int) -> Iterator[tuple[dict[str, np.ndarray], bool]
         start = stop
 
 
-def _context(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _context(c: dict[str, np.ndarray], all_pairs: bool = False) -> dict[str, np.ndarray]:
     """The rows of the chunk's last word that a later access of that word can pair with: for each
-    thread, its latest access of each partner class (any, write, plain, plain write)."""
+    thread (and site, with all_pairs), its latest access of each partner class (any, write,
+    plain, plain write)."""
     addr = c["addr"]
     lo = int(np.searchsorted(addr, addr[-1]))
-    thread = c["thread"][lo:]
+    thread = c["thread"][lo:].astype(np.int64)
+    if all_pairs:
+        thread = (thread << 32) | (c["site"][lo:].astype(np.int64) & 0xFFFFFFFF)
     w = is_write(c["kind"][lo:], c["old"][lo:], c["new"][lo:])
-    p = ~c["atomic"][lo:]
+    p = c["mode"][lo:] == PLAIN
     keep = set()
     for t in np.unique(thread).tolist():
         mine = thread == t
@@ -201,12 +214,13 @@ def _segments(addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, seg
 
 
-def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, dict], ctx: int = 0) -> None:
+def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, dict], ctx: int = 0,
+                 all_pairs: bool = False) -> None:
     """Adds the chunk's racing pairs to `groups`. Its first `ctx` rows are carried context from the
     previous chunk: partners only (their own pairs were counted there)."""
     addr = c["addr"]
     is_w = is_write(c["kind"], c["old"], c["new"])
-    atomic = c["atomic"]
+    atomic = c["mode"] != PLAIN  # marked or atomic: KCSAN's rule
     thread = c["thread"].astype(np.int64)
     # words that can race: two threads, a write, a plain access
     first, seg = _segments(addr)
@@ -227,13 +241,15 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
     # the partner class each access needs: 0 any, 1 writes, 2 plain, 3 plain writes
     need = np.where(is_w, np.where(atomic, 2, 0), np.where(atomic, 3, 1)).astype(np.int8)
     plain = ~atomic
-    # which threads touch which word (to restrict each thread's pass to its words)
-    threads = np.unique(thread)
-    tpos = np.searchsorted(threads, thread)
-    present = np.zeros((len(first), len(threads)), dtype=bool)
+    # which threads (or threads and sites) touch which word (to restrict each pass to its words)
+    owner = ((thread << 32) | (c["site"].astype(np.int64) & 0xFFFFFFFF)) if all_pairs else thread
+    owners = np.unique(owner)
+    tpos = np.searchsorted(owners, owner)
+    present = np.zeros((len(first), len(owners)), dtype=bool)
     present[seg, tpos] = True
     a_parts, b_parts = [], []
-    for k, t in enumerate(threads.tolist()):
+    for k, key in enumerate(owners.tolist()):
+        t = key >> 32 if all_pairs else key
         segs_t = present[:, k]
         if segs_t.all():
             rows = None
@@ -241,14 +257,14 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
         else:
             rows = np.flatnonzero(segs_t[seg]).astype(np.int32)
             m = len(rows)
-        th, w_, p_, nd, sg = (x if rows is None else x[rows] for x in (thread, is_w, plain, need, seg))
+        th, ow, w_, p_, nd, sg = (x if rows is None else x[rows] for x in (thread, owner, is_w, plain, need, seg))
         idx = np.arange(m, dtype=np.int32)
         start = np.flatnonzero(np.concatenate([[True], sg[1:] != sg[:-1]])).astype(np.int32)
         seg_start = np.repeat(start, np.diff(np.append(start, m)))
-        mine = th == t
+        mine = ow == key
         lasts = [_prev_index(mask, idx) for mask in (mine, mine & w_, mine & p_, mine & w_ & p_)]
         cand = np.choose(nd, lasts)
-        b = np.flatnonzero((cand >= seg_start) & ~mine & (counted if rows is None else counted[rows]))
+        b = np.flatnonzero((cand >= seg_start) & (th != t) & (counted if rows is None else counted[rows]))
         if len(b) == 0:
             continue
         a = cand[b]
@@ -308,7 +324,8 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
 
 def _side(c: dict[str, np.ndarray], i: int) -> dict:
     return {"seq": int(c["seq"][i]), "thread": int(c["thread"][i]), "core": int(c["core"][i]),
-            "machine": int(c["machine"][i]), "kind": int(c["kind"][i]), "site": int(c["site"][i])}
+            "machine": int(c["machine"][i]), "kind": int(c["kind"][i]), "mode": int(c["mode"][i]),
+            "site": int(c["site"][i])}
 
 
 def _decorate(run, g: dict) -> dict:
@@ -321,6 +338,7 @@ def _from_sql(run, r: dict) -> dict:
     def side(p: str) -> dict:
         return {"seq": r[f"{p}_seq"], "thread": r[f"{p}_thread"], "thread_id": r[f"{p}_thread_id"],
                 "core": r[f"{p}_core"], "machine": r[f"{p}_machine"], "kind": str(r[f"{p}_kind"]),
+                "mode": str(r[f"{p}_mode"]), "access": f"{r[f'{p}_mode']} {r[f'{p}_kind']}",
                 "function": r[f"{p}_function"], "file": r[f"{p}_file"], "line": r[f"{p}_line"],
                 "site": r[f"{p}_site"]}
 

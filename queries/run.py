@@ -217,9 +217,10 @@ class Run:
         return out
 
     # -- races, windows, happens-before -------------------------------------------------------------
-    def races(self, engine: str = "numpy") -> list[dict]:
-        """Conflicting accesses that happens-before does not order, grouped by site pair."""
-        return races_mod.races(self, engine=engine)
+    def races(self, engine: str = "numpy", all_pairs: bool = False) -> list[dict]:
+        """Conflicting accesses that happens-before does not order, grouped by site pair; with
+        `all_pairs`, every distinct racing site pair (not only each access's latest partner)."""
+        return races_mod.races(self, engine=engine, all_pairs=all_pairs)
 
     def windows(self, invariant: str | None = None) -> list[dict]:
         """The intervals during which a scenario invariant is false."""

@@ -170,15 +170,19 @@ def register(app: typer.Typer) -> None:
     @app.command("races")
     def races(
         run: RunArg,
+        all_pairs: Annotated[bool, typer.Option(
+            "--all-pairs", help="Every distinct racing site pair, not only each access's latest "
+                                "conflicting access on each other thread.")] = False,
         json_: JsonOpt = False,
     ) -> None:
         """Data races: conflicting accesses that happens-before does not order, by site pair.
 
-        Conflicting: the same word, different threads, at least one write, not both atomic.
+        Conflicting: the same word, different threads, at least one write, not both marked or
+        atomic (KCSAN's rule). Happens-before follows the kernel's rules (queries/README.md).
         """
         def go():
             with _open(run) as r:
-                found = r.races()
+                found = r.races(all_pairs=all_pairs)
                 if json_:
                     print_json(found)
                     return
@@ -187,7 +191,7 @@ def register(app: typer.Typer) -> None:
                     return
 
                 def side(s: dict) -> str:
-                    return (f"{s['kind']} by {s['thread']} on core {s['core']}\n"
+                    return (f"{s['access']} by {s['thread']} on core {s['core']}\n"
                             f"{_where(s)}\nseq {s['seq']}")
 
                 total = sum(g["count"] for g in found)

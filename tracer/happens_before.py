@@ -5,16 +5,35 @@ which happens only at synchronisation. Every change also bumps the thread's own 
 
     a.clock <= vclock(b.thread, b.clock)[a.thread]
 
-Edges: release -> later acquire of the same lock word; send -> its recv; spawn -> the child's
-first event; wake -> the woken thread's next sleep return.
+Edges (the kernel's rules; queries/README.md has an example of each):
+- locks, messages, threads: release -> later acquire of the same lock word; send -> its recv;
+  spawn -> the child's first event; wake -> the woken thread's next sleep return;
+- reads-from synchronisation (as ThreadSanitizer does for C11 atomics): a release store
+  (st_release, a lock word's release) or a value-returning atomic RMW (fully ordered in the
+  kernel) -> an acquire load (ld_acquire) or an acquire / value-returning RMW that reads it,
+  or reads a later RMW of the same word (an RMW continues the release sequence; a plain or marked
+  store ends it). A non-value-returning RMW (set_bit, clear_bit) is unordered, as in the LKMM: it
+  neither publishes nor acquires;
+- fences (message passing, C11's fence rules): a wmb or full fence, then a marked store (or RMW)
+  that a marked load (or any non-plain read) of another thread reads, then a rmb or full fence
+  in that reader: everything before the writer's fence -> everything after the reader's fence.
+  A release store read by a marked load followed by rmb / mb, and a marked store after wmb / mb
+  read by an acquire load, synchronise the same way.
+Plain accesses never synchronise. "Reads" is the recording's order: the latest write to the word
+before the read in seq (under tso writes are recorded when they drain, i.e. become visible); a
+marked or acquire load that took its value from its own store buffer (old = 1) read its own
+thread's store and synchronises with nobody.
 """
 
 from __future__ import annotations
 
 from sim import observer as k
 
-# Kinds that move vector clocks; every other event carries its thread's current epoch.
+# Kinds that move vector clocks; every other event carries its thread's current epoch, except
+# the accesses and fences that `access` handles (non-plain ones, and plain writes that overwrite
+# a word with a published clock).
 CLOCK_KINDS = (k.ACQUIRE, k.RELEASE, k.SEND, k.RECV, k.SPAWN, k.WAKE, k.SLEEP)
+ACCESS_KINDS = (k.READ, k.WRITE, k.RMW)
 
 
 class HappensBefore:
@@ -29,6 +48,10 @@ class HappensBefore:
         self.messages: dict[int, list[int]] = {}  # message id -> sender's clock
         self.wakes: dict[int, list[int]] = {}  # woken thread -> joined wakers' clocks
         self.changes: list[tuple[int, int, int, list[int]]] = []  # (thread, epoch, seq, clock) to write
+        self.published: dict[int, list[int]] = {}  # word -> the release sequence's clock (S)
+        self.fenced: dict[int, list[int]] = {}  # word -> the storer's clock at its last wmb/mb (F)
+        self.fence_release: dict[int, list[int]] = {}  # thread -> its clock at its last wmb / mb
+        self.pending: dict[int, list[int]] = {}  # thread -> clocks its non-plain reads saw, for rmb / mb
 
     def epoch(self, t: int) -> int:
         return self.vc[t][t]
@@ -96,8 +119,87 @@ class HappensBefore:
         self._tick(t, seq)
         return self.vc[t][t]
 
-    def event(self, kind: int, t: int, sync: int, seq: int) -> int:
+    # Accesses and fences.
+    def _absorb(self, t: int, *clocks: list[int] | None) -> bool:
+        """Join clocks into t's; True when that changed it."""
+        mine = self.vc[t]
+        changed = False
+        for other in clocks:
+            if other is not None:
+                for i, v in enumerate(other):
+                    if v > mine[i]:
+                        mine[i] = v
+                        changed = True
+        return changed
+
+    def _note(self, t: int, *clocks: list[int] | None) -> None:
+        """Remember clocks a relaxed (marked) read saw, for t's next rmb or mb."""
+        for other in clocks:
+            if other is not None:
+                p = self.pending.get(t)
+                if p is None:
+                    self.pending[t] = other[:]
+                else:
+                    for i, v in enumerate(other):
+                        if v > p[i]:
+                            p[i] = v
+
+    def access(self, kind: int, mode: int, t: int, addr: int, old: int, new: int, seq: int) -> int:
+        """Apply access or fence `seq` of thread `t`; the clock (epoch) it carries."""
+        if kind == k.FENCE:
+            changed = mode != k.WMB and self._absorb(t, self.pending.get(t))
+            if changed:
+                self._tick(t, seq)
+            e = self.vc[t][t]
+            if mode != k.RMB:
+                self.fence_release[t] = self.vc[t][:]
+                self._tick(t, seq + 1)
+            return e
+        if kind == k.READ:
+            if mode == k.PLAIN or (old == 1 and mode in (k.MARKED, k.ACQ)):  # plain, or its own store
+                return self.own[t]
+            if mode == k.ACQ:
+                if self._absorb(t, self.published.get(addr), self.fenced.get(addr)):
+                    self._tick(t, seq)
+            else:
+                self._note(t, self.published.get(addr), self.fenced.get(addr))
+            return self.vc[t][t]
+        if kind == k.WRITE:
+            if mode == k.REL:
+                e = self.vc[t][t]
+                self.published[addr] = self.vc[t][:]
+                self.fenced.pop(addr, None)
+                self._tick(t, seq + 1)
+                return e
+            self.published.pop(addr, None)
+            fenced = self.fence_release.get(t) if mode == k.MARKED else None
+            if fenced is not None:
+                self.fenced[addr] = fenced
+            else:
+                self.fenced.pop(addr, None)
+            return self.own[t]
+        # an atomic read-modify-write: it reads the word, then (if it changed it) stores
+        if mode == k.ATOMIC_NORET or mode == k.PLAIN:
+            self._note(t, self.published.get(addr), self.fenced.get(addr))
+            fenced = self.fence_release.get(t)
+            if old != new and fenced is not None:
+                f = self.fenced.get(addr)
+                self.fenced[addr] = fenced[:] if f is None else [max(a, b) for a, b in zip(f, fenced)]
+            return self.vc[t][t]
+        if mode != k.REL and self._absorb(t, self.published.get(addr), self.fenced.get(addr)):
+            self._tick(t, seq)
+        e = self.vc[t][t]
+        if old != new and mode in (k.ATOMIC, k.REL):
+            s = self.published.get(addr)
+            self.published[addr] = self.vc[t][:] if s is None else [max(a, b) for a, b in zip(s, self.vc[t])]
+            self._tick(t, seq + 1)
+        return e
+
+    def event(self, kind: int, t: int, sync: int, seq: int, mode: int = k.PLAIN, addr: int = -1,
+              old: int = 0, new: int = 0) -> int:
         """Apply event `seq` of thread `t` to the clocks; the clock (epoch) the event carries."""
+        if kind <= k.RMW or kind == k.FENCE:
+            return self.access(kind, mode, t, addr, old, new, seq)
         if kind == k.ACQUIRE:
             return self.acquire(t, sync, seq)
         if kind == k.RELEASE:
@@ -115,11 +217,17 @@ class HappensBefore:
         return self.own[t]
 
     def state(self) -> tuple:
-        return ([v[:] for v in self.vc], self.started[:], {k: v[:] for k, v in self.locks.items()},
-                {k: v[:] for k, v in self.messages.items()}, {k: v[:] for k, v in self.wakes.items()})
+        def copy(d: dict) -> dict:
+            return {k: v[:] for k, v in d.items()}
+        return ([v[:] for v in self.vc], self.started[:], copy(self.locks), copy(self.messages), copy(self.wakes),
+                copy(self.published), copy(self.fenced), copy(self.fence_release), copy(self.pending))
 
     def restore(self, state: tuple) -> None:
-        vc, started, locks, messages, wakes = state
+        vc, started, locks, messages, wakes, published, fenced, fence_release, pending = state
+        self.published = {k: v[:] for k, v in published.items()}
+        self.fenced = {k: v[:] for k, v in fenced.items()}
+        self.fence_release = {k: v[:] for k, v in fence_release.items()}
+        self.pending = {k: v[:] for k, v in pending.items()}
         self.vc = [v[:] for v in vc]
         self.own = [v[t] for t, v in enumerate(self.vc)]
         self.started = started[:]

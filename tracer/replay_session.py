@@ -45,7 +45,7 @@ class Verifier:
         seq = self.seq
         self.seq = seq + 1
         t = core.thread.tid
-        clock = self.hb.vc[t][t] if kind < 3 else self.hb.event(kind, t, sync, seq)
+        clock = self.hb.event(kind, t, sync, seq, mode, addr, old, new)
         self.hb.changes.clear()
         row = (self.system.cycle, core.mid, core.index, t, site, kind, addr, old, new, clock, sync, bool(atomic),
                MODE_NAMES[mode])

@@ -102,7 +102,7 @@ class TraceWriter:
         mode = ((code >> k.CODE_MODE_SHIFT) & 15).astype(np.int8)
         thread = self._threads(gid, kind, new)
         sync = self._syncs(kind, addr, new, thread, messages, first_seq)
-        self._advance_clocks(kind, thread, sync, first_seq)
+        self._advance_clocks(kind, mode, thread, sync, addr, columns[4], columns[5], first_seq)
         arrays = [
             pa.array(np.arange(first_seq, first_seq + n, dtype=np.int64)),
             pa.array(cycle),
@@ -147,12 +147,23 @@ class TraceWriter:
             sync[at - first_seq] = ids
         return sync
 
-    def _advance_clocks(self, kind, thread, sync, first_seq) -> None:
-        """Apply the batch's synchronisation events to the vector clocks, in seq order."""
-        rows = np.flatnonzero(np.isin(kind, CLOCK_KINDS))
+    def _advance_clocks(self, kind, mode, thread, sync, addr, old, new, first_seq) -> None:
+        """Apply the batch's synchronisation events to the vector clocks, in seq order: the sync
+        kinds, every fence and non-plain access, and the plain writes to words that have (or get,
+        in this batch) a published clock, which they end."""
+        access = kind <= k.RMW
+        ordered = (access & (mode != k.PLAIN)) | (kind == k.FENCE)
         hb = self.hb
-        for i, kd, t, s in zip(rows.tolist(), kind[rows].tolist(), thread[rows].tolist(), sync[rows].tolist()):
-            hb.event(kd, t, s, first_seq + i)
+        words = [np.fromiter(hb.published, np.int64, len(hb.published)),
+                 np.fromiter(hb.fenced, np.int64, len(hb.fenced)), addr[ordered & (kind != k.READ)]]
+        plain_writes = access & (mode == k.PLAIN) & (kind != k.READ)
+        if plain_writes.any():
+            plain_writes &= np.isin(addr, np.concatenate(words))
+        rows = np.flatnonzero(np.isin(kind, CLOCK_KINDS) | ordered | plain_writes)
+        for i, kd, t, s, md, a, o, nw in zip(rows.tolist(), kind[rows].tolist(), thread[rows].tolist(),
+                                             sync[rows].tolist(), mode[rows].tolist(), addr[rows].tolist(),
+                                             old[rows].tolist(), new[rows].tolist()):
+            hb.event(kd, t, s, first_seq + i, md, a, o, nw)
 
     def _clocks(self, thread: np.ndarray, first_seq: int) -> np.ndarray:
         clock = self.thread_epoch[thread]

@@ -1,14 +1,17 @@
 -- races: which conflicting accesses does happens-before leave unordered?
 --
 -- Two accesses conflict when they touch the same word from different threads, at least one of
--- them writes, and they are not both atomic. A write here is a `write` or `rmw` that changed the
+-- them writes, and they are not both marked or atomic (KCSAN's rule: `mode` <> 'plain', i.e.
+-- READ_ONCE / WRITE_ONCE, acquire, release or an atomic RMW). A write here is a `write` or `rmw` that changed the
 -- word (old <> new): one that stored the value the word already had (a failed
 -- test_and_set_bit_lock or spin_lock attempt, a failed cas) is a read for conflict purposes, as
 -- ThreadSanitizer treats a failed compare-and-swap as a load. (It is still a write for
 -- last-writer and history.)
 --
 -- For every access B and every other thread T, B's partner on T is T's latest access before B
--- that conflicts with B; the pair races when the partner does not happen before B:
+-- that conflicts with B; the pair races when the partner does not happen before B (the recorder's
+-- vector clocks, with the kernel's rules: locks, messages, spawn, wake, release / fully ordered
+-- RMW read by acquire, fence-based message passing; tracer/happens_before.py):
 --
 --     partner.clock > VC(B)[T]     VC(B) = the vclocks row of B's thread with the greatest
 --                                  clock <= B.clock, entry of_thread = T (0 when there is none)
@@ -22,7 +25,7 @@
 -- (queries/races.py), which is much faster on large runs; this file is the definition.
 WITH acc AS (
     SELECT addr, seq, thread, clock, site, core, machine, kind,
-           kind IN ('write', 'rmw') AND old <> new AS is_write, atomic
+           kind IN ('write', 'rmw') AND old <> new AS is_write, mode <> 'plain' AS atomic, mode
     FROM accesses
 ),
 shared AS (  -- the words that can race at all
@@ -51,7 +54,7 @@ second AS (  -- every access, once per other thread that touches the word
 ),
 pairs AS (
     SELECT s.*, p.seq AS p_seq, p.thread AS p_thread, p.clock AS p_clock, p.site AS p_site,
-           p.core AS p_core, p.machine AS p_machine, p.kind AS p_kind
+           p.core AS p_core, p.machine AS p_machine, p.kind AS p_kind, p.mode AS p_mode
     FROM second s ASOF JOIN partner p
       ON p.addr = s.addr AND p.thread = s.other AND p.cls = s.need AND s.seq > p.seq
 ),
@@ -64,8 +67,8 @@ racing AS (
 grouped AS (
     SELECT least(p_site, site) AS site_a, greatest(p_site, site) AS site_b,
            count(*) AS count, count(DISTINCT addr) AS addresses,
-           arg_max(struct_pack(addr, p_seq, p_thread, p_core, p_machine, p_kind, p_site,
-                               seq, thread, core, machine, kind, site),
+           arg_max(struct_pack(addr, p_seq, p_thread, p_core, p_machine, p_kind, p_mode, p_site,
+                               seq, thread, core, machine, kind, mode, site),
                    struct_pack(s := seq, p := p_seq)) AS ex
     FROM racing
     GROUP BY ALL
@@ -73,10 +76,12 @@ grouped AS (
 SELECT g.count, g.addresses, g.ex.addr AS addr, w.name AS symbol,
        g.ex.p_seq AS first_seq, t1.name AS first_thread, g.ex.p_thread AS first_thread_id,
        g.ex.p_core AS first_core, m1.name AS first_machine, g.ex.p_kind AS first_kind,
+       g.ex.p_mode AS first_mode,
        s1.function AS first_function, s1.file AS first_file, s1.line AS first_line,
        g.ex.p_site AS first_site,
        g.ex.seq AS second_seq, t2.name AS second_thread, g.ex.thread AS second_thread_id,
        g.ex.core AS second_core, m2.name AS second_machine, g.ex.kind AS second_kind,
+       g.ex.mode AS second_mode,
        s2.function AS second_function, s2.file AS second_file, s2.line AS second_line,
        g.ex.site AS second_site
 FROM grouped g

@@ -3,8 +3,19 @@
 It reads a run directory's Arrow event streams into plain Python dicts and answers every named
 query by scanning them. Happens-before is computed from the synchronisation events themselves
 (program order, release -> later acquire of the same lock, send -> recv, spawn -> the child's
-first event, wake -> the woken thread's next sleep) as explicit predecessor sets: it never looks
-at the recorded clocks or vclocks, so it also checks the recorder's vector-clock rules.
+first event, wake -> the woken thread's next sleep, and the kernel's rules below) as explicit
+predecessor sets: it never looks at the recorded clocks or vclocks, so it also checks the
+recorder's vector-clock rules.
+
+The kernel's rules, by reads-from: a non-plain read (or RMW) reads the latest write to its word
+before it (in seq order). Walking back from that write through any RMWs (they continue a release
+sequence) to the first plain, marked or release store, the "heads" are: every release store and
+every value-returning (or release) RMW that changed the word, and, for every marked store or
+non-value-returning RMW that changed it, the storer's latest wmb / mb before it. An acquire read,
+a value-returning or acquire RMW is ordered after every head; a marked read or a
+non-value-returning RMW makes them pending, and its thread's later rmb / mb are ordered after
+them. A marked or acquire read with old = 1 read its own buffered store: no edge. Races follow
+KCSAN: never between two non-plain (marked or atomic) accesses.
 """
 
 from __future__ import annotations
@@ -19,6 +30,11 @@ import pyarrow.parquet as pq
 
 WRITES = ("write", "rmw")
 ACCESSES = ("read", "write", "rmw")
+
+
+def marked(e: dict) -> bool:
+    """Marked or atomic: KCSAN never reports two of these racing."""
+    return e.get("mode", "atomic" if e["atomic"] else "plain") != "plain"
 
 
 def changes(e: dict) -> bool:
@@ -59,6 +75,11 @@ class Ref:
         sends: dict[int, int] = {}
         spawned: dict[int, int] = {}
         wakes: dict[int, list[int]] = {}
+        last_write: dict[int, int] = {}  # word -> index of its latest write or rmw
+        prev_write: dict[int, int] = {}  # event index of a write -> the write before it (same word)
+        last_fence: dict[int, int] = {}  # thread -> its latest wmb / mb
+        fence_before: dict[int, int] = {}  # event index of a store -> the storer's latest wmb / mb
+        pending: dict[int, list[int]] = {}  # thread -> heads its marked reads saw
         for i, e in enumerate(ev):
             preds = []
             t = e["thread"]
@@ -66,6 +87,18 @@ class Ref:
                 preds.append(last_of_thread[t])
             elif t in spawned:
                 preds.append(spawned[t])
+            kind, mode = e["kind"], e.get("mode", "plain")
+            if (kind == "read" and mode in ("marked", "acquire")) or (kind == "rmw" and mode != "release"):
+                forwarded = kind == "read" and e["old"] == 1
+                w = last_write.get(e["addr"])
+                if w is not None and not forwarded:
+                    heads = self._heads(w, prev_write, fence_before)
+                    if (kind == "read" and mode == "acquire") or (kind == "rmw" and mode in ("atomic", "acquire")):
+                        preds.extend(heads)
+                    else:
+                        pending.setdefault(t, []).extend(heads)
+            if kind == "fence" and e.get("mode", "mb") in ("mb", "rmb"):
+                preds.extend(pending.get(t, []))
             if e["kind"] == "acquire":
                 preds.extend(releases.get(e["sync"], []))
             if e["kind"] == "recv" and e["sync"] in sends:
@@ -77,6 +110,14 @@ class Ref:
                 s |= hb[p] | (1 << p)
             hb[i] = s
             last_of_thread[t] = i
+            if kind in WRITES:
+                if e["addr"] in last_write:
+                    prev_write[i] = last_write[e["addr"]]
+                last_write[e["addr"]] = i
+                if t in last_fence:
+                    fence_before[i] = last_fence[t]
+            if kind == "fence" and e.get("mode", "mb") in ("mb", "wmb"):
+                last_fence[t] = i
             if e["kind"] == "release":
                 releases.setdefault(e["sync"], []).append(i)
             elif e["kind"] == "send":
@@ -87,6 +128,27 @@ class Ref:
                 wakes.setdefault(e["sync"], []).append(i)
         self._hb = hb
         return hb
+
+    def _heads(self, w: int, prev_write: dict[int, int], fence_before: dict[int, int]) -> list[int]:
+        """The events a read of write `w` synchronises with (see the module docstring)."""
+        heads = []
+        ev = self.events
+        while True:
+            e = ev[w]
+            mode, changed = e.get("mode", "plain"), e["old"] != e["new"]
+            if e["kind"] == "write":
+                if mode == "release":
+                    heads.append(w)
+                elif mode == "marked" and w in fence_before:
+                    heads.append(fence_before[w])
+                return heads
+            if changed and mode in ("atomic", "release"):
+                heads.append(w)
+            if changed and mode in ("atomic_noret", "plain") and w in fence_before:
+                heads.append(fence_before[w])
+            if w not in prev_write:
+                return heads
+            w = prev_write[w]
 
     def happens_before(self, a: int, b: int) -> bool:
         return bool((self.hb[b] >> a) & 1)
@@ -110,7 +172,8 @@ class Ref:
         return w["new"] if w else self.initial.get(addr, 0)
 
     # -- races -----------------------------------------------------------------------------------
-    def race_pairs(self) -> list[tuple[dict, dict]]:
+    def race_pairs(self, all_pairs: bool = False) -> list[tuple[dict, dict]]:
+        """With all_pairs, each thread's latest conflicting access at each of its sites."""
         ev = self.events
         pairs = []
         for j, b in enumerate(ev):
@@ -121,18 +184,19 @@ class Ref:
                 a = ev[i]
                 if a["kind"] not in ACCESSES or a["addr"] != b["addr"] or a["thread"] == b["thread"]:
                     continue
-                if a["thread"] in done:
+                who = (a["thread"], a["site"]) if all_pairs else a["thread"]
+                if who in done:
                     continue
-                if not (changes(a) or changes(b)) or (a["atomic"] and b["atomic"]):
+                if not (changes(a) or changes(b)) or (marked(a) and marked(b)):
                     continue
-                done.add(a["thread"])  # the latest conflicting access of that thread
+                done.add(who)  # the latest conflicting access of that thread (and site)
                 if not self.happens_before(i, j):
                     pairs.append((a, b))
         return pairs
 
-    def races(self) -> list[dict]:
+    def races(self, all_pairs: bool = False) -> list[dict]:
         groups: dict[tuple, dict] = {}
-        for a, b in self.race_pairs():
+        for a, b in self.race_pairs(all_pairs):
             key = (min(a["site"], b["site"]), max(a["site"], b["site"]))
             g = groups.setdefault(key, {"count": 0, "addrs": set(), "ex": None})
             g["count"] += 1
@@ -145,7 +209,8 @@ class Ref:
             out.append({"addr": b["addr"], "count": g["count"], "addresses": len(g["addrs"]),
                         "first_seq": a["seq"], "second_seq": b["seq"],
                         "first_thread": self.threads[a["thread"]], "second_thread": self.threads[b["thread"]],
-                        "first_kind": a["kind"], "second_kind": b["kind"]})
+                        "first_kind": a["kind"], "second_kind": b["kind"],
+                        "first_mode": a["mode"], "second_mode": b["mode"]})
         out.sort(key=lambda r: (r["second_seq"], r["first_seq"]))
         return out
 

@@ -6,11 +6,12 @@
     b.acquire("t1", "lock"); b.write("t1", "counter", 2); b.release("t1", "lock")
     path = b.save(tmp_path / "run")
 
-The builder keeps memory (so `old` is always right) and vector clocks by the recorder's rules
-(tracer/schema.py and the query floor's contract): every thread's own entry starts at 1; it
-increments at every change; acquire, recv and sleep join first (the event carries the new
-clock); release, send, spawn and wake publish the current clock (the event carries it) and then
-increment. Every change writes the thread's full clock to vclocks (one row per other thread).
+The builder keeps memory (so `old` is always right) and vector clocks by the recorder's own rules
+(tracer.happens_before.HappensBefore, given every event: locks, messages, spawn, wake and the
+kernel's rules for marked, acquire, release and atomic accesses and fences); a thread's clock
+starts at its first event. Every change writes the thread's full clock to vclocks. The brute-force
+reference (reference.py) computes happens-before on its own, so comparing the two checks the
+recorder's rules.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracer import schema as S
+from tracer.happens_before import HappensBefore
 
 KIND = {name: i for i, name in enumerate(S.KIND_NAMES)}
 MODE = {name: i for i, name in enumerate(S.MODE_NAMES)}
@@ -57,10 +59,7 @@ class RunBuilder:
         self.site_ids: dict[tuple, int] = {}
         self.events: list[dict] = []
         self.vrows: list[dict] = []
-        self.vc: dict[int, dict[int, int]] = {}
-        self.lock_vc: dict[int, dict[int, int]] = {}
-        self.msg_vc: dict[int, dict[int, int]] = {}
-        self.wake_vc: dict[int, dict[int, int]] = {}
+        self.hb = HappensBefore(len(self.thread_names))  # the recorder's rules
         self.core_of = {name: i % 2 for i, name in enumerate(self.thread_names)}
         self.cycle = 0
         self.next_msg = 0
@@ -84,73 +83,57 @@ class RunBuilder:
     def addr(self, target) -> int:
         return target if isinstance(target, int) else self.addr_of[target]
 
-    def _vc(self, t: int, seq: int) -> dict[int, int]:
-        if t not in self.vc:
-            self.vc[t] = {t: 1}
-            self._row(t, seq)
-        return self.vc[t]
-
-    def _row(self, t: int, seq: int) -> None:
-        vc = self.vc[t]
-        for u in range(len(self.thread_names)):
-            if u != t:
-                self.vrows.append({"thread": t, "clock": vc[t], "seq": seq, "of_thread": u,
-                                   "value": vc.get(u, 0)})
-
-    @staticmethod
-    def _join(a: dict, b: dict | None) -> None:
-        for k, v in (b or {}).items():
-            a[k] = max(a.get(k, 0), v)
-
     def _emit(self, thread: str, kind: str, addr=-1, old=0, new=0, site=None, sync=-1,
               atomic=False, core=None, cycles=1, mode=None) -> dict:
         t = self.tid[thread]
         seq = len(self.events)
-        vc = self._vc(t, seq)
+        mode = mode or DEFAULT_MODE.get(kind, "atomic" if atomic else "plain")
+        if not self.hb.started[t]:
+            self.hb.start(t, seq)
+        clock = self.hb.event(KIND[kind], t, sync, seq, MODE[mode], addr, old & MASK, new & MASK)
+        for u, epoch, at, vc in self.hb.changes:
+            self.vrows.extend({"thread": u, "clock": epoch, "seq": at, "of_thread": o, "value": v}
+                              for o, v in enumerate(vc))
+        self.hb.changes.clear()
         self.cycle += cycles
         m = self.thread_machine.get(thread, self.machines[0])
         ev = {"seq": seq, "cycle": self.cycle, "machine": self.machines.index(m),
               "core": self.core_of[thread] if core is None else core, "thread": t,
               "site": self.site(site), "kind": kind, "addr": addr, "old": old & MASK,
-              "new": new & MASK, "clock": vc[t], "sync": sync, "atomic": atomic,
-              "mode": mode or DEFAULT_MODE.get(kind, "atomic" if atomic else "plain")}
+              "new": new & MASK, "clock": clock, "sync": sync, "atomic": atomic, "mode": mode}
         self.events.append(ev)
         return ev
 
-    def _tick(self, thread: str, seq: int) -> None:
-        t = self.tid[thread]
-        self.vc[t][t] += 1
-        self._row(t, seq)
-
     # -- events ----------------------------------------------------------------------------------
-    def read(self, thread, target, site=None, atomic=False, core=None) -> int:
+    def read(self, thread, target, site=None, atomic=False, core=None, mode=None, forwarded=False) -> int:
         a = self.addr(target)
-        return self._emit(thread, "read", a, 0, self.memory.get(a, 0), site, atomic=atomic, core=core)["seq"]
+        return self._emit(thread, "read", a, int(forwarded), self.memory.get(a, 0), site, atomic=atomic,
+                          core=core, mode=mode)["seq"]
 
-    def write(self, thread, target, value, site=None, atomic=False, core=None) -> int:
+    def write(self, thread, target, value, site=None, atomic=False, core=None, mode=None) -> int:
         a = self.addr(target)
         old = self.memory.get(a, 0)
         self.memory[a] = value & MASK
-        return self._emit(thread, "write", a, old, value, site, atomic=atomic, core=core)["seq"]
+        return self._emit(thread, "write", a, old, value, site, atomic=atomic, core=core, mode=mode)["seq"]
 
-    def rmw(self, thread, target, value, site=None, core=None) -> int:
+    def rmw(self, thread, target, value, site=None, core=None, mode=None) -> int:
         a = self.addr(target)
         old = self.memory.get(a, 0)
         self.memory[a] = value & MASK
-        return self._emit(thread, "rmw", a, old, value, site, atomic=True, core=core)["seq"]
+        return self._emit(thread, "rmw", a, old, value, site, atomic=True, core=core, mode=mode)["seq"]
 
     def set_bit(self, thread, target, bit, site=None, atomic=True, core=None) -> int:
         a = self.addr(target)
         value = self.memory.get(a, 0) | (1 << bit)
         if atomic:
-            return self.rmw(thread, target, value, site, core)
+            return self.rmw(thread, target, value, site, core, mode="atomic_noret")
         return self.write(thread, target, value, site, core=core)
 
     def clear_bit(self, thread, target, bit, site=None, atomic=True, core=None) -> int:
         a = self.addr(target)
         value = self.memory.get(a, 0) & ~(1 << bit)
         if atomic:
-            return self.rmw(thread, target, value, site, core)
+            return self.rmw(thread, target, value, site, core, mode="atomic_noret")
         return self.write(thread, target, value, site, core=core)
 
     def acquire(self, thread, lock, site=None, core=None) -> int:
@@ -158,78 +141,43 @@ class RunBuilder:
         lock word (so the rmw is ordered after the previous holder's release). Returns the
         acquire's seq; the rmw is the next event."""
         a = self.addr(lock)
-        t = self.tid[thread]
-        seq = len(self.events)
-        vc = self._vc(t, seq)
-        self._join(vc, self.lock_vc.get(a))
-        vc[t] += 1
-        self._row(t, seq)
         seq = self._emit(thread, "acquire", site=site, sync=a, core=core)["seq"]
-        self.rmw(thread, lock, 1, site, core)
+        self.rmw(thread, lock, 1, site, core, mode="acquire")
         return seq
 
     def spin_fail(self, thread, lock, site=None, core=None) -> int:
         """A failed spin_lock / spin_trylock attempt: an rmw that found the lock word taken and
         stored it back unchanged (old == new)."""
         a = self.addr(lock)
-        return self.rmw(thread, lock, self.memory.get(a, 0), site, core)
+        return self.rmw(thread, lock, self.memory.get(a, 0), site, core, mode="acquire")
 
     def release(self, thread, lock, site=None, core=None) -> int:
         a = self.addr(lock)
-        self.write(thread, lock, 0, site, atomic=True, core=core)
-        seq = self._emit(thread, "release", site=site, sync=a, core=core)["seq"]
-        t = self.tid[thread]
-        self.lock_vc[a] = dict(self.vc[t])
-        self._tick(thread, seq)
-        return seq
+        self.write(thread, lock, 0, site, atomic=True, core=core, mode="release")
+        return self._emit(thread, "release", site=site, sync=a, core=core)["seq"]
 
     def send(self, thread, port=0, payload=0, site=None, core=None) -> int:
         """Returns the message id (give it to recv)."""
         msg = self.next_msg
         self.next_msg += 1
-        seq = self._emit(thread, "send", port, 0, payload, site, sync=msg, core=core)["seq"]
-        self.msg_vc[msg] = dict(self.vc[self.tid[thread]])
-        self._tick(thread, seq)
+        self._emit(thread, "send", port, 0, payload, site, sync=msg, core=core)
         return msg
 
     def recv(self, thread, msg, port=0, payload=0, site=None, core=None) -> int:
-        t = self.tid[thread]
-        seq = len(self.events)
-        vc = self._vc(t, seq)
-        self._join(vc, self.msg_vc.get(msg))
-        vc[t] += 1
-        self._row(t, seq)
         return self._emit(thread, "recv", port, 0, payload, site, sync=msg, core=core)["seq"]
 
     def spawn(self, parent, child, site=None, core=None) -> int:
-        c = self.tid[child]
-        seq = self._emit(parent, "spawn", site=site, sync=c, core=core)["seq"]
-        self.vc[c] = dict(self.vc[self.tid[parent]])
-        self.vc[c][c] = 1
-        self._row(c, seq)
-        self._tick(parent, seq)
-        return seq
+        return self._emit(parent, "spawn", site=site, sync=self.tid[child], core=core)["seq"]
 
     def wake(self, thread, target, site=None, core=None) -> int:
-        u = self.tid[target]
-        seq = self._emit(thread, "wake", site=site, sync=u, core=core)["seq"]
-        w = self.wake_vc.setdefault(u, {})
-        self._join(w, self.vc[self.tid[thread]])
-        self._tick(thread, seq)
-        return seq
+        return self._emit(thread, "wake", site=site, sync=self.tid[target], core=core)["seq"]
 
     def sleep(self, thread, site=None, core=None) -> int:
         """A sleep that returns after consuming a wake-up (call it after the wake)."""
-        t = self.tid[thread]
-        seq = len(self.events)
-        vc = self._vc(t, seq)
-        self._join(vc, self.wake_vc.pop(t, None))
-        vc[t] += 1
-        self._row(t, seq)
-        return self._emit(thread, "sleep", site=site, sync=t, core=core)["seq"]
+        return self._emit(thread, "sleep", site=site, sync=self.tid[thread], core=core)["seq"]
 
-    def fence(self, thread, site=None, core=None) -> int:
-        return self._emit(thread, "fence", site=site, core=core)["seq"]
+    def fence(self, thread, site=None, core=None, mode="mb") -> int:
+        return self._emit(thread, "fence", site=site, core=core, mode=mode, atomic=True)["seq"]
 
     def switch(self, thread, old_thread=-1, site=None, core=None) -> int:
         old = self.tid[old_thread] if isinstance(old_thread, str) else old_thread

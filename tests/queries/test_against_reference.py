@@ -49,7 +49,9 @@ def random_trace(seed: int, n: int | None = None) -> tuple[RunBuilder, dict]:
         t = rng.choice(sorted(alive))
         w = rng.choice(names)
         x = rng.random()
-        if x < 0.28:
+        if rng.random() < 0.35:  # the kernel's kinds: marked, acquire, release, atomic, fences
+            kernel_op(b, rng, t, w, site(t))
+        elif x < 0.28:
             b.read(t, w, site=site(t), atomic=rng.random() < 0.1)
         elif x < 0.48:
             b.write(t, w, rng.randint(0, 7), site=site(t))
@@ -102,6 +104,26 @@ def random_trace(seed: int, n: int | None = None) -> tuple[RunBuilder, dict]:
     return b, meta
 
 
+def kernel_op(b: RunBuilder, rng: random.Random, t: str, w: str, site: tuple) -> None:
+    """One access or fence of the kinds the kernel's happens-before rules and KCSAN's race rule
+    look at."""
+    x = rng.random()
+    if x < 0.2:
+        b.read(t, w, site=site, mode="marked", forwarded=rng.random() < 0.1)
+    elif x < 0.35:
+        b.read(t, w, site=site, mode="acquire", forwarded=rng.random() < 0.1)
+    elif x < 0.5:
+        b.write(t, w, rng.randint(0, 7), site=site, mode="marked")
+    elif x < 0.65:
+        b.write(t, w, rng.randint(0, 7), site=site, mode="release")
+    elif x < 0.75:  # xchg / cas / xadd: value-returning, fully ordered (sometimes a failed cas)
+        b.rmw(t, w, rng.choice([rng.randint(0, 7), b.memory.get(b.addr(w), 0)]), site=site, mode="atomic")
+    elif x < 0.8:
+        b.rmw(t, w, rng.randint(0, 7), site=site, mode="atomic_noret")
+    else:
+        b.fence(t, site=site, mode=rng.choice(["mb", "rmb", "wmb", "wmb", "rmb"]))
+
+
 def _save(b: RunBuilder, meta: dict, path, seed: int):
     rng = random.Random(seed * 7 + 1)
     return b.save(path, meta=meta, part_rows=rng.choice([7, 30, 1 << 20]), batch_rows=rng.choice([3, 16, 1000]))
@@ -116,7 +138,8 @@ def _race_summary(found: list[dict]) -> list[dict]:
     return [{"addr": r["addr"], "count": r["count"], "addresses": r["addresses"],
              "first_seq": r["first"]["seq"], "second_seq": r["second"]["seq"],
              "first_thread": r["first"]["thread"], "second_thread": r["second"]["thread"],
-             "first_kind": r["first"]["kind"], "second_kind": r["second"]["kind"]} for r in found]
+             "first_kind": r["first"]["kind"], "second_kind": r["second"]["kind"],
+             "first_mode": r["first"]["mode"], "second_mode": r["second"]["mode"]} for r in found]
 
 
 def _compare(run: queries.Run, ref: Ref, seed: int) -> None:
@@ -128,6 +151,15 @@ def _compare(run: queries.Run, ref: Ref, seed: int) -> None:
     assert run.races(engine="sql") == got, seed
     for rows in CHUNK_SIZES:
         assert races_mod.races(run, chunk_rows=rows) == got, (seed, rows)
+    # every distinct racing site pair: a superset of the site pairs above
+    want_all = ref.races(all_pairs=True)
+    got_all = run.races(all_pairs=True)
+    assert _race_summary(got_all) == want_all, seed
+    assert run.races(engine="sql", all_pairs=True) == got_all, seed
+    for rows in (1, 3, races_mod.CHUNK_ROWS):
+        assert races_mod.races(run, chunk_rows=rows, all_pairs=True) == got_all, (seed, rows)
+    pairs = {frozenset((r["first"]["site"], r["second"]["site"])) for r in got}
+    assert pairs <= {frozenset((r["first"]["site"], r["second"]["site"])) for r in got_all}, seed
     # last writer / history / value for every word, bit and a few seqs
     end = len(ref.events)
     for name, addr in ref.addr.items():

@@ -36,8 +36,8 @@ def test_unlocked_counter_races(rundir):
     first = races[0]
     assert first["symbol"] == "counter" and first["addr"] == 0x100
     assert first["first"] == {"seq": 1, "thread": "t1", "thread_id": 1, "core": 1, "machine": "host",
-                              "kind": "read", "function": "worker", "file": "worker.s", "line": 7,
-                              "site": 0}
+                              "kind": "read", "mode": "plain", "access": "plain read", "function": "worker",
+                              "file": "worker.s", "line": 7, "site": 0}
     assert first["second"]["kind"] == "write" and first["second"]["line"] == 9
     assert first["second"]["thread"] == "t0"
 

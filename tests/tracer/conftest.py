@@ -46,7 +46,7 @@ class StopAfter:
         self.n = n + 1
         if self.keep:
             self.rows.append((self.system.cycle, core.mid, core.index, core.thread.tid, site,
-                              schema.KIND_NAMES[kind], addr, old, new, sync, bool(atomic)))
+                              schema.KIND_NAMES[kind], addr, old, new, sync, bool(atomic), schema.MODE_NAMES[mode]))
         if n == self.target:
             self.system.stop_requested = True
 

@@ -20,6 +20,8 @@ CASES = {
     "nfs-tso": ("nfs_vmxmon", dict(cores=3, seed=5, memory_model="tso")),
     "race-counter": ("race_counter", dict(cores=2, seed=4, params=(("N", 300),))),
     "sb-tso": ("sb", dict(seed=7, memory_model="tso")),
+    "mp-barrier-tso": ("bugs/mp_barrier", dict(variant="fixed", cores=2, seed=3, memory_model="tso")),
+    "seqlock": ("bugs/seqlock", dict(variant="fixed", cores=2, seed=1)),
 }
 
 
@@ -34,7 +36,7 @@ def test_every_column_matches_an_independent_observer(recorded, tr):
     events = recorded.events()
     assert events.num_rows == len(reference) > 0
     assert np.array_equal(events["seq"].to_numpy(), np.arange(events.num_rows))
-    names = ("cycle", "machine", "core", "thread", "site", "kind", "addr", "old", "new", "sync", "atomic")
+    names = ("cycle", "machine", "core", "thread", "site", "kind", "addr", "old", "new", "sync", "atomic", "mode")
     columns = [events[n].to_pylist() for n in names]
     for seq, (got, want) in enumerate(zip(zip(*columns), reference)):
         assert got == want, f"seq {seq}"
@@ -44,7 +46,8 @@ def test_every_column_matches_an_independent_observer(recorded, tr):
         if t.start:
             hb.start(t.tid, 0)
     code = {name: i for i, name in enumerate(schema.KIND_NAMES)}
-    expected = [hb.event(code[r[5]], r[3], r[9], seq) for seq, r in enumerate(reference)]
+    mode = {name: i for i, name in enumerate(schema.MODE_NAMES)}
+    expected = [hb.event(code[r[5]], r[3], r[9], seq, mode[r[11]], r[6], r[7], r[8]) for seq, r in enumerate(reference)]
     assert events["clock"].to_pylist() == expected
 
 
