@@ -20,8 +20,6 @@ CASES = {
     "nfs-tso": ("nfs_vmxmon", dict(cores=3, seed=5, memory_model="tso")),
     "race-counter": ("race_counter", dict(cores=2, seed=4, params=(("N", 300),))),
     "sb-tso": ("sb", dict(seed=7, memory_model="tso")),
-    "mp-barrier-tso": ("bugs/mp_barrier", dict(variant="fixed", cores=2, seed=3, memory_model="tso")),
-    "seqlock": ("bugs/seqlock", dict(variant="fixed", cores=2, seed=1)),
 }
 
 
