@@ -83,6 +83,7 @@ def _register_commands() -> None:
     query_commands.register(app)
     hunt_commands.register(app)
     hunt_commands.register_demo(app)
+    hunt_commands.register_hunt(app)
     export_commands.register(app)
 
 

@@ -130,6 +130,81 @@ def register(app: typer.Typer) -> None:
             console.print(f"seed {r['seed']}: {r['outcome']}: {r.get('error', '')}", markup=False)
 
 
+def register_hunt(app: typer.Typer) -> None:
+    @app.command()
+    def hunt(scenario: cli.Scenario, variant: cli.Variant = None, cores: cli.Cores = None,
+             seed: Annotated[int, typer.Option("--seed", "-s", help="The first seed the hunt uses.")] = 0,
+             budget: Annotated[int, typer.Option("--budget", help="Give up after this many runs.")] = 1000,
+             out: Annotated[str | None, typer.Option("--out", "-o", help="Record the failing run here.")] = None,
+             force: Annotated[bool, typer.Option("--force", help="Replace an existing --out directory.")] = False,
+             memory_model: cli.MemoryModel = None, step_limit: cli.StepLimit = None, param: cli.Params = None,
+             max_burst: Annotated[int | None, typer.Option(
+                 "--max-burst", help="Bursts of 1..N instructions for the threads no directive names (default 4).")] = None,
+             check_invariants: cli.CheckInvariants = False, jobs: Jobs = 2, engine: Engine = "process",
+             address: Address = None, json: cli.Json = False) -> None:
+        """Hunt a failing schedule, steered by a passing run's races and reads-from coverage.
+
+        Records one passing run, asks the queries for its racing pairs and invariant windows, and
+        tries to reverse each pair (hold one thread just before its access until the other has
+        made the conflicting one); then mutates the schedules that show a reads-from pair (writer
+        site, reader site) never seen before. Stops at the first failing run (panic, deadlock,
+        step limit or failed check) and, with -o, records it: the recording's options hold the
+        schedule (seed and directives), so `replay` re-executes it.
+        """
+        from hunt import hunt as run_hunt
+        from queries.errors import QueryError
+
+        options = cli.run_options(variant, cores, 0, "random", 3, 8, memory_model, step_limit, param,
+                                  max_burst=max_burst, check_invariants=check_invariants)
+        progress = Progress(TextColumn("hunting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=err_console, transient=True, disable=json)
+        try:
+            with progress:
+                task = progress.add_task("hunt", total=budget)
+                result = run_hunt(scenario, options, seed=seed, budget=budget, out=out, force=force, jobs=jobs,
+                                  engine=engine, address=address,
+                                  progress=lambda n, r: progress.update(task, completed=n))
+        except (SimError, TraceError, QueryError) as e:
+            fail(str(e))
+        d = result.as_dict()
+        if json:
+            print_json(d)
+            return
+        render_hunt(d)
+
+
+def render_hunt(d: dict) -> None:
+    o = d["options"]
+    console.print(f"hunted {d['scenario']} (variant {o['variant'] or '-'}, cores {o['cores'] or 'default'}, "
+                  f"bursts 1..{o['max_burst']}) from seed {o['seed']}", markup=False)
+    if d["passing_seed"] is not None:
+        console.print(f"passing run: seed {d['passing_seed']}: {d['racing_pairs']} racing pairs, "
+                      f"{d['windows']} invariant windows", markup=False)
+    phases = ", ".join(f"{k} {v}" for k, v in d["phases"].items())
+    if not d["found"]:
+        console.print(f"no failure in {d['runs']} runs ({phases}); {d['coverage']} reads-from pairs covered",
+                      markup=False)
+        return
+    f = d["failure"]
+    console.print(f"found after {d['runs']} runs ({phases}): {f['outcome']}", markup=False)
+    if f.get("panic"):
+        p = f["panic"]
+        console.print(f"  panic: {p['message']}", markup=False)
+        console.print(f"  at {p['file']}:{p['line']} in {p['function']}, thread {p['thread']} "
+                      f"on {p['machine']} core {p['core']}", markup=False)
+    if f.get("check"):
+        c = f["check"]
+        console.print(f"  {c['kind']} failed: {c['name']}: {c['expr']}", markup=False)
+    for line in f.get("blocked", []):
+        console.print(f"  blocked: {line}", markup=False)
+    console.print(f"  schedule: directed, seed {f['seed']}" + ("" if f["held"] else ", no directive"),
+                  markup=False)
+    for line in f["held"]:
+        console.print(f"    {line}", markup=False)
+    if d["run_dir"]:
+        console.print(f"recorded: {d['run_dir']}", markup=False)
+
+
 def _bins(rows: list[list[int]], most: int = 16) -> list[tuple[str, int]]:
     """A histogram's [value, runs] rows, as they are when few, else grouped into `most` equal ranges
     (the JSON output keeps every value)."""

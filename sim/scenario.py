@@ -23,7 +23,7 @@ LIB_DIR = Path(__file__).resolve().parent.parent / "data" / "lib"
 
 MEMORY_MODELS = ("sc", "tso")
 PREEMPTION_MODELS = ("full", "voluntary")
-SCHEDULERS = ("random", "roundrobin", "pct", "pct-mc", "pos")  # sim.strategies
+SCHEDULERS = ("random", "roundrobin", "pct", "pct-mc", "pos", "directed")  # sim.strategies
 THREAD_KINDS = ("kernel", "user")
 
 
@@ -97,6 +97,8 @@ class RunOptions:
     max_burst: int | None = None  # random: bursts of 1..max_burst (None: 32)
     pct_steps: int | None = None  # PCT's k (None: the scenario's pct_steps, else measured)
     check_invariants: bool = False  # evaluate [[invariants]] during the run (sim.checks)
+    # directed: (thread, site, occurrence, until thread, until site) each (sim.directed_scheduler)
+    directives: tuple[tuple[int, int, int, int, int], ...] = ()
 
     def with_(self, **changes: Any) -> RunOptions:
         return replace(self, **changes)
@@ -361,8 +363,15 @@ def validate_options(scenario: Scenario, options: RunOptions) -> RunOptions:
         raise ScenarioError(f"--depth must be at least 1, got {options.depth}")
     if options.max_burst is not None and not 1 <= options.max_burst <= 65536:
         raise ScenarioError(f"--max-burst must be between 1 and 65536, got {options.max_burst}")
-    if options.max_burst is not None and options.sched != "random":
+    if options.max_burst is not None and options.sched not in ("random", "directed"):
         raise ScenarioError(f"--max-burst applies to the random scheduler, not {options.sched}")
+    if options.directives and options.sched != "directed":
+        raise ScenarioError(f"directives apply to the directed scheduler, not {options.sched}")
+    for d in options.directives:
+        if len(d) != 5 or not all(type(v) is int for v in d) or not (
+                0 <= d[0] < len(scenario.threads) and 0 <= d[3] < len(scenario.threads) and d[2] >= 1):
+            raise ScenarioError(f"bad directive {d!r}: expected (thread, site, occurrence >= 1, until thread, "
+                                f"until site) with thread ids below {len(scenario.threads)}")
     if options.pct_steps is not None and options.pct_steps < 2:
         raise ScenarioError(f"--pct-steps must be at least 2, got {options.pct_steps}")
     if options.quantum < 1:

@@ -5,6 +5,7 @@
     pct         PCT (sim.scheduler.PCTScheduler): random thread priorities, d-1 change points
     pct-mc      PCT whose change points fall only where two or more cores can run (sim.pct_multicore)
     pos         partial order sampling (sim.pos_scheduler)
+    directed    random, plus delays that force chosen orderings (sim.directed_scheduler; hunt/)
 
 PCT's k, the steps its change points are drawn from: `--pct-steps`, else the scenario's
 `pct_steps`, else measured: the length of the run with the random scheduler and seed 0 under the
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from .scheduler import RandomScheduler, RoundRobinScheduler, Scheduler
 
-SCHEDULERS = ("random", "roundrobin", "pct", "pct-mc", "pos")
+SCHEDULERS = ("random", "roundrobin", "pct", "pct-mc", "pos", "directed")
 
 _measured: dict[tuple, int] = {}
 
@@ -47,7 +48,8 @@ def measured_pct_steps(scenario, options, image=None) -> int:
     if steps is None:
         from .system import System
 
-        system = System(scenario, options.with_(sched="random", seed=0, max_burst=None, check_invariants=False),
+        system = System(scenario, options.with_(sched="random", seed=0, max_burst=None, check_invariants=False,
+                                                directives=()),
                         image=image)
         counter = system.scheduler = _OverlapCounter(0, 32)
         outcome = system.run()
@@ -71,6 +73,15 @@ def make_scheduler(scenario, options, threads: int, image=None) -> Scheduler:
         return RandomScheduler(seed, options.max_burst or 32)
     if sched == "roundrobin":
         return RoundRobinScheduler(options.quantum)
+    if sched == "directed":
+        from .directed_scheduler import DirectedScheduler
+
+        if image is None or any(not 0 <= d[1] < len(image.sites) or d[4] >= len(image.sites)
+                                for d in options.directives):
+            from .errors import ScenarioError
+
+            raise ScenarioError("a directive names a site this program does not have")
+        return DirectedScheduler(seed, options.directives, image, options.max_burst or 32)
     if sched == "pos":
         from .pos_scheduler import POSScheduler
 

@@ -16,11 +16,14 @@ FLOORS = {
     # floor 4 reads recordings through tracer/ and queries/; only the command line is above it
     "export.parquet": {"revtrace"},
     "export.perfetto_trace": {"revtrace"},
+    "hunt.hunt_session": {"revtrace", "export"},
+    "hunt.runner": {"revtrace", "export", "queries"},  # a hunt worker only runs the simulator
 }
 LOWER_FLOORS = ("sim.", "tracer.", "queries.")
 for _module, _forbidden in FLOORS.items():
     if _module.startswith(LOWER_FLOORS):
         _forbidden.add("export")
+        _forbidden.add("hunt")
 
 
 @pytest.mark.parametrize("module", sorted(FLOORS))

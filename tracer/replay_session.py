@@ -105,7 +105,8 @@ def _open_system(run: RunDir, observer) -> System:
             sched=o.get("sched", "random"), depth=o.get("depth", 3), quantum=o.get("quantum", 8),
             memory_model=o.get("memory_model"), step_limit=o.get("step_limit"),
             params=tuple(sorted((o.get("params") or {}).items())),
-            max_burst=o.get("max_burst"), pct_steps=o.get("pct_steps")))
+            max_burst=o.get("max_burst"), pct_steps=o.get("pct_steps"),
+            directives=tuple(tuple(d) for d in o.get("directives") or ())))
         image = assemble_scenario(sc, opts)
     except SimError as e:
         raise TraceError(f"cannot rebuild the recorded scenario: {e}", where) from None

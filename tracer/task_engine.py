@@ -40,37 +40,64 @@ def check_engine(engine: str, address: str | None, jobs: int) -> None:
 
 def run_tasks(fn: Callable, tasks: Sequence[tuple], done: Callable[[int, object], None], *,
               engine: str = "process", jobs: int = 2, address: str | None = None) -> None:
-    check_engine(engine, address, jobs)
-    if not tasks:
-        return
-    if engine == "ray":
-        from .ray_engine import run_ray_tasks
-
-        run_ray_tasks(fn, tasks, done, jobs=jobs, address=address)
-        return
-    ctx = multiprocessing.get_context("fork")
-    unfinished = _run_pool(ctx, jobs, fn, list(enumerate(tasks)), done)
-    for i in unfinished:  # a worker died and took the pool down: run each alone to find who crashes
-        if _run_pool(ctx, 1, fn, [(i, tasks[i])], done):
-            done(i, WorkerCrashed("the worker process died"))
+    """Run all tasks once on a fresh engine (see TaskEngine to run several rounds on one)."""
+    with TaskEngine(engine, jobs, address) as e:
+        e.run(fn, tasks, done)
 
 
-def _run_pool(ctx, jobs: int, fn: Callable, items: list[tuple[int, tuple]], done) -> list[int]:
-    """Run the tasks in one pool; returns those left unfinished if the pool broke."""
+class TaskEngine:
+    """An engine kept open across rounds of tasks (a hunt runs batch after batch): the process
+    pool's workers, or the Ray connection, are set up once."""
+
+    def __init__(self, engine: str = "process", jobs: int = 2, address: str | None = None):
+        check_engine(engine, address, jobs)
+        self.engine, self.jobs, self.address = engine, jobs, address
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> TaskEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+    def run(self, fn: Callable, tasks: Sequence[tuple], done: Callable[[int, object], None]) -> None:
+        if not tasks:
+            return
+        if self.engine == "ray":
+            from .ray_engine import run_ray_tasks
+
+            run_ray_tasks(fn, tasks, done, jobs=self.jobs, address=self.address)
+            return
+        ctx = multiprocessing.get_context("fork")
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(max_workers=min(self.jobs, max(len(tasks), 1)), mp_context=ctx)
+        unfinished = _run_in(self.pool, fn, list(enumerate(tasks)), done)
+        if unfinished:  # a worker died and took the pool down: run each alone to find who crashes
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+            for i in unfinished:
+                with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as alone:
+                    if _run_in(alone, fn, [(i, tasks[i])], done):
+                        done(i, WorkerCrashed("the worker process died"))
+
+
+def _run_in(pool: ProcessPoolExecutor, fn: Callable, items: list[tuple[int, tuple]], done) -> list[int]:
+    """Run the tasks in the pool; returns those left unfinished if the pool broke."""
     unfinished = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=ctx) as pool:
-        futures = {pool.submit(fn, *args): i for i, args in items}
-        remaining = set(futures)
-        while remaining:
-            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                i = futures[fut]
-                try:
-                    result = fut.result()
-                except BrokenProcessPool:
-                    unfinished.append(i)
-                    continue
-                except Exception as e:  # the task raised: the caller reports it with its seed
-                    result = e
-                done(i, result)
+    futures = {pool.submit(fn, *args): i for i, args in items}
+    remaining = set(futures)
+    while remaining:
+        finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            i = futures[fut]
+            try:
+                result = fut.result()
+            except BrokenProcessPool:
+                unfinished.append(i)
+                continue
+            except Exception as e:  # the task raised: the caller reports it with its seed
+                result = e
+            done(i, result)
     return sorted(unfinished)
