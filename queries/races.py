@@ -291,6 +291,9 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
     nseg = len(first)
     gw = np.unique(inv.astype(np.int64) * nseg + seg[B])
     addresses = np.bincount(gw // nseg, minlength=len(uniq))
+    words: dict[int, list[int]] = {}
+    for g, a in zip((gw // nseg).tolist(), addr[first[gw % nseg]].tolist()):
+        words.setdefault(g, []).append(int(a))
     # the example: the latest pair (greatest second seq, then greatest first seq)
     bseq, aseq = seq[B].astype(np.int64), seq[A].astype(np.int64)
     maxb = np.full(len(uniq), -1, dtype=np.int64)
@@ -313,8 +316,10 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
               "first": _side(c, ai), "second": _side(c, bi), "addr": int(addr[bi])}
         cur = groups.get(k)
         if cur is None:
-            groups[k] = {"count": int(counts[g]), "addresses": int(addresses[g]), "high": int(high[g]), **ex}
+            groups[k] = {"count": int(counts[g]), "addresses": int(addresses[g]), "high": int(high[g]),
+                         "addrs": set(words[g]), **ex}
         else:
+            cur["addrs"].update(words[g])
             cur["count"] += int(counts[g])
             cur["addresses"] += int(addresses[g]) - (cur["high"] == int(low[g]))
             cur["high"] = int(high[g])
@@ -331,7 +336,13 @@ def _side(c: dict[str, np.ndarray], i: int) -> dict:
 def _decorate(run, g: dict) -> dict:
     n = run.names
     return {"symbol": n.word(g["addr"]), "addr": g["addr"], "count": g["count"],
-            "addresses": g["addresses"], "first": n.event(g["first"]), "second": n.event(g["second"])}
+            "addresses": g["addresses"], "words": _word_names(n, sorted(g["addrs"])),
+            "first": n.event(g["first"]), "second": n.event(g["second"])}
+
+
+def _word_names(names, addrs) -> list[str]:
+    """Every racing word of a group, by name (an address without one in hex), in address order."""
+    return [names.word(a) or hex(a) for a in addrs]
 
 
 def _from_sql(run, r: dict) -> dict:
@@ -343,4 +354,5 @@ def _from_sql(run, r: dict) -> dict:
                 "site": r[f"{p}_site"]}
 
     return {"symbol": r["symbol"], "addr": r["addr"], "count": r["count"],
-            "addresses": r["addresses"], "first": side("first"), "second": side("second")}
+            "addresses": r["addresses"], "words": _word_names(run.names, r["addrs"]),
+            "first": side("first"), "second": side("second")}

@@ -104,8 +104,9 @@ def register(app: typer.Typer) -> None:
                 rows = [("seq", w["seq"]), ("cycle", w["cycle"]), ("thread", _who(w)),
                         ("at", _where(w)), ("word", _word(w)),
                         ("kind", w["kind"] + (" (atomic)" if w["atomic"] else "")),
-                        ("old → new", f"{_hex(w['old'])} → {_hex(w['new'])}"),
-                        ("bits", _bits(w) or "(none changed)")]
+                        ("old → new", f"{_hex(w['old'])} → {_hex(w['new'])}")]
+                if r.names.is_flags_word(w["addr"]):  # a counter or a lock word has no bits to name
+                    rows.append(("bits", _bits(w) or "(none changed)"))
                 if t.bit is not None:
                     rows.append((t.bit_name or f"bit {t.bit}", f"{w['bit_old']} → {w['bit_new']}"))
                 print_fields(f"last write to {t.label} before {_before_text(bound, r.end)}", rows)
@@ -197,8 +198,7 @@ def register(app: typer.Typer) -> None:
                 total = sum(g["count"] for g in found)
                 print_table(f"{total} racing pairs at {len(found)} site pairs",
                             ["count", "word", "first access", "second access"],
-                            [(g["count"], _word(g) + (f"\n+{g['addresses'] - 1} more words"
-                                                      if g["addresses"] > 1 else ""),
+                            [(g["count"], _word(g) + _more_words(g),
                               side(g["first"]), side(g["second"])) for g in found])
         _guard(go)
 
@@ -320,6 +320,15 @@ def register(app: typer.Typer) -> None:
                     print_table(title, table.column_names,
                                 [[_plain(v) for v in row.values()] for row in shown])
         _guard(go)
+
+
+def _more_words(group: dict, most: int = 3) -> str:
+    """The other racing words of a group, named: `+2 more: page1.flags, page2.flags`."""
+    others = [w for w in group.get("words", []) if w != group.get("symbol") and w != _hex(group.get("addr"))]
+    if not others:
+        return ""
+    shown = ", ".join(others[:most]) + (f", +{len(others) - most}" if len(others) > most else "")
+    return f"\n+{len(others)} more: {shown}"
 
 
 def _site_summary(sites: list[dict], most: int = 3) -> str:

@@ -148,6 +148,7 @@ def _compare(run: queries.Run, ref: Ref, seed: int) -> None:
     want = ref.races()
     got = run.races()
     assert _race_summary(got) == want, seed
+    assert all(len(r["words"]) == r["addresses"] and r["symbol"] in r["words"] for r in got), seed
     assert run.races(engine="sql") == got, seed
     for rows in CHUNK_SIZES:
         assert races_mod.races(run, chunk_rows=rows) == got, (seed, rows)
