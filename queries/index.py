@@ -71,7 +71,7 @@ from .sqlfiles import load_sql
 
 INDEX_FILE = "index.duckdb"
 DATA_DIR = "index"
-INDEX_FORMAT = 7  # bump whenever the index layout changes
+INDEX_FORMAT = 8  # bump whenever the index layout changes
 INT32_MAX = np.iinfo(np.int32).max
 GROUP_ROWS = 32 * 1024 * 1024  # accesses per sorted group (the scatter buffers' size)
 PROGRESS_MIN_EVENTS = 2_000_000  # show a progress bar from this size when stderr is a terminal
@@ -789,6 +789,9 @@ def _side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
         _insert(con, "machines", pa.table({
             "machine": pa.array(range(len(machines)), pa.int16()), "name": pa.array(machines, pa.string()),
             "cores": pa.array([cores.get(m, 0) for m in machines], pa.int32())}))
+        ports = rd.ports
+        _insert(con, "ports", pa.table({"port": pa.array(range(len(ports)), pa.int64()),
+                                        "name": pa.array(ports, pa.string())}))
         _insert(con, "checkpoints", rd.read_checkpoints())
         _insert(con, "meta", _pairs([(k, json.dumps(v)) for k, v in sorted(rd.meta.items())]))
         for name, schema in TABLES.items():  # the views bind to the bulk tables' names and columns

@@ -92,6 +92,12 @@ class RunDir:
         return [str(m) for m in names]
 
     @property
+    def ports(self) -> list[str]:
+        """Port names by port id (a send's or recv's addr); empty for runs recorded without them."""
+        ports = self.meta.get("ports") or {}
+        return [str(p) for p in ports] if isinstance(ports, dict) else []
+
+    @property
     def cores(self) -> dict[str, int]:
         cores = self.meta.get("cores") or {}
         return {str(k): int(v) for k, v in cores.items()} if isinstance(cores, dict) else {}

@@ -133,9 +133,12 @@ def register(app: typer.Typer) -> None:
         for c in state.cores:
             where = f"{c.file}:{c.line} {c.function}" if c.file else ""
             stack = " <- ".join(f"{f['function']} ({f['file']}:{f['line']})" for f in c.stack)
-            rows.append((f"{c.machine}:{c.core}", c.thread or "(idle)", where, c.text or "", stack,
-                         c.preempt_count))
-        print_table("cores", ["core", "thread", "pc at", "instruction", "called from", "preempt"], rows)
+            # replay stops inside the event's instruction: that core is still on it; the others
+            # are on the instruction they run next
+            on = "the event's" if (c.machine, c.core) == (names["machine"], ev["core"]) and c.thread else "next"
+            rows.append((f"{c.machine}:{c.core}", c.thread or "(idle)", on if c.thread else "", where,
+                         c.text or "", stack, c.preempt_count))
+        print_table("cores", ["core", "thread", "instruction", "at", "text", "called from", "preempt"], rows)
         for c in state.cores:
             regs = " ".join(f"{k}={v:#x}" for k, v in c.registers.items() if v)
             if c.thread:

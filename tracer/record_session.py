@@ -74,6 +74,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         "machines": [m.name for m in sc.machines],
         "cores": effective_cores(sc, opts),
         "threads": [t.name for t in sc.threads],
+        "ports": dict(sc.ports),  # port name -> machine, in port id order (send/recv's addr)
         "checkpoint_every": every,
         "invariants": list(sc.invariants),
         "orderings": list(sc.orderings),

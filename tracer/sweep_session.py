@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim.errors import SimError
-from sim.scenario import RunOptions, load_scenario, validate_options
+from sim.scenario import RunOptions, effective_cores, load_scenario, validate_options
 
 from .errors import TraceError
 from .task_engine import WorkerCrashed, check_engine, run_tasks
@@ -152,8 +152,11 @@ def sweep(scenario: str, options: RunOptions, seeds: range, jobs: int = 2, keep:
             raise TraceError(f"cannot create --keep directory: {e.strerror or e}", str(keep)) from None
         keep = str(keep.resolve())  # workers elsewhere (Ray) write there too
     scenario_path = str(sc.toml_path)
-    result = SweepResult(scenario_path, {"variant": opts.variant, "cores": opts.cores, "sched": opts.sched,
-                                         "depth": opts.depth, "memory_model": opts.memory_model,
+    # the options every seed ran with, as used: the primary machine's cores even when the
+    # scenario's default was taken, the quantum and step limit too
+    result = SweepResult(scenario_path, {"variant": opts.variant, "cores": effective_cores(sc, opts)[sc.primary],
+                                         "sched": opts.sched, "depth": opts.depth, "quantum": opts.quantum,
+                                         "step_limit": opts.step_limit, "memory_model": opts.memory_model,
                                          "max_burst": opts.max_burst, "pct_steps": opts.pct_steps,
                                          "check_invariants": opts.check_invariants}, seeds, show=show,
                          engine=engine)

@@ -9,6 +9,8 @@ CREATE TABLE sites (site INTEGER, machine VARCHAR, pc INTEGER, file VARCHAR, lin
                     col INTEGER, function VARCHAR, label VARCHAR, text VARCHAR);
 CREATE TABLE threads (thread INTEGER, name VARCHAR, machine VARCHAR, kind VARCHAR, entry VARCHAR);
 CREATE TABLE machines (machine SMALLINT, name VARCHAR, cores INTEGER);
+-- Message ports by id (a send's or recv's addr), as the scenario's [ports] names them.
+CREATE TABLE ports (port BIGINT, name VARCHAR);
 -- One row per word address that a symbol covers, with one canonical name.
 CREATE TABLE words (addr BIGINT, name VARCHAR, object VARCHAR, field VARCHAR, machine VARCHAR,
                     initial UBIGINT);

@@ -81,15 +81,17 @@ LEFT JOIN threads t ON t.thread = o.thread
 LEFT JOIN sites s ON s.site = o.site
 WHERE o.kind IN ('acquire', 'release');
 
--- messages: every send with its matching recv (NULL receiver when it was never received).
+-- messages: every send with its matching recv (NULL receiver when it was never received); the
+-- port by name (its number when the run does not name it) and number.
 CREATE VIEW messages AS
-SELECT s.sync AS message, s.addr AS port, s.seq AS send_seq, s.cycle AS send_cycle,
+SELECT s.sync AS message, coalesce(p.name, s.addr::VARCHAR) AS port, s.addr AS port_id, s.seq AS send_seq, s.cycle AS send_cycle,
        st.name AS sender, r.seq AS recv_seq, r.cycle AS recv_cycle, rt.name AS receiver,
        s.new AS first_word
 FROM other_events s
 LEFT JOIN other_events r ON r.kind = 'recv' AND r.sync = s.sync
 LEFT JOIN threads st ON st.thread = s.thread
 LEFT JOIN threads rt ON rt.thread = r.thread
+LEFT JOIN ports p ON p.port = s.addr
 WHERE s.kind = 'send';
 
 -- sync_edges: the happens-before edges that synchronisation adds to program order: a release to
