@@ -72,14 +72,14 @@ racing AS (
 ),
 grouped AS (
     SELECT least(p_site, site) AS site_a, greatest(p_site, site) AS site_b,
-           count(*) AS count, count(DISTINCT addr) AS addresses,
+           count(*) AS count, count(DISTINCT addr) AS addresses, list(DISTINCT addr ORDER BY addr) AS addrs,
            arg_max(struct_pack(addr, p_seq, p_thread, p_core, p_machine, p_kind, p_mode, p_site,
                                seq, thread, core, machine, kind, mode, site),
                    struct_pack(s := seq, p := p_seq)) AS ex
     FROM racing
     GROUP BY ALL
 )
-SELECT g.count, g.addresses, g.ex.addr AS addr, w.name AS symbol,
+SELECT g.count, g.addresses, g.addrs, g.ex.addr AS addr, w.name AS symbol,
        g.ex.p_seq AS first_seq, t1.name AS first_thread, g.ex.p_thread AS first_thread_id,
        g.ex.p_core AS first_core, m1.name AS first_machine, g.ex.p_kind AS first_kind,
        g.ex.p_mode AS first_mode,
