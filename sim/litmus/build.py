@@ -38,10 +38,14 @@ class LitmusProgram:
     registers: dict[Loc, int]  # register location -> simulator register number
     addresses: dict[str, int]  # memory location -> address
 
-    def read(self, system, loc: Loc) -> int:
+    def reader(self, system, loc: Loc):
+        """A function of no arguments that reads `loc` in `system` (lists are restored in place,
+        so it stays valid across runs)."""
         if loc.is_mem:
-            return system.machines[0].mem[self.addresses[loc.name]]
-        return system.threads[loc.proc].regs[self.registers[loc]]
+            memory, addr = system.machines[0].mem, self.addresses[loc.name]
+            return lambda: memory[addr]
+        regs, n = system.threads[loc.proc].regs, self.registers[loc]
+        return lambda: regs[n]
 
 
 def build(test: LitmusTest) -> LitmusProgram:

@@ -3,8 +3,10 @@
 At each machine state the choices are: one instruction on any core that can run, or (under tso)
 draining the oldest buffered store of any core whose buffer is not empty. There is no preemption
 bound and drains are choices like steps, so the set of final states is exactly what the
-simulator's x86-TSO (or SC) machine can reach. States already visited are not explored again (a
-litmus program is tiny: a few hundred to a few tens of thousands of states).
+simulator's x86-TSO (or SC) machine can reach. States already visited are not explored again, and where a thread's next
+instruction is invisible to the others (a register operation, an access to its own C stack) only
+that step is taken (a persistent set of one): a litmus program then has a few hundred to a few
+tens of thousands of states, even compiled from C.
 
 What is explored is the real System (its compiled instructions, store buffers and locked
 instructions), driven one instruction at a time by a forced scheduler and restored from
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import time
 
+from ..compiler import STORE_BUFFER_CAPACITY
 from ..errors import LitmusError
+from ..isa import MASK64
 from ..scenario import RunOptions
 from ..scheduler import Scheduler
 from ..system import System
@@ -48,11 +52,50 @@ class _Forced(Scheduler):
         pass
 
 
-def _key(system: System) -> tuple:
+def _keyer(system: System):
+    """The identity of a machine state: data memory, the live part of each C thread's stack (from
+    its stack pointer up: words below it are dead), registers, pcs, thread states, store buffers."""
     mem = system.machines[0].mem
-    return (tuple(mem[DATA_BASE:]),
-            tuple((tuple(t.regs), t.pc, t.state) for t in system.threads),
-            tuple(tuple(c.sb.entries) if c.sb is not None else () for c in system.cores))
+    stacks = system.image.stacks
+    data_end = min((lo for lo, _ in stacks.values()), default=len(mem))
+    live = [(t.regs, stacks[t.name][1]) for t in system.threads if t.name in stacks]
+    threads, cores = system.threads, system.cores
+
+    def key() -> tuple:
+        return (tuple(mem[DATA_BASE:data_end]), tuple(tuple(mem[regs[15]:hi]) for regs, hi in live),
+                tuple((tuple(t.regs), t.pc, t.state, tuple(t.calls)) for t in threads),
+                tuple(tuple(c.sb.entries) if c.sb is not None else () for c in cores))
+    return key
+
+
+# Instructions that touch only their thread's registers, pc and call stack.
+_REGISTER_OPS = frozenset("mov add sub mul and or xor shl shr not sar jmp jz jnz beq bne blt ble bgt bge blt_s "
+                          "ble_s bgt_s bge_s call ret push pop enter leave nop tid cpu".split())
+
+
+def _local_steps(system: System):
+    """`is_local(core)`: the core's next instruction is invisible to every other thread and
+    independent of every other choice: a register operation, or a plain load or store of the
+    thread's own C stack (which no other thread reads; a store only while the buffer has room, as
+    a full buffer would drain a shared store). Exploring only such a step where one is enabled
+    loses no final state (a persistent set of one transition): a thread's frame bookkeeping then
+    costs no interleavings."""
+    code = system.machines[0].code
+    stacks = system.image.stacks
+
+    def is_local(core) -> bool:
+        t = core.thread
+        ins = code[t.pc]
+        op = ins.op
+        if op in _REGISTER_OPS:
+            return True
+        if op not in ("ld", "st") or t.name not in stacks:
+            return False
+        m = ins.args[1] if op == "ld" else ins.args[0]
+        addr = m.disp if m.base is None else (t.regs[m.base] + m.disp) & MASK64
+        lo, hi = stacks[t.name]
+        return lo <= addr < hi and (op == "ld" or core.sb is None or len(core.sb.entries) < STORE_BUFFER_CAPACITY)
+    return is_local
 
 
 def explore_litmus(program: LitmusProgram, memory_model: str = "tso", limit: int = STATE_LIMIT) -> LitmusResult:
@@ -62,19 +105,23 @@ def explore_litmus(program: LitmusProgram, memory_model: str = "tso", limit: int
     system.scheduler = forced
     system.drain_probability = 0.0  # drains happen only as explicit choices
     system.run(pause_at=0)  # boot: every thread on its core, nothing executed
-    readers = [(loc.is_mem, program.addresses.get(loc.name), loc.proc, program.registers.get(loc))
-               for loc in program.shown]
-    mem = system.machines[0].mem
+    readers = [program.reader(system, loc) for loc in program.shown]
 
     executions: dict[tuple, tuple[int, ...]] = {}
     incomplete: dict[str, int] = {}
-    seen = {_key(system)}
+    _key = _keyer(system)
+    is_local = _local_steps(system)
+    seen = {_key()}
     stack = [frames.capture(system)]
     while stack:
         frame = stack.pop()
         frames.restore(system, frame)
-        moves = [(True, c) for c in system.active]
-        moves += [(False, c) for c in system.cores if c.sb is not None and c.sb.entries]
+        local = next((c for c in system.active if is_local(c)), None)
+        if local is not None:  # a step no other thread can see or disturb: one order suffices
+            moves = [(True, local)]
+        else:
+            moves = [(True, c) for c in system.active]
+            moves += [(False, c) for c in system.cores if c.sb is not None and c.sb.entries]
         for i, (step, core) in enumerate(moves):
             if i:
                 frames.restore(system, frame)
@@ -83,7 +130,7 @@ def explore_litmus(program: LitmusProgram, memory_model: str = "tso", limit: int
                 system.run(pause_at=system.instructions + 1)
             else:
                 core.sb.drain_one()
-            key = _key(system)
+            key = _key()
             if key in seen:
                 continue
             seen.add(key)
@@ -94,9 +141,8 @@ def explore_litmus(program: LitmusProgram, memory_model: str = "tso", limit: int
                 if system.outcome.outcome != "completed":
                     incomplete[system.outcome.outcome] = incomplete.get(system.outcome.outcome, 0) + 1
                     continue
-                shown = tuple(mem[addr] if is_mem else system.threads[proc].regs[n]
-                              for is_mem, addr, proc, n in readers)
-                executions[key[:2]] = shown
+                shown = tuple(read() for read in readers)
+                executions[key[:3]] = shown
                 continue
             stack.append(frames.capture(system))
     states: dict[tuple[int, ...], int] = {}

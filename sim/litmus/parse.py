@@ -62,7 +62,8 @@ class LitmusTest:
     name: str
     init: list[InitEntry]
     threads: list[list[Cell]]  # x86: each thread's cells in order; C: empty (see `c_source`)
-    c_source: tuple[str, int] = ("", 0)  # C: the code between the init block and the condition, its first line
+    # C: (the file's text with comments blanked, where the thread code starts and ends in it)
+    c_source: tuple[str, int, int] = ("", 0, 0)
     locations: list[Loc] = field(default_factory=list)
     condition: Condition | None = None
 
@@ -100,7 +101,8 @@ def _blank_comments(text: str, c_comments: bool, t: _Text) -> str:
     out = list(text)
     i, n = 0, len(text)
     while i < n:
-        if text.startswith("(*", i):
+        # in C, `(*x` is a dereference: a comment there opens with `(*` and a blank
+        if text.startswith("(*", i) and not (c_comments and not text[i + 2:i + 3].isspace()):
             j = text.find("*)", i + 2)
             if j < 0:
                 t.raw = text
@@ -190,9 +192,9 @@ def parse_litmus(text: str, path: str | Path = "<litmus>") -> LitmusTest:
     if arch == "x86":
         test.threads = _columns(t, close + 1, body_end)
     else:
-        test.c_source = (s[close + 1:body_end], t.where(close + 1)[0])
+        test.c_source = (s, close + 1, body_end)
 
-    nthreads = len(test.threads) if arch == "x86" else len(re.findall(r"\bP\d+\s*\(", test.c_source[0]))
+    nthreads = len(test.threads) if arch == "x86" else len(re.findall(r"\bP\d+\s*\(", s[close + 1:body_end]))
 
     def resolve(proc: int, name: str, offset: int) -> Loc:
         if proc >= nthreads:

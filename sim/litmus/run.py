@@ -64,15 +64,7 @@ class Runner:
         self.system = System(program.scenario, options, image=program.image)
         self.system.drain_probability = drain_probability
         self.frame = frames.capture(self.system)
-        self.readers = [self._reader(loc) for loc in program.shown]
-
-    def _reader(self, loc: Loc):
-        if loc.is_mem:
-            memory, addr = self.system.machines[0].mem, self.program.addresses[loc.name]
-            return lambda: memory[addr]
-        regs = self.system.threads[loc.proc].regs  # restored in place: the list stays the same
-        n = self.program.registers[loc]
-        return lambda: regs[n]
+        self.readers = [program.reader(self.system, loc) for loc in program.shown]
 
     def run(self, seed: int) -> tuple[str, tuple[int, ...]]:
         """(outcome, final state) of one run."""
