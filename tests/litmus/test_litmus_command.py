@@ -195,3 +195,23 @@ def test_every_file_is_checked_before_anything_runs(tmp_path):
     bad.write_text("X86 T\n{ }\n P0 ;\n NOPE ;\nexists (x=1)\n")
     r = litmus(str(LITMUS / "SB.litmus"), str(bad))
     assert r.exit_code == 2 and "Test SB" not in r.output
+
+
+def test_herd_header_lines_multiline_init_and_labels(tmp_path):
+    # the shape of diy-generated tests: doc string, Key=Value lines, an init block over lines,
+    # registers holding addresses, labels on their own row and with an instruction
+    f = tmp_path / "G.litmus"
+    f.write_text('X86 G\n"PodWW Rfe PodRR Fre"\nGenerator=diy7 (version 7.5)\nCom=Rf Fr\nOrig=PodWW Rfe\n'
+                 "{\n x=0; y=0;\n 1:EDX=x;\n}\n"
+                 " P0         | P1            ;\n"
+                 " MOV [x],$1 | MOV EAX,[y]   ;\n"
+                 " MOV [y],$1 | CMP EAX,$0    ;\n"
+                 "            | JE LE         ;\n"
+                 "            | MOV EBX,[EDX] ;\n"
+                 "            | LE: MFENCE    ;\n"
+                 "exists (1:EAX=1 /\\ 1:EBX=0)\n")
+    r = litmus(str(f), "--exhaustive", "--json")
+    assert r.exit_code == 0, r.output
+    t = json.loads(r.output)["tests"][0]
+    assert t["verdict"] == "Forbidden"
+    assert {s["line"] for s in t["states"]} == {"1:EAX=0; 1:EBX=0;", "1:EAX=1; 1:EBX=1;"}
