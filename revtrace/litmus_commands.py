@@ -9,6 +9,7 @@ satisfy the proposition) and the verdict of this run of this model.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +18,7 @@ from sim.errors import SimError
 
 from .output import fail, print_json
 
-Files = Annotated[list[str], typer.Argument(help="Litmus test files in herd's format (x86 or C).")]
+Files = Annotated[list[str], typer.Argument(help="Litmus test files in herd's format (x86 or C), or folders of them.")]
 LitmusModel = Annotated[str, typer.Option("--memory-model", "-m", help="tso (x86-TSO) or sc.")]
 Runs = Annotated[int | None, typer.Option("--runs", "-n", help="Seeded runs per test (default 1000).")]
 Exhaustive = Annotated[bool, typer.Option("--exhaustive", help="Enumerate every execution of the store-buffer machine: an exact verdict.")]
@@ -142,7 +143,13 @@ def register(app: typer.Typer) -> None:
         if seed < 0:
             fail(f"--seed must be >= 0, got {seed}")
         try:
-            programs = [build(read_litmus(f)) for f in files]  # every file is checked before any runs
+            paths = []
+            for f in files:  # a folder stands for its *.litmus files
+                p = Path(f)
+                paths += sorted(p.glob("*.litmus")) if p.is_dir() else [p]
+            if not paths:
+                fail(f"no *.litmus files in {', '.join(files)}")
+            programs = [build(read_litmus(p)) for p in paths]  # every file is checked before any runs
             results = []
             for program in programs:
                 if exhaustive:

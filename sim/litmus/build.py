@@ -18,7 +18,7 @@ from ..program import Image, Instr, MachineCode, Site, Symbol
 from ..scenario import MachineSpec, Scenario, ThreadSpec
 from .condition import Loc, locations
 from .parse import LitmusTest
-from .x86 import Op, resolve, translate_thread
+from .x86 import MAX_REGS, X86_REGISTERS, Op, resolve, translate_thread
 
 MACHINE = "host"
 DATA_BASE = 0x100
@@ -85,8 +85,6 @@ def build(test: LitmusTest) -> LitmusProgram:
             proc = int(rm.group(1))
             if proc >= len(test.threads):
                 raise LitmusError(f"no thread P{proc} (this test has {len(test.threads)})", file, e.line, e.col)
-            from .x86 import MAX_REGS, X86_REGISTERS
-
             name = rm.group(2).upper()
             if name not in X86_REGISTERS:
                 raise LitmusError(f"{rm.group(2)!r} is not an x86 register", file, e.line, e.col)

@@ -215,3 +215,12 @@ def test_herd_header_lines_multiline_init_and_labels(tmp_path):
     t = json.loads(r.output)["tests"][0]
     assert t["verdict"] == "Forbidden"
     assert {s["line"] for s in t["states"]} == {"1:EAX=0; 1:EBX=0;", "1:EAX=1; 1:EBX=1;"}
+
+
+def test_a_folder_stands_for_its_litmus_files(tmp_path):
+    r = litmus(str(LITMUS / "C"), "--runs", "20", "--json")
+    assert r.exit_code == 0, r.output
+    names = [t["name"] for t in json.loads(r.output)["tests"]]
+    assert names == sorted(names, key=lambda n: n) and len(names) == len(list((LITMUS / "C").glob("*.litmus")))
+    r = litmus(str(tmp_path))
+    assert r.exit_code == 2 and f"no *.litmus files in {tmp_path}" in r.output
