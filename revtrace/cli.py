@@ -85,6 +85,7 @@ def _register_commands() -> None:
     hunt_commands.register_demo(app)
     hunt_commands.register_hunt(app)
     export_commands.register(app)
+    export_commands.register_timeline(app)
 
 
 _register_commands()

@@ -16,6 +16,7 @@ FLOORS = {
     # floor 4 reads recordings through tracer/ and queries/; only the command line is above it
     "export.parquet": {"revtrace"},
     "export.perfetto_trace": {"revtrace"},
+    "export.timeline": {"revtrace"},
     "hunt.hunt_session": {"revtrace", "export"},
     "hunt.runner": {"revtrace", "export", "queries"},  # a hunt worker only runs the simulator
 }
