@@ -42,7 +42,7 @@ def draw_timeline(run: str | Path, out: str | Path, first: int | None = None, la
 
 
 def timeline_figure(story: Story, batches) -> tuple[Figure, dict]:
-    slices, calls, writes, sends, recvs = [], [], [], {}, {}
+    slices, writes, sends, recvs = [], [], {}, {}
     for what, item in story.scan(batches):
         if what == "slice":
             slices.append(item)

@@ -166,6 +166,17 @@ def run_demo(out: Path, cores: int = 2, seeds: range = range(0, 200), jobs: int 
     flags = [g for g in d["only_in_b"] if g["bits"] not in ("", "value")][:6]
     print_table("flag writes only in v2", ["thread", "function", "symbol", "change", "count"],
                 [(g["thread"], g["function"], g["symbol"], g["bits"], g["count"]) for g in flags])
+    # 9. the picture -----------------------------------------------------------------------------
+    first = max(0, found["window"]["start_seq"] - 40)
+    picture = out / "v2-timeline.png"
+    _step("9. The picture: who ran where when the invariant broke",
+          f"revtrace timeline {v2} -o {picture} --from {first}")
+    from export.timeline import draw_timeline
+
+    drawn = draw_timeline(v2, picture, first=first)
+    found["timeline"] = {k: drawn[k] for k in ("out", "from", "to", "lanes", "writes", "windows", "races", "panic")}
+    console.print(f"{picture}: {', '.join(drawn['lanes'])}; {drawn['writes']} writes to {', '.join(drawn['watch'])}, "
+                  f"the window shaded, {drawn['races']} race pairs joined, the panic marked", markup=False)
     console.print()
     console.print(f"Run directories are in {out}/. Try: revtrace replay {v2} --to panic   "
                   f"revtrace sql {v2} \"SELECT * FROM events_named LIMIT 5\"", markup=False)

@@ -201,11 +201,14 @@ def test_demo_tells_the_whole_story(tmp_path):
     assert found["v1_lost"]["page"] != found["v1_lost"]["server"]
     assert found["diff"]["code_changes"][0]["text"] == "call __set_page_dirty_nobuffers"
     assert (tmp_path / "demo" / "v1" / "meta.json").is_file()
+    picture = found["timeline"]
+    assert (tmp_path / "demo" / "v2-timeline.png").is_file() and picture["panic"] is not None
+    assert picture["windows"] == 1 and picture["races"] > 0 and picture["lanes"][0] == "client core 0"
 
 
 def test_demo_text_shows_each_step(tmp_path):
     res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--seeds", "0..49"])
     assert res.exit_code == 0, res.stderr
     for fragment in ("1. Hunt", "panic", "last-writer", "races", "hb", "never reaches the server",
-                     "call __set_page_dirty_nobuffers"):
+                     "call __set_page_dirty_nobuffers", "9. The picture", "revtrace timeline"):
         assert fragment in res.stdout, fragment
