@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tracer import schema as S
-from tracer.trace_stream import write_options  # the recorder's own encoding
+from tracer.trace_stream import write_checked, write_options  # the recorder's own encoding
 
 K = {name: i for i, name in enumerate(S.KIND_NAMES)}
 BITS = {"PG_locked": 0, "PG_uptodate": 1, "PG_dirty": 2, "PG_writeback": 3, "PG_private": 4,
@@ -570,7 +570,7 @@ def write_run(out: Path, events: int, seed: int, panic: bool = False, quiet: boo
         with pa.OSFile(str(out / S.EVENTS_DIR / S.PART_PATTERN.format(part)), "wb") as f, \
                 pa.ipc.new_stream(f, S.EVENTS, options=write_options()) as w:
             for b in table.to_batches(max_chunksize=BATCH_ROWS):
-                w.write_batch(b)
+                write_checked(w, b)
         part += 1
         written += n
         if gen.vclock_rows:
@@ -584,7 +584,7 @@ def write_run(out: Path, events: int, seed: int, panic: bool = False, quiet: boo
             with pa.OSFile(str(out / S.VCLOCKS_DIR / S.PART_PATTERN.format(vc_part)), "wb") as f, \
                     pa.ipc.new_stream(f, S.VCLOCKS, options=write_options()) as w:
                 for b in vt.to_batches(max_chunksize=BATCH_ROWS):
-                    w.write_batch(b)
+                    write_checked(w, b)
             vc_part += 1
             vc_written += len(rows)
         if not quiet:

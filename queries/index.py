@@ -65,8 +65,9 @@ import pyarrow as pa
 from tracer import schema as S
 
 from . import columns as C
+from . import index_check, intact
 from .errors import QueryError, QueryWarning
-from .rundir import RunDir, conform, kind_codes, mode_codes, read_stream
+from .rundir import RunDir, kind_codes, mode_codes, read_stream
 from .sqlfiles import load_sql
 
 INDEX_FILE = "index.duckdb"
@@ -101,6 +102,7 @@ class IndexState:
     events: int
     layouts: dict[str, C.Layout]  # accesses, other_events, vclocks
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # why a damaged index was rebuilt
     built: bool = False  # True when this call (re)built it
     seconds: float = 0.0
     stats: dict = field(default_factory=dict)
@@ -161,17 +163,22 @@ def register(con: duckdb.DuckDBPyConnection, data: dict[str, C.Mapped]) -> None:
 
 
 def ensure_index(rd: RunDir, progress: bool | None = None, rebuild: bool = False) -> IndexState:
-    """The run's index, (re)built first when it is missing or stale."""
+    """The run's index, (re)built first when it is missing, stale or damaged (a damaged one is
+    rebuilt with a notice: the index is a cache, the recording is the evidence)."""
+    notices: list[str] = []
     if not rebuild:
-        state = current_index(rd)
+        state = current_index(rd, notices)
         if state is not None:
             return state
-    with _build_lock(rd):
+    with _build_lock(rd) as locked:
         if not rebuild:  # another process may have built it while we waited
-            state = current_index(rd)
+            notices.clear()
+            state = current_index(rd, notices)
             if state is not None:
                 return state
-        return build_index(rd, progress)
+        state = build_index(rd, progress, sole_builder=locked)
+    state.notices = [f"{n}; rebuilt the index" for n in notices[:1]]
+    return state
 
 
 @contextlib.contextmanager
@@ -188,14 +195,16 @@ def _build_lock(rd: RunDir):
             os.close(fd)
             fd = None
     try:
-        yield
+        yield fd is not None
     finally:
         if fd is not None:
             os.close(fd)  # releases the lock
 
 
-def current_index(rd: RunDir) -> IndexState | None:
-    """The run's index when it is current (with its catalogue open, read-only, in `con`)."""
+def current_index(rd: RunDir, notices: list[str] | None = None) -> IndexState | None:
+    """The run's index when it is current (with its catalogue open, read-only, in `con`); when it
+    is damaged (rather than stale or missing), why is appended to `notices`."""
+    notices = [] if notices is None else notices
     path = rd.path / INDEX_FILE
     if not path.exists():
         return None
@@ -205,9 +214,11 @@ def current_index(rd: RunDir) -> IndexState | None:
             return None
         con = connect(path)
         info = dict(con.execute("SELECT key, value FROM index_info").fetchall())
-        state = _state_of(rd, path, info)
-    except (duckdb.Error, OSError):
-        state = None  # unreadable, an older layout, another DuckDB storage version: rebuild
+        state = _state_of(rd, path, info, notices)
+    except (duckdb.Error, OSError) as err:
+        # unreadable (truncated, not a database, another DuckDB storage version): rebuild
+        notices.append(f"index.duckdb is unreadable ({_first_line(err)})")
+        state = None
     if state is None:
         if con is not None:
             con.close()
@@ -216,7 +227,7 @@ def current_index(rd: RunDir) -> IndexState | None:
     return state
 
 
-def _state_of(rd: RunDir, path: Path, info: dict[str, str]) -> IndexState | None:
+def _state_of(rd: RunDir, path: Path, info: dict[str, str], notices: list[str]) -> IndexState | None:
     if (info.get("index_format") != str(INDEX_FORMAT)
             or info.get("schema_version") != str(S.SCHEMA_VERSION)
             or info.get("fingerprint") != rd.fingerprint()):
@@ -230,7 +241,19 @@ def _state_of(rd: RunDir, path: Path, info: dict[str, str]) -> IndexState | None
     for layout in layouts.values():
         f = rd.path / layout.file
         if not f.is_file() or f.stat().st_size < layout.size:
+            notices.append(f"{layout.file} is missing or truncated")
             return None
+    names = [Path(layout.file).name for layout in layouts.values()]
+    try:
+        recorded = json.loads((rd.path / DATA_DIR / _checksums_name(layouts)).read_bytes())
+    except (OSError, ValueError) as err:
+        notices.append(f"the index's checksums are unreadable ({_first_line(err)})")
+        return None
+    problem = index_check.problem(rd.path / DATA_DIR, recorded if isinstance(recorded, dict) else {},
+                                  names)
+    if problem:
+        notices.append(problem)
+        return None
     return IndexState(path, int(info.get("events", 0)), layouts,
                       warnings=json.loads(info.get("warnings", "[]")),
                       max_seq=int(info.get("max_seq", -1)))
@@ -456,6 +479,12 @@ def _canonical_batch(batch: pa.RecordBatch, location: str) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=S.EVENTS)
 
 
+def _meta_int(meta: dict, key: str) -> int:
+    """meta[key] when it is a count (anything else counts as 0: meta_notes reports it)."""
+    value = meta.get(key)
+    return value if type(value) is int and value >= 0 else 0
+
+
 def _np(array) -> np.ndarray:
     """An Arrow array (or a chunked one) as numpy; dictionary arrays give their indices."""
     if isinstance(array, pa.ChunkedArray):
@@ -470,13 +499,28 @@ def _np(array) -> np.ndarray:
 # building
 
 
-def build_index(rd: RunDir, progress: bool | None = None) -> IndexState:
-    """Build the index now (callers hold the build lock: see ensure_index)."""
+def _checksums_name(layouts: dict[str, C.Layout]) -> str:
+    """index/checksums-<build>.json, named after the build's accesses file."""
+    build = Path(layouts["accesses"].file).stem.removeprefix(FILE_PREFIX["accesses"] + "-")
+    return f"checksums-{build}.json"
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [s.strip() for s in str(err).strip().splitlines() if s.strip()]
+    return lines[0][:200] if lines else type(err).__name__
+
+
+def build_index(rd: RunDir, progress: bool | None = None, sole_builder: bool = False) -> IndexState:
+    """Build the index now (callers hold the build lock: see ensure_index). `sole_builder`: the
+    lock is really held, so any other `.index-build-*` folder is a dead builder's and goes."""
+    if sole_builder:
+        for old in rd.path.glob(".index-build-*"):
+            shutil.rmtree(old, ignore_errors=True)
     t_start = time.perf_counter()
     notes: list[str] = []
     fingerprint = rd.fingerprint()  # before reading: a part that grows meanwhile makes it stale
     parts = rd.event_parts()
-    guess = int(rd.meta.get("events") or 0) or sum(p.stat().st_size for p in parts) // 64
+    guess = _meta_int(rd.meta, "events") or sum(p.stat().st_size for p in parts) // 64
     bar = _Progress(_want_progress(progress, guess))
     build_id = f"{time.time_ns():x}{os.getpid():x}"
     tmp = rd.path / f".index-build-{build_id}"
@@ -485,7 +529,15 @@ def build_index(rd: RunDir, progress: bool | None = None) -> IndexState:
     except OSError as err:
         raise QueryError(f"cannot write the index here ({err.strerror})", rd.location) from None
     try:
-        state = _build(rd, tmp, build_id, parts, bar, notes, fingerprint)
+        try:
+            state = _build(rd, tmp, build_id, parts, bar, notes, fingerprint)
+            names = [Path(layout.file).name for layout in state.layouts.values()]
+            sums = index_check.record(tmp / DATA_DIR, names)
+            (tmp / DATA_DIR / _checksums_name(state.layouts)).write_text(json.dumps(sums))
+        except OSError as err:  # a full disk, a folder that went away
+            raise QueryError(f"cannot build the index: {err.strerror or err}", rd.location) from None
+        except duckdb.Error as err:
+            raise QueryError(f"cannot build the index: {_first_line(err)}", rd.location) from None
         bar.close()
         # into place: the data files first, the catalogue (which names them) last
         (rd.path / DATA_DIR).mkdir(exist_ok=True)
@@ -502,12 +554,6 @@ def build_index(rd: RunDir, progress: bool | None = None) -> IndexState:
                 old.unlink()
             except OSError:
                 pass
-    for old in rd.path.glob(".index-build-*"):  # leftovers of killed builds
-        try:
-            if time.time() - old.stat().st_mtime > 3600:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass
     state.path = rd.path / INDEX_FILE
     state.built = True
     state.seconds = time.perf_counter() - t_start
@@ -523,12 +569,13 @@ def _build(rd: RunDir, tmp: Path, build_id: str, parts: list[Path], bar: _Progre
     c0 = time.process_time()
     # the vector clocks, the catalogue and the schedule are built by another thread meanwhile
     inbox: queue.Queue = queue.Queue()
+    vclocks = intact.read_vclocks(rd)  # first: the events' intact prefix depends on them
     side_pool = ThreadPoolExecutor(max_workers=1)
-    side = side_pool.submit(_side_work, rd, tmp, files, inbox, stats)
+    side = side_pool.submit(_side_work, rd, tmp, files, inbox, stats, vclocks)
     pool = ThreadPoolExecutor(max_workers=len(SCATTER_SHARES))
     try:
         return _build_events(rd, tmp, files, parts, bar, notes, fingerprint, stats, c0, inbox, side,
-                             pool)
+                             pool, intact.Prefix(parts, vclocks))
     finally:
         inbox.put(("abort", None))  # (ignored when the side work is done)
         pool.shutdown()
@@ -537,10 +584,10 @@ def _build(rd: RunDir, tmp: Path, build_id: str, parts: list[Path], bar: _Progre
 
 def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path], bar: _Progress,
                   notes: list[str], fingerprint: str, stats: dict, c0: float, inbox: queue.Queue,
-                  side, pool: ThreadPoolExecutor) -> IndexState:
+                  side, pool: ThreadPoolExecutor, prefix: intact.Prefix) -> IndexState:
     # -- pass 1: read every part; the other events, a word id for every access -------------------
     t0 = time.perf_counter()
-    bar.stage("reading events", int(rd.meta.get("events") or 0) or len(parts))
+    bar.stage("reading events", _meta_int(rd.meta, "events") or len(parts))
     dense = _Dense()
     batches: list[pa.RecordBatch] = []  # canonical, zero-copy over the memory-mapped parts
     b_ids: list[np.ndarray] = []  # per batch: every event's word id (discovery order), -1 if no access
@@ -550,37 +597,34 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
     counts = np.zeros(4096, dtype=np.int64)  # accesses per word id
     id_type = np.int16
     n_writes = 0
-    expected_seq = 0
     max_seq = -1
     ranges = {name: [0, 0] for name in NARROW}  # each column's smallest and largest value
     total = 0
-    seq_problem = None
     # the parts are read (decompressed) one ahead, on a thread of their own: Arrow's zstd decoder
     # releases the GIL, so the next part's decoding overlaps this part's word ids
+    if not parts:
+        prefix.no_parts()
     with ThreadPoolExecutor(max_workers=1) as reader:
         ahead = [reader.submit(read_stream, p) for p in parts[:1]]
         for i, path in enumerate(parts):
+            if not prefix.part_ok(i):  # a missing part, or an earlier one was damaged
+                break
             read = ahead[i].result()
             ahead[i] = None
             if i + 1 < len(parts):
                 ahead.append(reader.submit(read_stream, parts[i + 1]))
             rel = f"{path.parent.name}/{path.name}"
-            if read.problem:
-                notes.append(f"{rel}: {read.problem}; kept the {read.rows:,} complete rows")
             part_batches = []
-            for raw in read.batches:
+            for raw, meta in zip(read.batches, read.metadata):
                 if raw.num_rows == 0:
                     continue
                 batch = _canonical_batch(raw, f"{rd.location}/{rel}")
                 seq = _np(batch.column("seq"))
+                if not prefix.batch_ok(i, seq, meta):  # a gap in seq or lost clocks: stop here
+                    break
                 kind = _np(batch.column("kind"))
                 addr = _np(batch.column("addr"))
                 n = len(seq)
-                if seq_problem is None and (seq[0] != expected_seq or (n > 1 and (
-                        seq[-1] - seq[0] != n - 1 or not np.all(seq[1:] > seq[:-1])))):
-                    seq_problem = (f"{rel}: seq is not dense from 0 (expected {expected_seq:,}, "
-                                   f"found {int(seq[0]):,})")
-                expected_seq = int(seq[-1]) + 1
                 max_seq = max(max_seq, int(seq.max()))
                 for name, r in ranges.items():
                     a = seq if name == "seq" else _np(batch.column(name))
@@ -616,8 +660,13 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
                 bar.advance(n)
             if part_batches:
                 inbox.put(("part", part_batches))
-    if seq_problem:
-        notes.append(seq_problem)
+            if read.problem and prefix.ended is None:
+                prefix.part_problem(i, read)
+        for f in ahead:  # a part read ahead but not used: let it finish, then drop it
+            if f is not None:
+                f.cancel()
+    notes.extend(prefix.notes)
+    notes.extend(intact.meta_notes(rd.meta, total, prefix.ended is not None))
     stats["pass1"] = time.perf_counter() - t0
     stats["pass1_cpu"], c0 = time.process_time() - c0, time.process_time()
 
@@ -747,26 +796,15 @@ def _scatter_share(columns: tuple[str, ...], buf: np.ndarray, plan: list[tuple],
 
 
 def _side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
-               stats: dict) -> tuple[dict[str, C.Layout], list[str]]:
+               stats: dict, vclocks: intact.VclockRead) -> tuple[dict[str, C.Layout], list[str]]:
     """Everything but the accesses, on its own thread while the main one reads the events: the
     vector clocks, the catalogue's side tables, the schedule (part by part, as the main thread
     sends them); then, once it sends the events' facts, the other events and the rest of the
     catalogue. Returns the layouts it wrote and the build's notes, in a stable order."""
     t0 = time.perf_counter()
     out: dict[str, C.Layout] = {}
-    vnotes: list[str] = []
-    vparts = rd.vclock_parts()
-    vtables = []
-    for path in vparts:
-        read = read_stream(path)
-        rel = f"{path.parent.name}/{path.name}"
-        if read.problem:
-            vnotes.append(f"{rel}: {read.problem}; kept the {read.rows:,} complete rows")
-        if read.batches:
-            vtables.append(conform(pa.Table.from_batches(read.batches), S.VCLOCKS, f"{rd.location}/{rel}"))
-    if not vparts:
-        vnotes.append("no vclocks/ parts: happens-before knows program order only")
-    vt = _sort_vclocks(pa.concat_tables(vtables) if vtables else S.VCLOCKS.empty_table())
+    vnotes = list(vclocks.notes)
+    vt = _sort_vclocks(intact.concat_vclocks(vclocks, rd.location))
     out["vclocks"] = C.write_table(tmp / files["vclocks"], files["vclocks"], S.VCLOCKS,
                                    {f.name: _np(vt.column(f.name)) for f in S.VCLOCKS})
     stats["vclocks"] = time.perf_counter() - t0

@@ -79,7 +79,13 @@ class Run:
 
     @property
     def warnings(self) -> list[str]:
+        """What is wrong with the recording (answers come from its intact prefix only)."""
         return list(self.index.warnings)
+
+    @property
+    def notices(self) -> list[str]:
+        """What was wrong with the index when this opened it (it was rebuilt)."""
+        return list(self.index.notices)
 
     @property
     def events(self) -> int:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from tracer import schema as S
 from tracer.errors import TraceError
 from tracer.run_dir import RunDir as TracerRunDir
-from tracer.trace_stream import DamagedPart, read_part
+from tracer.trace_stream import DamagedPart, read_part_metadata
 
 from .errors import QueryError
 
@@ -38,6 +38,7 @@ class StreamRead:
     path: Path
     batches: list[pa.RecordBatch] = field(default_factory=list)
     problem: str | None = None
+    metadata: list[dict] = field(default_factory=list)  # each batch's custom metadata
 
     @property
     def rows(self) -> int:
@@ -133,11 +134,15 @@ def read_stream(path: Path) -> StreamRead:
         if path.stat().st_size == 0:
             out.problem = "empty file"
             return out
-        for batch in read_part(path, strict=True):
+        for batch, meta in read_part_metadata(path, strict=True):
             out.batches.append(batch)
+            out.metadata.append(meta)
     except DamagedPart as err:
-        out.problem = (f"truncated after {out.rows:,} rows ({err.reason})" if out.batches
-                       else f"unreadable stream ({err.reason})")
+        damaged = "checksum" in err.reason
+        if out.batches:
+            out.problem = f"{'damaged' if damaged else 'truncated'} after {out.rows:,} rows ({err.reason})"
+        else:
+            out.problem = f"{'damaged' if damaged else 'unreadable'} stream ({err.reason})"
     except (TraceError, OSError) as err:
         out.problem = f"unreadable stream ({_one_line(err)})"
     return out

@@ -26,16 +26,30 @@ TargetArg = Annotated[str, typer.Argument(
     help="A symbol (page0.flags), a symbol and bit (page0.flags:PG_dirty) or an address (0x1f0).",
     show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Refuse (exit 2) to answer from a damaged or incomplete recording.")]
 
 
-def _open(run: Path):
+def _open(run: Path, strict: bool = False):
+    """Open the run; its warnings (a damaged or incomplete recording: the answer comes from the
+    intact prefix only) go to stderr on every query, or refuse the query when `strict`."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QueryWarning)
         r = open_run(run)
-    if r.index.built:
-        for w in r.warnings:
-            err_console.print(f"revtrace: warning: {r.dir.location}: {w}", markup=False, soft_wrap=True)
+    for note in r.notices:
+        err_console.print(f"revtrace: notice: {r.dir.location}: {note}", markup=False, soft_wrap=True)
+    if strict and r.warnings:
+        r.close()
+        raise QueryError(f"--strict: {r.warnings[0]}" + (f" (and {len(r.warnings) - 1} more warning(s))"
+                                                          if len(r.warnings) > 1 else ""), r.dir.location)
+    for w in r.warnings:
+        err_console.print(f"revtrace: warning: {r.dir.location}: {w}", markup=False, soft_wrap=True)
     return r
+
+
+def _json(r, obj: Any) -> None:
+    """--json output; on a run with warnings, {"warnings": [...], "result": obj}."""
+    print_json({"warnings": r.warnings, "result": obj} if r.warnings else obj)
 
 
 def _guard(fn):
@@ -87,15 +101,16 @@ def register(app: typer.Typer) -> None:
         changed: Annotated[bool, typer.Option(
             "--changed", help="Skip writes that stored the value the word already had.")] = False,
         json_: JsonOpt = False,
+        strict: StrictOpt = False,
     ) -> None:
         """Who last wrote TARGET (for SYMBOL:BIT, who last changed that bit)?"""
         def go():
-            with _open(run) as r:
+            with _open(run, strict) as r:
                 t = r.target(target)
                 bound = r.seq_arg(before)
                 w = r.last_writer(target, before=bound, changed=changed)
                 if json_:
-                    print_json(w)
+                    _json(r, w)
                     return
                 if w is None:
                     what = "changed" if (t.bit is not None or changed) else "wrote"
@@ -118,14 +133,15 @@ def register(app: typer.Typer) -> None:
         target: TargetArg,
         limit: Annotated[int | None, typer.Option("--limit", min=1, help="Show the first N writes only.")] = None,
         json_: JsonOpt = False,
+        strict: StrictOpt = False,
     ) -> None:
         """Every write to TARGET, oldest first, decoded (for SYMBOL:BIT, those that changed the bit)."""
         def go():
-            with _open(run) as r:
+            with _open(run, strict) as r:
                 t = r.target(target)
                 rows = r.history(target, limit=limit)
                 if json_:
-                    print_json(rows)
+                    _json(r, rows)
                     return
                 if not rows:
                     print(f"nothing wrote {t.label}")
@@ -145,13 +161,14 @@ def register(app: typer.Typer) -> None:
             help="The event whose view of memory to show (writes with a smaller seq count); "
                  "default: the end of the run.")] = "end",
         json_: JsonOpt = False,
+        strict: StrictOpt = False,
     ) -> None:
         """The value of TARGET as event SEQ saw it, and which write put it there."""
         def go():
-            with _open(run) as r:
+            with _open(run, strict) as r:
                 v = r.value(target, at=at)
                 if json_:
-                    print_json(v)
+                    _json(r, v)
                     return
                 w = v["written_by"]
                 rows = [("value", f"{_hex(v['value'])} ({v['value']})")]
@@ -175,6 +192,7 @@ def register(app: typer.Typer) -> None:
             "--all-pairs", help="Every distinct racing site pair, not only each access's latest "
                                 "conflicting access on each other thread.")] = False,
         json_: JsonOpt = False,
+        strict: StrictOpt = False,
     ) -> None:
         """Data races: conflicting accesses that happens-before does not order, by site pair.
 
@@ -182,10 +200,10 @@ def register(app: typer.Typer) -> None:
         atomic (KCSAN's rule). Happens-before follows the kernel's rules (queries/README.md).
         """
         def go():
-            with _open(run) as r:
+            with _open(run, strict) as r:
                 found = r.races(all_pairs=all_pairs)
                 if json_:
-                    print_json(found)
+                    _json(r, found)
                     return
                 if not found:
                     print("no data races")
@@ -209,13 +227,14 @@ def register(app: typer.Typer) -> None:
             "--invariant", metavar="NAME",
             help="Only this invariant (a declared name, or one instance such as name[2]).")] = None,
         json_: JsonOpt = False,
+        strict: StrictOpt = False,
     ) -> None:
         """When a scenario invariant was false: who opened and closed each window, who ran where."""
         def go():
-            with _open(run) as r:
+            with _open(run, strict) as r:
                 found = r.windows(invariant)
                 if json_:
-                    print_json(found)
+                    _json(r, found)
                     return
                 if not r.invariants():
                     print("the scenario declares no invariants")
@@ -247,13 +266,14 @@ def register(app: typer.Typer) -> None:
     def hb(
         run: RunArg,
         json_: JsonOpt = False,
+        strict: StrictOpt = False,
     ) -> None:
         """Declared orderings that did not hold, and protected fields accessed without their lock."""
         def go():
-            with _open(run) as r:
+            with _open(run, strict) as r:
                 result = r.hb()
                 if json_:
-                    print_json(result)
+                    _json(r, result)
                     return
                 if not result["orderings"] and not result["locksets"]:
                     print("the scenario declares no orderings or locksets")
@@ -290,6 +310,7 @@ def register(app: typer.Typer) -> None:
                                                   "(see the README: events_named, writes, ...).",
                                              show_default=False)],
         json_: JsonOpt = False,
+        strict: StrictOpt = False,
         csv_: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
         limit: Annotated[int, typer.Option("--limit", min=1,
                                            help="Rows to show in the table (JSON and CSV get all).")] = 200,
@@ -301,11 +322,11 @@ def register(app: typer.Typer) -> None:
         def go():
             if json_ and csv_:
                 raise QueryError("choose one of --json and --csv")
-            with _open(run) as r:
+            with _open(run, strict) as r:
                 table = r.sql(query, timeout=timeout)
                 rows = table.to_pylist()
                 if json_:
-                    print_json([{k: _plain(v) for k, v in row.items()} for row in rows])
+                    _json(r, [{k: _plain(v) for k, v in row.items()} for row in rows])
                 elif csv_:
                     out = io.StringIO()
                     w = csv.writer(out, lineterminator="\n")

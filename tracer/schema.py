@@ -21,10 +21,17 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 2: access `mode`; 3: every events/vclocks batch carries a checksum
 # Recordings older than this lack a column the readers need (version 1: no access `mode`); they are
 # refused with one line that says so (re-record the run: the scenario and seed reproduce it).
 OLDEST_READABLE = 2
+
+# The event and vector-clock streams say in their schema that every batch carries a checksum
+# (tracer.trace_stream.CHECKSUM_KEY in its message's metadata): a reader then refuses a batch without.
+STREAM_METADATA = {b"revtrace.checksums": b"crc32 per batch"}
+# An events batch's metadata: how many vclocks rows exist once its clock changes are written (the
+# vclocks batch follows it), so a reader with fewer knows where the clocks it has run out.
+VCLOCK_ROWS_KEY = b"revtrace.vclock_rows"
 
 # The event kinds, in the order of the simulator's numeric codes (sim/observer.py; a test keeps the
 # two equal). Spelled out here because queries/ reads this module and must not import sim/.
@@ -64,7 +71,7 @@ EVENTS = pa.schema([
     pa.field("sync", pa.int64(), nullable=False),  # lock addr, message id or thread id, -1
     pa.field("atomic", pa.bool_(), nullable=False),  # a locked/atomic access
     pa.field("mode", MODE_TYPE, nullable=False),  # how it was made: plain, marked, acquire, ...
-])
+], metadata=STREAM_METADATA)
 
 # Whenever thread `thread`'s vector clock changes (at a sync operation) its own entry becomes
 # `clock` and the full clock is written: one row per other thread `of_thread` with its `value`.
@@ -76,7 +83,7 @@ VCLOCKS = pa.schema([
     pa.field("seq", pa.int64(), nullable=False),  # the event at which the clock changed
     pa.field("of_thread", pa.int32(), nullable=False),
     pa.field("value", pa.int64(), nullable=False),
-])
+], metadata=STREAM_METADATA)
 
 SYMBOLS = pa.schema([
     pa.field("addr", pa.int64(), nullable=False),

@@ -60,11 +60,15 @@ class TraceWriter:
 
     def rows(self, first_seq: int, raw: bytes, messages: list[tuple[int, int]]) -> None:
         """Events first_seq.. as packed rows; `messages`: (seq, message id) of sends and recvs."""
-        if raw:
-            self.events.write(self.batch(first_seq, raw, messages))
+        batch = self.batch(first_seq, raw, messages) if raw else None
+        changes = self.hb.changes
+        if batch is not None:
+            # the vector-clock rows written once this batch's changes are: a reader that has fewer
+            # (a damaged or cut vclocks stream) knows this batch's clocks are not all there
+            vrows = self.vclocks.rows + sum(len(c[3]) for c in changes)
+            self.events.write(batch, {schema.VCLOCK_ROWS_KEY: b"%d" % vrows})
             self.written = first_seq + len(raw) // k.ROW.size
         self.thread_epoch = np.array(self.hb.own, dtype=np.int64)
-        changes = self.hb.changes
         if changes:
             self.hb.changes = []
             self.vclocks.write(vclock_batch(changes))

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from tracer import schema as S
 from tracer.happens_before import HappensBefore
+from tracer.trace_stream import write_checked
 
 KIND = {name: i for i, name in enumerate(S.KIND_NAMES)}
 MODE = {name: i for i, name in enumerate(S.MODE_NAMES)}
@@ -246,4 +247,4 @@ class RunBuilder:
 def write_stream(path: Path, table: pa.Table, schema: pa.Schema, batch_rows: int = 1000) -> None:
     with pa.OSFile(str(path), "wb") as f, pa.ipc.new_stream(f, schema) as w:
         for b in table.to_batches(max_chunksize=batch_rows):
-            w.write_batch(b)
+            write_checked(w, b)

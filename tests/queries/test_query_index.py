@@ -43,7 +43,7 @@ def test_built_once_then_reused(rundir):
         first = run.last_writer("x")
     with queries.open_run(path) as run:
         assert not run.index.built and run.last_writer("x") == first
-    assert (path / INDEX_FILE).is_file() and len(list((path / "index").iterdir())) == 3  # accesses, other, vclocks
+    assert (path / INDEX_FILE).is_file() and len(list((path / "index").iterdir())) == 4  # accesses, other, vclocks, checksums
     assert not list(path.glob(".index-build-*"))
 
 
@@ -216,7 +216,7 @@ def test_open_run_survives_a_rebuild(rundir):
         assert old.last_writer("x") == before  # its files are gone from the folder, not from it
         assert old.sql("SELECT count(*) AS n FROM events").to_pylist()[0]["n"] == old.events
         assert [r["symbol"] for r in old.races()] == ["x"]
-    assert len(list((path / "index").iterdir())) == 3
+    assert len(list((path / "index").iterdir())) == 4  # the new build: accesses, other, vclocks, checksums
 
 
 def test_many_words_and_far_addresses(rundir, monkeypatch):

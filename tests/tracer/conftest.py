@@ -18,11 +18,13 @@ import pyarrow as pa
 import pytest
 from pyarrow import ipc
 
+
 import tracer
 from helpers import panicking_seeds
 from sim.scenario import RunOptions, load_scenario
 from sim.system import System
 from tracer import schema
+from tracer.trace_stream import CHECKSUM_KEY, batch_checksum
 
 # ---------------------------------------------------------------------------- the oracle
 
@@ -123,9 +125,18 @@ def events_table(rows: list[dict]) -> pa.Table:
 
 def rewrite_events(path: Path, change) -> None:
     """Rewrite a part file through `change(list of row dicts) -> None` (in place), as a valid
-    stream with the recording's schema and one batch per original batch."""
+    stream with the recording's schema and one batch per original batch, each with its checksum
+    recomputed and its other metadata kept (a forgery the checksums cannot see: what replay's
+    verification is for)."""
     reader = ipc.open_stream(pa.memory_map(str(path)))
-    batches = list(reader)
+    batches, metas = [], []
+    while True:
+        try:
+            b, m = reader.read_next_batch_with_custom_metadata()
+        except StopIteration:
+            break
+        batches.append(b)
+        metas.append(dict(m) if m is not None else {})
     rows = pa.Table.from_batches(batches, schema.EVENTS).to_pylist()
     change(rows)
     table = events_table(rows)
@@ -133,8 +144,10 @@ def rewrite_events(path: Path, change) -> None:
     tmp = Path(str(path) + ".new")
     with pa.OSFile(str(tmp), "wb") as sink, ipc.new_stream(sink, schema.EVENTS) as w:
         start = 0
-        for n in sizes:
-            w.write_table(table.slice(start, n))
+        for n, meta in zip(sizes, metas):
+            for b in table.slice(start, n).combine_chunks().to_batches():
+                meta[CHECKSUM_KEY] = b"%08x" % batch_checksum(b)
+                w.write_batch(b, custom_metadata=meta)
             start += n
     tmp.replace(path)
 

@@ -90,13 +90,13 @@ def disk_full_at_batch(monkeypatch, n: int, after_seconds: float = 0.0) -> None:
     original = tracer.trace_writer.TraceStream.write
     batches = []
 
-    def write(self, batch):
+    def write(self, batch, metadata=None):
         if self.schema is schema.EVENTS:
             batches.append(batch.num_rows)
             if len(batches) == n:
                 time.sleep(after_seconds)
                 raise TraceError("cannot write: [Errno 28] No space left on device", str(self.folder))
-        original(self, batch)
+        original(self, batch, metadata)
 
     monkeypatch.setattr(tracer.trace_writer.TraceStream, "write", write)
 
