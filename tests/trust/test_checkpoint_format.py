@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import refusal
+from trusthelp import refusal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

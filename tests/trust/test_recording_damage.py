@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from conftest import refusal
+from trusthelp import refusal
 from pyarrow import ipc
 
 import queries

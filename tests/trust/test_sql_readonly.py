@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import refusal
+from trusthelp import refusal
 
 import queries
 from queries.readonly import is_locked
