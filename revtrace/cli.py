@@ -17,7 +17,9 @@ from .options import (
     Params,
     PctSteps,
     Quantum,
+    SaveSchedule,
     Scenario,
+    ScheduleFile,
     Sched,
     Seed,
     Show,
@@ -50,22 +52,28 @@ def _root() -> None:
 def run(scenario: Scenario, variant: Variant = None, cores: Cores = None, seed: Seed = 0,
         sched: Sched = "random", depth: Depth = 3, quantum: Quantum = 8, memory_model: MemoryModel = None,
         step_limit: StepLimit = None, param: Params = None, show: Show = None, max_burst: MaxBurst = None,
-        pct_steps: PctSteps = None, check_invariants: CheckInvariants = False, json: Json = False) -> None:
+        pct_steps: PctSteps = None, check_invariants: CheckInvariants = False, schedule: ScheduleFile = None,
+        save_schedule: SaveSchedule = None, json: Json = False) -> None:
     """Run a scenario without recording and print its outcome.
 
     A run that completes but breaks one of the scenario's [[checks]] ends as check_failed; with
     --check-invariants, so does the first event that breaks one of its [[invariants]].
     """
+    from sim.schedule import Schedule
     from sim.system import System
 
     try:
         sc = load_scenario(scenario)
+        followed = Schedule.load(schedule) if schedule is not None else None
         system = System(sc, run_options(variant, cores, seed, sched, depth, quantum, memory_model, step_limit, param,
-                                        max_burst=max_burst, pct_steps=pct_steps, check_invariants=check_invariants))
+                                        max_burst=max_burst, pct_steps=pct_steps, check_invariants=check_invariants),
+                        schedule=followed, save_schedule=save_schedule is not None, schedule_file=schedule or "")
         for name in show or []:
             system.read_symbol(name)  # unknown names fail before the run, not after
         outcome = system.run()
         memory = {name: system.read_symbol(name) for name in show or []}
+        if save_schedule is not None:
+            system.saved_schedule().save(save_schedule)
     except SimError as e:
         fail(str(e))
     result = outcome.as_dict()

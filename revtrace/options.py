@@ -30,6 +30,11 @@ Show = Annotated[list[str] | None, typer.Option("--show", help="Print this symbo
 CheckInvariants = Annotated[bool, typer.Option(
     "--check-invariants", help="Evaluate the scenario's [[invariants]] after every write; a broken one ends the run "
                                "as check_failed (off by default: it costs time).")]
+ScheduleFile = Annotated[str | None, typer.Option(
+    "--schedule", help="Follow this schedule file (every scheduling decision, drains included) instead of "
+                       "the scheduler and seed; a recording keeps its own as RUN/schedule.json.")]
+SaveSchedule = Annotated[str | None, typer.Option(
+    "--save-schedule", help="Write the run's schedule to this file (follow it again with --schedule).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 

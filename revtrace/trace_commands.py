@@ -29,13 +29,14 @@ def recording_progress(enabled: bool):
     return progress, progress
 
 
-def record_run(scenario, out, force, checkpoint_every, options, show: list[str], show_progress: bool):
+def record_run(scenario, out, force, checkpoint_every, options, show: list[str], show_progress: bool,
+               schedule=None):
     import tracer
 
     progress, ctx = recording_progress(show_progress)
     if progress is None:
         return tracer.record(scenario, out, force=force, checkpoint_every=checkpoint_every, options=options,
-                             show=show)
+                             show=show, schedule=schedule)
     with ctx:
         task = progress.add_task("record", total=options.step_limit, events=0)
 
@@ -48,7 +49,7 @@ def record_run(scenario, out, force, checkpoint_every, options, show: list[str],
         opts = validate_options(sc, options)
         progress.update(task, total=opts.step_limit)
         return tracer.record(sc, out, force=force, checkpoint_every=checkpoint_every, options=opts,
-                             progress=report, show=show)
+                             progress=report, show=show, schedule=schedule)
 
 
 def interrupted_message(out: str) -> str:
@@ -68,17 +69,20 @@ def register(app: typer.Typer) -> None:
                seed: cli.Seed = 0, sched: cli.Sched = "random", depth: cli.Depth = 3, quantum: cli.Quantum = 8,
                memory_model: cli.MemoryModel = None, step_limit: cli.StepLimit = None, param: cli.Params = None,
                checkpoint_every: CheckpointEvery = None, force: Force = False, show: cli.Show = None,
-               max_burst: cli.MaxBurst = None, pct_steps: cli.PctSteps = None, json: cli.Json = False) -> None:
+               max_burst: cli.MaxBurst = None, pct_steps: cli.PctSteps = None, schedule: cli.ScheduleFile = None,
+               json: cli.Json = False) -> None:
         """Run a scenario with the recorder attached and write a run directory.
 
         Every memory access, lock operation, message and context switch on every core becomes an
         event in RUN/events/*.arrows; checkpoints let `replay` reach any event quickly. A run whose
-        machine panics is a successful recording whose outcome is `panic`.
+        machine panics is a successful recording whose outcome is `panic`. The run's schedule is
+        kept as RUN/schedule.json: `--schedule RUN/schedule.json` records the same run again.
         """
         options = cli.run_options(variant, cores, seed, sched, depth, quantum, memory_model, step_limit, param,
                                   max_burst=max_burst, pct_steps=pct_steps)
         try:
-            run = record_run(scenario, out, force, checkpoint_every, options, show or [], show_progress=not json)
+            run = record_run(scenario, out, force, checkpoint_every, options, show or [], show_progress=not json,
+                             schedule=schedule)
         except (SimError, TraceError) as e:
             fail(str(e))
         except KeyboardInterrupt:

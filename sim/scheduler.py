@@ -13,6 +13,7 @@ import random
 
 class Scheduler:
     name = "?"
+    controls_drains = False  # True: it also chooses the store-buffer drains (System._decide_hooked)
 
     def pick(self, active: list, instructions: int) -> tuple[object, int]:
         raise NotImplementedError

@@ -22,6 +22,7 @@ from .machine import Core, Machine
 from .network import Network, Port
 from .program import Image
 from .scenario import RunOptions, Scenario, assemble_scenario, effective_cores, validate_options
+from .schedule import Schedule, ScheduleLog, SchedulePlayer, core_names
 from .scheduler import PCTScheduler
 from .strategies import make_scheduler
 from .store_buffer import StoreBuffer
@@ -80,7 +81,10 @@ class System:
     """Machines, cores, threads, network and scheduler, built from a scenario and run options."""
 
     def __init__(self, scenario: Scenario, options: RunOptions | None = None, *,
-                 image: Image | None = None, observer=None):
+                 image: Image | None = None, observer=None, schedule: Schedule | None = None,
+                 save_schedule: bool = False, strict_schedule: bool = True, schedule_file: str = "<schedule>"):
+        """`schedule`: follow it instead of the options' scheduler (sim.schedule); `save_schedule`:
+        write every decision down (`schedule_log`, `saved_schedule()`)."""
         options = validate_options(scenario, options or RunOptions())
         self.scenario = scenario
         self.options = options
@@ -151,6 +155,16 @@ class System:
         self.memory_rng = random.Random(seed * 2654435761 + 97)  # tso drains: their own stream
         self.drain_probability = TSO_DRAIN_PROBABILITY  # litmus runs of tiny programs set their own
         self.active: list[Core] = []
+        # the schedule hook: only a run that follows or saves a schedule decides through it
+        self.schedule_log: ScheduleLog | None = None
+        self.burst_thread: Thread | None = None  # hooked runs: the thread of the burst under way
+        if schedule is not None:
+            schedule.check_fits(core_names(self.cores), options.memory_model, schedule_file)
+            self.scheduler = SchedulePlayer(schedule, self.cores, strict_schedule, schedule_file)
+        if save_schedule:
+            self.schedule_log = ScheduleLog(core_names(self.cores), options.memory_model)
+        if schedule is not None or save_schedule:
+            self._decide = self._decide_hooked
 
         self.booted = False  # threads are placed on cores by the first run(), so that a
         # snapshot taken before it holds no event (replay from seq 0 starts there)
@@ -215,18 +229,56 @@ class System:
         return self._decide_fully()
 
     def _decide_fully(self):
+        if not self.settle():
+            return None
+        if self.tso:
+            self._maybe_drain()
+        return self._run_picked(*self.scheduler.pick(self.active, self.instructions))
+
+    def settle(self) -> bool:
+        """Fire the timers that are due, jumping the clock while every core waits. False: nobody can
+        run any more and the run has ended (completed or deadlock)."""
+        timers = self.timers
         while True:
-            timers = self.timers
             while timers and timers[0][0] <= self.cycle:
                 self._fire_timer(heapq.heappop(timers))
-            if self.tso:
-                self._maybe_drain()
             if self.active:
-                return self._run_picked(*self.scheduler.pick(self.active, self.instructions))
+                return True
             if not timers:
                 self._finish_idle()
-                return None
+                return False
             self.cycle = timers[0][0]  # everyone waits: jump to the next timer
+
+    def _decide_hooked(self):
+        """`_decide` for a run that follows or saves its schedule: the same decisions, each one
+        written down, drains included; a followed schedule also chooses the drains."""
+        log = self.schedule_log
+        if log is not None:
+            log.ran(self.instructions)
+        if not self.settle():
+            return None
+        sched = self.scheduler
+        if self.tso:
+            if sched.controls_drains:
+                drained = sched.drain(self)
+            else:
+                core = self._maybe_drain()
+                drained = () if core is None else (core,)
+            if log is not None:
+                for core in drained:
+                    log.drain(core.gid)
+        core, n = sched.pick(self.active, self.instructions)
+        if log is not None:
+            log.pick(core.gid, self.instructions)
+        picked = self._run_picked(core, n)
+        self.burst_thread = core.thread
+        return picked
+
+    def saved_schedule(self) -> Schedule:
+        """The schedule of this run so far (System(save_schedule=True)); complete once it ended."""
+        if self.schedule_log is None:
+            raise RuntimeError("this System was not asked to save its schedule")
+        return self.schedule_log.result(self.instructions, None if self.outcome is None else self.outcome.outcome)
 
     def _run_picked(self, core, n):
         """The scheduler's choice stands: tick its timer if due, and respect the step budget."""
@@ -415,13 +467,17 @@ class System:
             if port.waiters:
                 self._make_ready(port.waiters.pop(0))
 
-    def _maybe_drain(self) -> None:
-        """x86-TSO's nondeterministic drain: sometimes one buffered store becomes visible."""
+    def _maybe_drain(self) -> Core | None:
+        """x86-TSO's nondeterministic drain: sometimes one buffered store becomes visible (just
+        before a burst is picked). Returns the core drained, if any."""
         pending = [c for c in self.cores if c.sb.entries]
         if pending:
             rng = self.memory_rng.random
             if rng() < self.drain_probability:
-                pending[int(rng() * len(pending))].sb.drain_one()
+                core = pending[int(rng() * len(pending))]
+                core.sb.drain_one()
+                return core
+        return None
 
     # ------------------------------------------------------------------ endings
 
@@ -823,7 +879,7 @@ class System:
         self.timer_order = state["timer_order"]
         self.network.restore(state["network"], self.threads)
         sched = state["scheduler"]
-        if isinstance(self.scheduler, PCTScheduler):
+        if isinstance(self.scheduler, (PCTScheduler, SchedulePlayer)):
             self.scheduler.restore(sched, self.threads)
         else:
             self.scheduler.restore(sched)

@@ -17,6 +17,7 @@ from sim.scenario import (
     scenario_hash,
     validate_options,
 )
+from sim.schedule import Schedule
 from sim.system import System
 from sim.thread import register_of
 
@@ -36,7 +37,7 @@ FLUSH_EVERY = 65_536  # instructions between batches written (and progress repor
 def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = False,
            checkpoint_every: int | None = None, progress: Callable[[int, int], None] | None = None,
            options: RunOptions | None = None, show: list[str] | tuple[str, ...] = (),
-           background: bool | None = None, **option_fields) -> RunDir:
+           background: bool | None = None, schedule=None, **option_fields) -> RunDir:
     """Run `scenario` with the recorder attached and write the run directory `out`.
 
     Options are a RunOptions or its fields as keywords (variant, cores, seed, sched, depth, quantum,
@@ -44,6 +45,9 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     `meta["memory"]` the final value of each symbol named in `show`. `background`: write the
     files from a process of its own (tracer.writer_process) while the simulator runs; by default
     when the machine has a core to spare. The files are the same either way.
+
+    Every recording keeps its schedule, `RUN/schedule.json` (sim.schedule). `schedule` (a Schedule
+    or a schedule file) is followed instead of the options' scheduler and seed.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     opts = validate_options(sc, (options or RunOptions()).with_(**option_fields))
@@ -51,6 +55,10 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     if every < 1:
         raise TraceError(f"--checkpoint-every must be positive, got {every}")
     image = assemble_scenario(sc, opts)  # bad sources and names fail before anything is written
+    schedule_where = "<schedule>"
+    if schedule is not None and not isinstance(schedule, Schedule):
+        schedule_where = str(schedule)
+        schedule = Schedule.load(schedule)
     for name in show:
         if ":" in name:  # THREAD:rN, a thread's final register
             register_of([t.name for t in sc.threads], name)
@@ -66,7 +74,9 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         "scenario_hash": scenario_hash(sc, image),
         "variant": opts.variant,
         "seed": opts.seed,
-        "sched": opts.sched,
+        "sched": "schedule" if schedule is not None else opts.sched,
+        "schedule": schema.SCHEDULE_FILE,
+        "schedule_followed": schedule is not None,
         "depth": opts.depth,
         "memory_model": opts.memory_model,
         "options": {**asdict(opts), "params": dict(opts.params),
@@ -88,7 +98,8 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     }
     run.write_meta(meta)  # first, so that even a crashed recording is recognisably a run
     recorder = Recorder()
-    system = System(sc, opts, image=image, observer=recorder)
+    system = System(sc, opts, image=image, observer=recorder, schedule=schedule, save_schedule=True,
+                    schedule_file=schedule_where)
     writer = TraceWriter(run, [(c.mid, c.index) for c in system.cores], len(sc.threads),
                          [t.tid for t in sc.threads if t.start])
     if background is None:
@@ -114,6 +125,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
                 writer.checkpoint(recorder.seq, system.cycle, system.instructions, system.snapshot())
                 next_checkpoint = system.instructions + every
         events = writer.close()
+        system.saved_schedule().save(run.path / schema.SCHEDULE_FILE)
     except BaseException as e:
         # disk full, permission lost, Ctrl-C: keep what was written readable and say so
         try:
@@ -121,6 +133,10 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         except Exception:
             pass
         written = writer.abandon()
+        try:
+            system.saved_schedule().save(run.path / schema.SCHEDULE_FILE)  # the decisions up to here
+        except Exception:
+            pass
         meta.update(events=written, instructions=system.instructions, cycles=system.cycle,
                     error=str(e) or type(e).__name__)
         try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sim.errors import SimError
 from sim.scenario import RunOptions, assemble_scenario, load_scenario, scenario_hash, validate_options
+from sim.schedule import Schedule
 from sim.snapshot_codec import SnapshotFormatError
 from sim.system import System
 from sim.thread import STATE_NAMES
@@ -22,7 +23,7 @@ from .errors import Divergence, TraceError
 from .happens_before import HappensBefore
 from .recorder import ROW_FIELDS
 from .run_dir import RunDir
-from .schema import KIND_NAMES, MODE_NAMES
+from .schema import KIND_NAMES, MODE_NAMES, SCHEDULE_FILE
 from .seq_arg import parse_seq
 
 
@@ -113,7 +114,18 @@ def _open_system(run: RunDir, observer) -> System:
     if scenario_hash(sc, image) != meta.get("scenario_hash"):
         raise TraceError(f"the scenario's sources changed since this run was recorded "
                          f"({meta['scenario']}); re-record it", where)
-    return System(sc, opts, image=image, observer=observer)
+    schedule = None
+    if meta.get("schedule_followed"):  # the run followed a schedule: replay follows the one it kept
+        path = run.path / meta.get("schedule", SCHEDULE_FILE)
+        try:
+            schedule = Schedule.load(path)
+        except SimError as e:
+            raise TraceError(f"cannot read the run's schedule: {e}", where) from None
+    try:
+        return System(sc, opts, image=image, observer=observer, schedule=schedule, schedule_file=str(
+            run.path / SCHEDULE_FILE))
+    except SimError as e:
+        raise TraceError(f"cannot rebuild the recorded run: {e}", where) from None
 
 
 def resolve_seq(run: RunDir, to: int | str) -> int:

@@ -14,6 +14,7 @@ Run directory layout (a contract, documented in the README):
     threads.parquet             THREADS: thread ids, names, machines
     checkpoints/index.parquet   CHECKPOINTS: seq, cycle, instructions, file
     checkpoints/ckpt-NNNNN.bin  snapshots of the whole system
+    schedule.json               the run's scheduling decisions, drains included (sim/schedule.py)
     index.duckdb                built by queries/ on first query
 """
 
@@ -131,4 +132,5 @@ META_FILE = "meta.json"
 EVENTS_DIR = "events"
 VCLOCKS_DIR = "vclocks"
 CHECKPOINTS_DIR = "checkpoints"
+SCHEDULE_FILE = "schedule.json"  # the run's scheduling decisions (sim.schedule); following it re-executes the run
 PART_PATTERN = "part-{:05d}.arrows"
