@@ -87,3 +87,12 @@ def register_of(thread_names: list[str], name: str) -> tuple[int, int]:
     if n is None:
         raise ScenarioError(f"{name}: {rname!r} is not a register (r0..r{NUM_REGS - 1}, at, sp)")
     return thread_names.index(tname), n
+
+
+def check_shown(thread_names: list[str], image, name: str) -> None:
+    """A `--show` name is a symbol of the image or `THREAD:rN`; a ScenarioError otherwise (so that
+    an unknown name fails before a run, not after it)."""
+    if ":" in name:
+        register_of(thread_names, name)
+    else:
+        image.require_symbol(name)

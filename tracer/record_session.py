@@ -19,7 +19,7 @@ from sim.scenario import (
 )
 from sim.schedule import Schedule
 from sim.system import System
-from sim.thread import register_of
+from sim.thread import check_shown
 
 from . import schema, writer_process
 from .errors import TraceError
@@ -60,10 +60,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         schedule_where = str(schedule)
         schedule = Schedule.load(schedule)
     for name in show:
-        if ":" in name:  # THREAD:rN, a thread's final register
-            register_of([t.name for t in sc.threads], name)
-        else:
-            image.require_symbol(name)
+        check_shown([t.name for t in sc.threads], image, name)
     run = RunDir.create(out, force=force)
 
     meta = {

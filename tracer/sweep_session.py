@@ -125,12 +125,13 @@ def prepare(scenario: str, options: RunOptions, show: tuple[str, ...] = ()):
     scenario and the options every seed gets (PCT's measured k resolved once, here)."""
     from sim.scenario import assemble_scenario
     from sim.strategies import pct_steps
+    from sim.thread import check_shown
 
     sc = load_scenario(scenario)
     opts = validate_options(sc, options)
     image = assemble_scenario(sc, opts)
     for name in show:
-        image.require_symbol(name)
+        check_shown([t.name for t in sc.threads], image, name)
     if opts.sched in ("pct", "pct-mc") and opts.pct_steps is None:
         opts = opts.with_(pct_steps=pct_steps(sc, opts, image))
     return sc, opts

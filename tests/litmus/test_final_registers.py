@@ -50,3 +50,14 @@ def test_bad_register_names_fail_before_the_run(show, message):
     r = runner.invoke(app, ["run", "sb", "--show", show])
     assert r.exit_code == 2
     assert message in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_sweep_histograms_final_registers():
+    r = runner.invoke(app, ["sweep", "sb", "-m", "tso", "--seeds", "0..9", "--show", "P0:r1", "--show", "res0",
+                            "-j", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    histograms = json.loads(r.output)["histograms"]
+    assert histograms["P0:r1"] == histograms["res0"]  # sb.s stores r1 in res0
+    assert sum(n for _, n in histograms["P0:r1"]) == 10
+    bad = runner.invoke(app, ["sweep", "sb", "--seeds", "0..3", "--show", "P7:r1", "-j", "1"])
+    assert bad.exit_code == 2 and "P7:r1: no thread 'P7'" in bad.output
