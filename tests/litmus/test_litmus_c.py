@@ -123,3 +123,14 @@ def test_bad_c_tests_give_one_line_with_the_place(tmp_path, text, message):
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.output, r.output
     assert re.search(re.escape(str(f)) + message, lines[0]), lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_runs_never_show_a_never(path):
+    r = runner.invoke(app, ["litmus", str(path), "--runs", "2000", "--json"])
+    t = json.loads(r.output)["tests"][0]
+    lkmm, tso = verdicts(path)
+    assert t["verdict"] == tso and t["incomplete"] == {}
+    if lkmm == "Never":
+        assert t["positive"] == 0
