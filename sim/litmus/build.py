@@ -104,6 +104,8 @@ def build(test: LitmusTest) -> LitmusProgram:
             address_of(loc.name)
         elif loc.name not in thread_regs[loc.proc]:
             regs = thread_regs[loc.proc]
+            if len(regs) >= MAX_REGS:
+                raise LitmusError(f"thread P{loc.proc} uses more than {MAX_REGS} registers", file)
             regs[loc.name] = len(regs)  # never written: stays at its initial value
     registers = {Loc(False, p, name): n for p, regs in enumerate(thread_regs) for name, n in regs.items()}
 
@@ -124,7 +126,8 @@ def build(test: LitmusTest) -> LitmusProgram:
 
     mc = MachineCode(MACHINE, code, labels, {addr: initial_mem.get(name, 0) for name, addr in addresses.items()})
     symbols = [Symbol(name, addr, name, "", 1, MACHINE) for name, addr in sorted(addresses.items(), key=lambda a: a[1])]
-    image = Image({MACHINE: mc}, sites, symbols, {}, {}, DATA_BASE + len(addresses), {file: test.text})
+    image = Image(machines={MACHINE: mc}, sites=sites, symbols=symbols, bits={}, constants={},
+                  memory_words=DATA_BASE + len(addresses), sources={file: test.text})
     scenario = make_scenario(test, len(codes), [tuple(sorted(r.items())) for r in initial_regs])
     return LitmusProgram(test, scenario, image, sorted(shown_set), registers, addresses)
 

@@ -52,7 +52,6 @@ class ThreadCode:
         self.address_of = address_of  # location name -> address (allocating it)
         self.ops: list[Op] = []
         self.labels: dict[str, int] = {}  # label -> index into ops
-        self.label_cells: dict[str, Cell] = {}
         self.targets: list[tuple[str, Cell]] = []
 
     def fail(self, cell: Cell, message: str, col: int | None = None):
@@ -104,7 +103,6 @@ class ThreadCode:
             if label in self.labels:
                 self.fail(cell, f"duplicate label {label!r} in thread P{self.proc}")
             self.labels[label] = len(self.ops)
-            self.label_cells[label] = cell
             text = text[m.end():]
             if not text.strip():
                 return
