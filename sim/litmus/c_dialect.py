@@ -13,7 +13,8 @@ on the same line, and just before its closing brace the locals named in the cond
 to globals (`__litmus_0_r0 = r0;`). Thread Pi's entry is `void Pi(void) { __litmus_Pi(&x, &y); }`,
 appended after the last line. So the C front-end's errors and every site name the litmus file's
 own lines. READ_ONCE, WRITE_ONCE, smp_mb/rmb/wmb, smp_load_acquire, smp_store_release, xchg,
-cmpxchg, spin_lock/unlock and atomic_* are the front-end's kernel API (data/include).
+cmpxchg, spin_lock/unlock and atomic_* are the front-end's kernel API (data/include); their
+_relaxed/_acquire/_release variants compile as the fully ordered forms, as on x86.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def build_c(test: LitmusTest) -> LitmusProgram:
         saves = " ".join(f"__litmus_{loc.proc}_{loc.name} = {loc.name};" for loc in observed if loc.proc == proc)
         if saves:
             edits.append((offset0 + close, offset0 + close, saves + " "))
-    text = "".join(out)
+    text = _ordered_variants("".join(out))
     for a, b, rep in sorted(edits, reverse=True):
         text = text[:a] + rep + text[b:]
     c_lines = text.split("\n")
@@ -160,6 +161,22 @@ class _CProgram(LitmusProgram):
         mem = system.machines[0].mem
         addr = self.addresses[loc.name] if loc.is_mem else self.registers[loc]
         return lambda: mem[addr]
+
+
+_VARIANT = re.compile(r"\b((?:atomic(?:64|_long)?_\w+?)|xchg|cmpxchg)_(relaxed|acquire|release)(?=\s*\()")
+
+
+def _ordered_variants(text: str) -> str:
+    """`xchg_relaxed(`, `atomic_add_return_acquire(`, ...: x86 implements every ordering variant of
+    a value-returning atomic with the one locked instruction, so under tso and sc each is its fully
+    ordered form. The front-end knows those; the name is padded so columns do not move."""
+    from ..c.kernel_api import API
+
+    def base(m: re.Match) -> str:
+        name = m.group(1)
+        known = name in API or name.startswith(("atomic64_", "atomic_long_"))
+        return name + " " * (len(m.group(2)) + 1) if known and m.group(0) not in API else m.group(0)
+    return _VARIANT.sub(base, text)
 
 
 def _compile(test: LitmusTest, source: str, nthreads: int) -> Image:

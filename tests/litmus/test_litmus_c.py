@@ -36,7 +36,8 @@ def test_the_c_catalogue():
     assert len(FILES) >= 15
     text = "".join(f.read_text() for f in FILES)
     for construct in ["READ_ONCE", "WRITE_ONCE", "smp_mb()", "smp_rmb()", "smp_wmb()", "smp_load_acquire",
-                      "smp_store_release", "xchg(", "cmpxchg(", "spin_lock(", "spin_unlock(", "atomic_inc("]:
+                      "smp_store_release", "xchg(", "cmpxchg(", "xchg_relaxed(", "cmpxchg_acquire(", "spin_lock(",
+                      "spin_unlock(", "atomic_inc("]:
         assert construct in text, construct
     assert {verdicts(f)[0] for f in FILES} == {"Never", "Sometimes"}
 
