@@ -78,3 +78,117 @@ def test_lists_in_locksets_and_orderings(tmp_path):
     assert lockset["fields"] == ["counter", "count*"] and not lockset["holds"]
     [ordering] = result["orderings"]
     assert ordering["before"] == ["worker", "counter.s:9"] and ordering["holds"] and ordering["checked"] > 0
+
+
+def _recorded_hb(path: Path):
+    """a happens-before b by the recording's rule: a.clock <= VC(b.thread at b.clock)[a.thread], VC
+    being the thread's latest vclocks row at or before that clock."""
+    rows = tracer.RunDir.open(path).vclocks().to_pylist()
+    table: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for r in rows:
+        table.setdefault((r["thread"], r["of_thread"]), []).append((r["clock"], r["value"]))
+    for v in table.values():
+        v.sort()
+
+    def vc(thread: int, clock: int, of: int) -> int:
+        value = 0
+        for c, v in table.get((thread, of), ()):
+            if c > clock:
+                break
+            value = v
+        return value
+
+    return lambda a, b: a["clock"] <= vc(b["thread"], b["clock"], a["thread"])
+
+
+def _check_races_and_hb(path: Path, label) -> None:
+    """The race report (both engines) and the recorded happens-before of every cross-thread pair of
+    events against the reference's closure of program order and the sync edges."""
+    from reference import Ref
+    ref = Ref(path)
+    with queries.open_run(path) as run:
+        got = run.races()
+        assert run.races(engine="sql") == got
+    assert [(r["addr"], r["count"], r["addresses"], r["first"]["seq"], r["second"]["seq"]) for r in got] == [
+        (r["addr"], r["count"], r["addresses"], r["first_seq"], r["second_seq"]) for r in ref.races()]
+    hb = _recorded_hb(path)
+    ev = ref.events
+    checked = 0
+    for j, b in enumerate(ev):
+        for i in range(j):
+            a = ev[i]
+            if a["thread"] != b["thread"]:
+                assert hb(a, b) == ref.happens_before(i, j), (label, a, b)
+                checked += 1
+    assert checked > 10
+
+
+@pytest.mark.parametrize("variant, cores, seed", [("v2", 2, None), ("v1", 2, None), ("v2", 1, 4), ("v2", 3, 5)])
+def test_nfs_races_and_happens_before_match_the_reference(tmp_path, nfs_seed, variant, cores, seed):
+    """nfs_vmxmon: two machines, messages both ways, msleeps, spinlocks, atomic bit operations."""
+    seed = nfs_seed if seed is None else seed
+    path = Path(tracer.record(SCENARIOS / "nfs_vmxmon", tmp_path / "r", variant=variant, cores=cores, seed=seed).path)
+    with queries.open_run(path) as run:
+        kinds = {r["kind"] for r in run.sql("SELECT DISTINCT kind::VARCHAR AS kind FROM events").to_pylist()}
+    assert {"send", "recv", "acquire", "release", "rmw"} <= kinds
+    _check_races_and_hb(path, (variant, cores, seed))
+
+
+HANDSHAKE_TOML = """
+name = "handshake"
+preemption = "voluntary"
+[machines.host]
+cores = 2
+sources = ["h.s"]
+[ports]
+p = "host"
+[[threads]]
+name = "waker"
+entry = "waker"
+[[threads]]
+name = "sleeper"
+entry = "sleeper"
+[[threads]]
+name = "child"
+entry = "child"
+start = false
+"""
+
+HANDSHAKE = """
+.word data, 0
+.word flag, 0
+.word late, 0
+waker:
+    st [data], 1
+    spawn child
+    st [late], 1
+    wake sleeper
+    recv p, r1
+    ld r2, [late]
+    halt
+sleeper:
+    ld r3, [flag]
+    sleep
+    ld r4, [data]
+    st [flag], 1
+    send p, 7
+    halt
+child:
+    ld r5, [data]
+    st [late], 2
+    halt
+"""
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_wakeups_sleeps_and_spawns_match_the_reference(tmp_path, seed):
+    """spawn, wake -> sleep and send -> recv edges on a small handshake, several schedules."""
+    folder = tmp_path / "handshake"
+    folder.mkdir()
+    (folder / "scenario.toml").write_text(HANDSHAKE_TOML)
+    (folder / "h.s").write_text(HANDSHAKE)
+    path = Path(tracer.record(folder, tmp_path / "r", seed=seed).path)
+    with queries.open_run(path) as run:
+        kinds = {r["kind"] for r in run.sql("SELECT DISTINCT kind::VARCHAR AS kind FROM events").to_pylist()}
+    assert {"spawn", "wake", "sleep", "send", "recv"} <= kinds
+    _check_races_and_hb(path, seed)
