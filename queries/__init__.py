@@ -11,6 +11,13 @@ Never imports sim/: a run directory is all it needs.
 """
 
 from .errors import QueryError, QueryWarning
-from .run import Run, open_run
 
 __all__ = ["QueryError", "QueryWarning", "Run", "open_run"]
+
+
+def __getattr__(name: str):
+    # DuckDB and pyarrow load with the first run opened, not with `import queries`
+    if name in ("Run", "open_run"):
+        from . import run
+        return getattr(run, name)
+    raise AttributeError(f"module 'queries' has no attribute {name!r}")

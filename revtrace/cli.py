@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from sim.errors import SimError
-from sim.scenario import load_scenario
 
 from .options import (
     CheckInvariants,
@@ -59,6 +58,7 @@ def run(scenario: Scenario, variant: Variant = None, cores: Cores = None, seed: 
     A run that completes but breaks one of the scenario's [[checks]] ends as check_failed; with
     --check-invariants, so does the first event that breaks one of its [[invariants]].
     """
+    from sim.scenario import load_scenario
     from sim.schedule import Schedule
     from sim.system import System
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sim.errors import SimError
 from tracer.errors import TraceError
@@ -76,6 +75,8 @@ def register(app: typer.Typer) -> None:
                                   max_burst=max_burst, pct_steps=pct_steps, check_invariants=check_invariants)
         try:
             seed_range = parse_seeds(seeds)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             progress = Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("{task.fields[failing]} failing"), TimeElapsedColumn(),
                                 console=err_console, transient=True, disable=json)
@@ -156,6 +157,8 @@ def register_hunt(app: typer.Typer) -> None:
 
         options = cli.run_options(variant, cores, 0, "random", 3, 8, memory_model, step_limit, param,
                                   max_burst=max_burst, check_invariants=check_invariants)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         progress = Progress(TextColumn("hunting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=err_console, transient=True, disable=json)
         try:

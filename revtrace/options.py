@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.scenario import RunOptions
+if TYPE_CHECKING:
+    from sim.scenario import RunOptions
+
 
 from .output import console, fail
 
@@ -53,6 +55,8 @@ def parse_params(params: list[str] | None) -> tuple[tuple[str, int], ...]:
 
 def run_options(variant, cores, seed, sched, depth, quantum, memory_model, step_limit, params, **more) -> RunOptions:
     """`more`: further RunOptions fields (max_burst, pct_steps, check_invariants, ...)."""
+    from sim.scenario import RunOptions
+
     return RunOptions(variant=variant, cores=cores, seed=seed, sched=sched, depth=depth, quantum=quantum,
                       memory_model=memory_model, step_limit=step_limit, params=parse_params(params), **more)
 

@@ -5,14 +5,38 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.text import Text
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class _LazyConsole:
+    """A rich Console made on first use: a command that prints JSON, or fails on bad input before
+    printing, never imports rich's rendering (start-up time, bench/bench_startup.py)."""
+
+    def __init__(self, **options: Any):
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_console", None)
+
+    def _get(self):
+        c = object.__getattribute__(self, "_console")
+        if c is None:
+            from rich.console import Console
+
+            c = Console(**object.__getattribute__(self, "_options"))
+            object.__setattr__(self, "_console", c)
+        return c
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._get(), name, value)
+
+
+console = _LazyConsole(highlight=False)
+err_console = _LazyConsole(stderr=True, highlight=False)
 
 
 def print_json(obj: Any) -> None:
@@ -30,10 +54,14 @@ def _jsonable(value: Any) -> Any:
 def literal(value: Any) -> Text:
     """User text exactly as it is: `st [counter], r2` and `spin_lock [thisLock]` are instructions,
     not rich markup. Every table's title, header and cell goes through here."""
+    from rich.text import Text
+
     return Text("" if value is None else str(value))
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.table import Table
+
     table = Table(title=None if title is None else literal(title), title_justify="left", show_lines=False)
     for name in columns:
         table.add_column(literal(name))
@@ -61,6 +89,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def print_fields(title: str | None, rows: Sequence[tuple[Any, Any]]) -> None:
     """A two-column table of field names and values (one record), without a header row."""
+    from rich.table import Table
+
     table = Table(title=None if title is None else literal(title), title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()

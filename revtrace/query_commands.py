@@ -16,8 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from queries import QueryError, QueryWarning, open_run
-from queries.readonly import DEFAULT_TIMEOUT
+from queries import QueryError, QueryWarning
 from revtrace.output import err_console, fail, print_fields, print_json, print_table
 
 RunArg = Annotated[Path, typer.Argument(help="A run directory (meta.json, events/, ...).",
@@ -33,6 +32,8 @@ StrictOpt = Annotated[bool, typer.Option(
 def _open(run: Path, strict: bool = False):
     """Open the run; its warnings (a damaged or incomplete recording: the answer comes from the
     intact prefix only) go to stderr on every query, or refuse the query when `strict`."""
+    from queries import open_run
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QueryWarning)
         r = open_run(run)
@@ -314,16 +315,18 @@ def register(app: typer.Typer) -> None:
         csv_: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
         limit: Annotated[int, typer.Option("--limit", min=1,
                                            help="Rows to show in the table (JSON and CSV get all).")] = 200,
-        timeout: Annotated[float, typer.Option(
-            "--timeout", min=0.001, metavar="SECONDS",
-            help="Interrupt the query after this many seconds.")] = DEFAULT_TIMEOUT,
+        timeout: Annotated[float | None, typer.Option(
+            "--timeout", min=0.001, metavar="SECONDS", show_default=False,
+            help="Interrupt the query after this many seconds (default: 60).")] = None,
     ) -> None:
         """Run one read-only SQL statement (SELECT) on the run's index: no writes, no files."""
         def go():
             if json_ and csv_:
                 raise QueryError("choose one of --json and --csv")
+            from queries.readonly import DEFAULT_TIMEOUT  # with DuckDB, when a query runs
+
             with _open(run, strict) as r:
-                table = r.sql(query, timeout=timeout)
+                table = r.sql(query, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
                 rows = table.to_pylist()
                 if json_:
                     _json(r, [{k: _plain(v) for k, v in row.items()} for row in rows])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sim.errors import SimError
 from tracer.errors import Divergence, TraceError
@@ -23,6 +22,8 @@ def recording_progress(enabled: bool):
     """A progress bar on stderr while recording (instructions against the step limit, events)."""
     if not enabled:
         return None, None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(TextColumn("recording"), BarColumn(), TextColumn("{task.completed:,} instructions"),
                         TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(),
                         console=err_console, transient=True)

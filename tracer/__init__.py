@@ -12,12 +12,16 @@ can use it; `record` and `replay` load it on first use.
 """
 
 from .errors import Divergence, TraceError
-from .run_dir import RunDir
 
 __all__ = ["Divergence", "ReplayState", "RunDir", "TraceError", "record", "replay"]
 
 
 def __getattr__(name: str):
+    # loaded on first use: pyarrow (RunDir) and the simulator (record, replay) are what a command
+    # that needs them pays for, not `import tracer.errors` (revtrace --help)
+    if name == "RunDir":
+        from .run_dir import RunDir
+        return RunDir
     if name == "record":
         from .record_session import record
         return record
