@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
 
             progress = Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("{task.fields[failing]} failing"), TimeElapsedColumn(),
-                                console=err_console, transient=True, disable=json)
+                                console=err_console.rich, transient=True, disable=json)
             with progress:
                 task = progress.add_task("sweep", total=len(seed_range), failing=0)
                 failing = 0
@@ -160,7 +160,7 @@ def register_hunt(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         progress = Progress(TextColumn("hunting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=err_console, transient=True, disable=json)
+                            console=err_console.rich, transient=True, disable=json)
         try:
             with progress:
                 task = progress.add_task("hunt", total=budget)

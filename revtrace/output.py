@@ -28,8 +28,19 @@ class _LazyConsole:
             object.__setattr__(self, "_console", c)
         return c
 
+    @property
+    def rich(self):
+        """The rich Console itself, for rich's own objects (a Progress, a Live) to drive."""
+        return self._get()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
+
+    def __enter__(self):
+        return self._get().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        self._get().__exit__(*exc)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._get(), name, value)

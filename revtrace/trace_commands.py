@@ -26,7 +26,7 @@ def recording_progress(enabled: bool):
 
     progress = Progress(TextColumn("recording"), BarColumn(), TextColumn("{task.completed:,} instructions"),
                         TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(),
-                        console=err_console, transient=True)
+                        console=err_console.rich, transient=True)
     return progress, progress
 
 
