@@ -36,6 +36,9 @@ TYPES: dict[str, tuple[np.dtype, pa.DataType]] = {
     "int16": (np.dtype(np.int16), pa.int16()),
     "int32": (np.dtype(np.int32), pa.int32()),
     "int64": (np.dtype(np.int64), pa.int64()),
+    "uint8": (np.dtype(np.uint8), pa.uint8()),
+    "uint16": (np.dtype(np.uint16), pa.uint16()),
+    "uint32": (np.dtype(np.uint32), pa.uint32()),
     "uint64": (np.dtype(np.uint64), pa.uint64()),
     "bool": (np.dtype(np.uint8), pa.bool_()),  # bit-packed: (rows + 7) // 8 bytes
     "kind": (np.dtype(np.int8), S.KIND_TYPE),  # codes into tracer.schema.KIND_NAMES
@@ -74,6 +77,27 @@ def narrowest_int(lo: int, hi: int) -> str:
     return "int64"
 
 
+def narrowest_uint(hi: int) -> str:
+    """The narrowest unsigned type holding every value in [0, hi]."""
+    for name in ("uint8", "uint16", "uint32"):
+        if hi <= np.iinfo(TYPES[name][0]).max:
+            return name
+    return "uint64"
+
+
+# A column stored as another: `old` of the accesses is stored as `old_rel` when that is narrower:
+# a read's `old` itself (0, or 1 for a read of its own buffered store), a write's or rmw's
+# `new - old` (1 for a counter's increment, +-2**bit for a flag), so old = new - old_rel.
+DERIVED = {"old": "old_rel"}
+READ_CODE = 0  # tracer.schema.KIND_NAMES.index("read")
+
+
+def old_rel(kind: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """`old_rel` of accesses whose old and new are below 2**63 (see DERIVED)."""
+    o, n = old.astype(np.int64), new.astype(np.int64)
+    return np.where(kind == READ_CODE, o, n - o)
+
+
 @dataclass
 class Layout:
     """Where each column of a table lives in its column file."""
@@ -108,6 +132,9 @@ class Layout:
             if n == name:
                 return t, off, count
         raise KeyError(name)
+
+    def has(self, name: str) -> bool:
+        return any(n == name for n, _, _, _ in self.columns)
 
     @property
     def schema(self) -> pa.Schema:
@@ -149,10 +176,26 @@ class Writer:
         os.close(self.fd)
 
 
-def write_table(path: Path, file: str, schema: pa.Schema, columns: dict[str, np.ndarray]) -> Layout:
-    """A whole (small) table at once: numpy columns (bool as numpy bool, kind as int8 codes)."""
+def narrowed(schema: pa.Schema, columns: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+    """(name, type) of each column, integers in the narrowest type that holds their values."""
+    out = []
+    for f in schema:
+        t, v = type_name(f), columns[f.name]
+        if t in ("int16", "int32", "int64"):
+            t = narrowest_int(int(v.min()), int(v.max())) if len(v) else "int8"
+        elif t == "uint64":
+            t = narrowest_uint(int(v.max())) if len(v) else "uint8"
+        out.append((f.name, t))
+    return out
+
+
+def write_table(path: Path, file: str, schema: pa.Schema, columns: dict[str, np.ndarray],
+                narrow: bool = False) -> Layout:
+    """A whole (small) table at once: numpy columns (bool as numpy bool, kind as int8 codes);
+    with `narrow`, integers stored in the narrowest type that holds them."""
     rows = len(next(iter(columns.values()))) if columns else 0
-    layout = Layout.for_schema(file, schema, rows)
+    layout = (Layout.plan(file, rows, [(n, t, rows) for n, t in narrowed(schema, columns)]) if narrow
+              else Layout.for_schema(file, schema, rows))
     w = Writer(path, layout)
     try:
         for name, t, _, _ in layout.columns:
@@ -199,10 +242,14 @@ class Mapped:
         return raw[:k], raw[k:]
 
     def numpy(self, column: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Rows [start, stop) of a column; zero-copy except for bool (unpacked) and run-end
-        encoded columns (decoded)."""
-        t, _, _ = self.layout.column(column)
+        """Rows [start, stop) of a column; zero-copy except for bool (unpacked), run-end
+        encoded columns (decoded) and derived ones (`old` from `old_rel`: computed)."""
         stop = self.layout.rows if stop is None else stop
+        if column in DERIVED and not self.layout.has(column) and self.layout.has(DERIVED[column]):
+            rel = self.numpy(DERIVED[column], start, stop).astype(np.int64)
+            new = self.numpy("new", start, stop).astype(np.int64)
+            return np.where(self.numpy("kind", start, stop) == READ_CODE, rel, new - rel).astype(np.uint64)
+        t, _, _ = self.layout.column(column)
         if t == "ree_int64":
             ends, values = self.runs(column)
             if stop <= start:

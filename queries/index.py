@@ -7,10 +7,15 @@ files in RUN/index/ (queries/columns.py: plain Arrow buffers, memory-mapped) tha
 opened here registers with DuckDB, zero-copy (`register`):
 
 - `_accesses` (index/accesses-<build>.cols): every read, write and rmw, in (addr, seq) order. Its
-  addr column is run-end encoded (one run per word) and its integer columns are stored in the
-  narrowest type that holds the run's values; the view `accesses` gives them the recording's
-  types. `word_offsets` says where each word's rows start: the last-writer family (writeindex.py)
-  and the race engine (races.py) read the same memory-mapped columns with numpy.
+  addr column is run-end encoded (one run per word), and so is machine when every word is one
+  machine's; its integer columns are stored in the narrowest type that holds the run's values,
+  new as the narrowest unsigned type and old as `old_rel` when that is narrower (a read's old, a
+  write's new - old: columns.DERIVED); the view `accesses` gives them the recording's types.
+  other_events and vclocks are narrowed the same way, behind views of the same names. The
+  catalogue uses DuckDB's smallest block size (16 KiB). On race_counter this takes the index from
+  30 to 19 bytes per event. `word_offsets` says where each word's rows start: the last-writer
+  family (writeindex.py) and the race engine (races.py) read the same memory-mapped columns with
+  numpy.
 - `other_events` (index/other-<build>.cols): every other event, in seq order.
 - `vclocks` (index/vclocks-<build>.cols): in (thread, of_thread, clock) order.
 - `events`: the view `accesses` UNION ALL `other_events` (every event is stored once).
@@ -72,7 +77,7 @@ from .sqlfiles import load_sql
 
 INDEX_FILE = "index.duckdb"
 DATA_DIR = "index"
-INDEX_FORMAT = 8  # bump whenever the index layout changes
+INDEX_FORMAT = 9  # bump whenever the index layout changes
 INT32_MAX = np.iinfo(np.int32).max
 GROUP_ROWS = 32 * 1024 * 1024  # accesses per sorted group (the scatter buffers' size)
 PROGRESS_MIN_EVENTS = 2_000_000  # show a progress bar from this size when stderr is a terminal
@@ -85,9 +90,9 @@ ACCESS_SCHEMA = pa.schema([S.EVENTS.field(n) for n in
                             "old", "new", "clock", "atomic", "mode")])
 ACCESS_COLUMNS = ACCESS_SCHEMA.names
 TABLES = {"accesses": ACCESS_SCHEMA, "other_events": S.EVENTS, "vclocks": S.VCLOCKS}
-# the names the bulk tables are registered under (`accesses` is a view over `_accesses` that
+# the names the bulk tables are registered under (each is a view over its registered table that
 # widens the columns stored narrower: see views.sql)
-REGISTERED = {"accesses": "_accesses", "other_events": "other_events", "vclocks": "vclocks"}
+REGISTERED = {"accesses": "_accesses", "other_events": "_other_events", "vclocks": "_vclocks"}
 FILE_PREFIX = {"accesses": "accesses", "other_events": "other", "vclocks": "vclocks"}
 # integer columns of `accesses` stored in the narrowest type that holds all their values
 NARROW = ("seq", "cycle", "machine", "core", "thread", "site", "clock")
@@ -120,7 +125,8 @@ class IndexState:
         return {k: Path(v.file) for k, v in self.layouts.items()}
 
 
-CATALOG = "run_index"  # what a read-only connection calls the attached index.duckdb
+CATALOG = "run_index"  # what a connection calls the attached index.duckdb
+CATALOG_BLOCK_SIZE = 16384  # DuckDB's smallest
 
 
 def connect(index_path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
@@ -133,7 +139,12 @@ def connect(index_path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnecti
         con.execute(f"ATTACH '{path}' AS {CATALOG} (READ_ONLY)")
         con.execute(f"USE {CATALOG}")
     else:
-        con = duckdb.connect(str(index_path))
+        # small blocks: DuckDB's default of 256 KiB per table would make the catalogue of a small
+        # run (a dozen small tables) 3 MB, more than the run's events
+        con = duckdb.connect()
+        path = str(index_path).replace("'", "''")
+        con.execute(f"ATTACH '{path}' AS {CATALOG} (BLOCK_SIZE {CATALOG_BLOCK_SIZE})")
+        con.execute(f"USE {CATALOG}")
     con.execute("SET enable_progress_bar = false")
     return con
 
@@ -485,6 +496,56 @@ def _meta_int(meta: dict, key: str) -> int:
     return value if type(value) is int and value >= 0 else 0
 
 
+DERIVED_FROM = {"old": "old_rel"}  # a column of the recording -> what the index may store instead
+
+
+class _ValueRanges:
+    """The accesses' largest old and new, and the range of old_rel (columns.DERIVED), to store
+    each in the narrowest type: a counter's or a flags word's values need far fewer than 64 bits,
+    and a write's new - old is usually a small number (1, or one bit)."""
+
+    def __init__(self):
+        self.old = self.new = 0
+        self.rel = [0, 0]
+        self.below_2_63 = True
+
+    def add(self, batch: pa.RecordBatch, kind: np.ndarray, rows: np.ndarray | None) -> None:
+        old, new = _np(batch.column("old")), _np(batch.column("new"))
+        if rows is not None:
+            kind, old, new = kind[rows], old[rows], new[rows]
+        if len(old) == 0:
+            return
+        self.old, self.new = max(self.old, int(old.max())), max(self.new, int(new.max()))
+        self.below_2_63 = self.below_2_63 and max(self.old, self.new) < 1 << 63
+        if self.below_2_63:
+            rel = C.old_rel(kind, old, new)
+            self.rel = [min(self.rel[0], int(rel.min())), max(self.rel[1], int(rel.max()))]
+
+    def choose(self, stored: dict[str, str]) -> dict[str, str]:
+        """`stored` with new and old (or old_rel) in their narrowest types."""
+        out = dict(stored, new=C.narrowest_uint(self.new))
+        old = C.narrowest_uint(self.old)
+        rel = C.narrowest_int(*self.rel)
+        if self.below_2_63 and C.TYPES[rel][0].itemsize < C.TYPES[old][0].itemsize:
+            return {("old_rel" if k == "old" else k): (rel if k == "old" else v) for k, v in out.items()}
+        out["old"] = old
+        return out
+
+
+def _column(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    """A stored column's values in one batch (old_rel computed from kind, old and new)."""
+    if name == "old_rel":
+        return C.old_rel(_np(batch.column("kind")), _np(batch.column("old")), _np(batch.column("new")))
+    return _np(batch.column(name))
+
+
+def views_sql(accesses: C.Layout) -> str:
+    """views.sql, its accesses view reading `old` as stored (itself or from old_rel)."""
+    old = ("CASE WHEN kind = 'read' THEN old_rel::UBIGINT ELSE (new::BIGINT - old_rel)::UBIGINT END"
+           if accesses.has("old_rel") else "old::UBIGINT")
+    return load_sql("views").replace("{old}", old)
+
+
 def _np(array) -> np.ndarray:
     """An Arrow array (or a chunked one) as numpy; dictionary arrays give their indices."""
     if isinstance(array, pa.ChunkedArray):
@@ -599,6 +660,9 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
     n_writes = 0
     max_seq = -1
     ranges = {name: [0, 0] for name in NARROW}  # each column's smallest and largest value
+    values = _ValueRanges()  # the accesses' old, new and old_rel
+    word_machine = np.full(4096, -1, dtype=np.int16)  # by word id; every word is one machine's?
+    one_machine = True
     total = 0
     # the parts are read (decompressed) one ahead, on a thread of their own: Arrow's zstd decoder
     # releases the GIL, so the next part's decoding overlaps this part's word ids
@@ -645,6 +709,18 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
                 if dense.count > len(counts):
                     counts = np.concatenate([counts, np.zeros(max(dense.count, 2 * len(counts)) - len(counts),
                                                               dtype=np.int64)])
+                if dense.count > len(word_machine):
+                    word_machine = np.concatenate([word_machine, np.full(
+                        max(dense.count, 2 * len(word_machine)) - len(word_machine), -1, dtype=np.int16)])
+                acc_rows = None if n_acc == n else rows
+                values.add(batch, kind, acc_rows)
+                if one_machine and len(valid):
+                    machine = _np(batch.column("machine"))
+                    machine = machine if acc_rows is None else machine[acc_rows]
+                    seen = word_machine[valid]
+                    one_machine = not np.any((seen >= 0) & (seen != machine))
+                    word_machine[valid] = machine
+                    one_machine = one_machine and bool(np.all(word_machine[valid] == machine))
                 c = np.bincount(valid) if len(valid) else np.zeros(0, dtype=np.int64)
                 counts[:len(c)] += c
                 present = np.flatnonzero(c)
@@ -693,6 +769,9 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
         lo = hi
     stored = {f.name: C.type_name(f) for f in ACCESS_SCHEMA}
     stored.update(addr="ree_int64", **{name: C.narrowest_int(*r) for name, r in ranges.items()})
+    stored = values.choose(stored)
+    if one_machine and n_words:  # each word's rows are one run of its machine, as of addr
+        stored["machine"] = "ree_int64"
     layouts = {"accesses": C.Layout.plan(files["accesses"], n_access, [
         (name, t, n_words if t == "ree_int64" else n_access) for name, t in stored.items()])}
     dtypes = {name: np.dtype(bool) if t == "bool" else C.TYPES[t][0] for name, t in stored.items()}
@@ -706,8 +785,14 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
     bar.stage("sorting accesses", n_access)
     writer = C.Writer(tmp / files["accesses"], layouts["accesses"])
     try:
-        # the addresses: each word's rows are one run
+        # the addresses: each word's rows are one run (and so, when every word is one machine's,
+        # are the machines)
         writer.write("addr", np.concatenate([cum[1:], words]))
+        if stored["machine"] == "ree_int64":
+            writer.write("machine", np.concatenate([cum[1:], word_machine[order].astype(np.int64)]))
+        shares = [tuple(c for c in (DERIVED_FROM[c] if c not in stored and c in DERIVED_FROM else c
+                                    for c in share) if stored.get(c, "ree_int64") != "ree_int64")
+                  for share in SCATTER_SHARES]
         buf_rows = max((int(cum[hi] - cum[lo]) for lo, hi in groups), default=0)
         bufs = [np.empty(buf_rows * 8, dtype=np.uint8) for _ in SCATTER_SHARES]
         atomic = np.empty(n_access, dtype=bool)
@@ -728,7 +813,7 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
             size = int(cum[hi]) - base
             plan = plan_of(g)
             jobs = [pool.submit(_scatter_share, share, buf, plan, writer, base, size, atomic, dtypes)
-                    for share, buf in zip(SCATTER_SHARES, bufs)]
+                    for share, buf in zip(shares, bufs)]
             for job in jobs:
                 job.result()
             plan.clear()
@@ -789,7 +874,7 @@ def _scatter_share(columns: tuple[str, ...], buf: np.ndarray, plan: list[tuple],
         else:
             dst = buf[: size * dtypes[name].itemsize].view(dtypes[name])
         for batch, sel, pos in plan:
-            col = _np(batch.column(name))
+            col = _column(batch, name)
             dst[pos] = col if sel is None else col[sel]
         if name != "atomic":
             writer.write(name, dst, base)
@@ -806,7 +891,7 @@ def _side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
     vnotes = list(vclocks.notes)
     vt = _sort_vclocks(intact.concat_vclocks(vclocks, rd.location))
     out["vclocks"] = C.write_table(tmp / files["vclocks"], files["vclocks"], S.VCLOCKS,
-                                   {f.name: _np(vt.column(f.name)) for f in S.VCLOCKS})
+                                   {f.name: _np(vt.column(f.name)) for f in S.VCLOCKS}, narrow=True)
     stats["vclocks"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -832,9 +917,6 @@ def _side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
                                         "name": pa.array(ports, pa.string())}))
         _insert(con, "checkpoints", rd.read_checkpoints())
         _insert(con, "meta", _pairs([(k, json.dumps(v)) for k, v in sorted(rd.meta.items())]))
-        for name, schema in TABLES.items():  # the views bind to the bulk tables' names and columns
-            con.register(REGISTERED[name], schema.empty_table())
-        con.execute(load_sql("views"))
         stats["catalogue"] = time.perf_counter() - t0
 
         schedule = _Schedule()
@@ -860,7 +942,11 @@ def _side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
             cols[f.name] = (np.concatenate(chunks) if chunks
                             else np.empty(0, dtype=C.TYPES[C.type_name(f)][0]))
         out["other_events"] = C.write_table(tmp / files["other_events"], files["other_events"],
-                                            S.EVENTS, cols)
+                                            S.EVENTS, cols, narrow=True)
+        stored = {**ev["layouts"], **out}
+        for name in TABLES:  # the views bind to the bulk tables' names and stored columns
+            con.register(REGISTERED[name], stored[name].schema.empty_table())
+        con.execute(views_sql(stored["accesses"]))
         thread_names = dict(zip(side["threads"].column("thread").to_pylist(),
                                 side["threads"].column("name").to_pylist()))
         _insert(con, "schedule", schedule.table(machines, thread_names))
@@ -878,7 +964,7 @@ def _side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "warnings": json.dumps(notes),
         }
         _insert(con, "index_info", _pairs([(k, str(v)) for k, v in info.items()]))
-        con.execute("CHECKPOINT")
+        con.execute(f"CHECKPOINT {CATALOG}")
     finally:
         con.close()
     stats["catalogue"] += time.perf_counter() - t0

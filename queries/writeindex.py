@@ -23,9 +23,10 @@ class WriteIndex:
         self.acc = accesses
         self.seq = accesses.numpy("seq")
         self.kind = accesses.numpy("kind")
-        self.old = accesses.numpy("old")
-        self.new = accesses.numpy("new")
-        self.cols = {name: accesses.numpy(name) for name in ("cycle", "machine", "core", "thread", "site")}
+        self.new = accesses.numpy("new")  # zero-copy (in the narrowest unsigned type)
+        # old and the rest are read a slice or a row at a time: `old` may be stored as
+        # old_rel and `machine` run-end encoded (columns.py), and decoding them whole would cost
+        # more than every look-up
         self.atomic_bits = accesses.raw("atomic")  # bit-packed, least significant bit first
         rows = con.execute("SELECT addr, start, count FROM word_offsets ORDER BY addr").fetchnumpy()
         self.addrs = np.asarray(rows["addr"], dtype=np.int64)
@@ -44,7 +45,8 @@ class WriteIndex:
         """Which rows of [lo, hi) are writes (that changed a bit of mask, if given)."""
         hit = self.kind[lo:hi] != READ
         if mask:
-            hit &= ((self.old[lo:hi] ^ self.new[lo:hi]) & np.uint64(mask)) != 0
+            old = self.acc.numpy("old", lo, hi).astype(np.uint64)
+            hit &= ((old ^ self.new[lo:hi]) & np.uint64(mask)) != 0
         return hit
 
     def last_before(self, addr: int, before: int, mask: int = 0) -> int | None:
@@ -77,8 +79,7 @@ class WriteIndex:
         return int(self.addrs[i])
 
     def row(self, i: int) -> dict:
-        c = self.cols
-        return {"seq": int(self.seq[i]), "cycle": int(c["cycle"][i]), "machine": int(c["machine"][i]),
-                "core": int(c["core"][i]), "thread": int(c["thread"][i]), "site": int(c["site"][i]),
-                "kind": int(self.kind[i]), "atomic": bool((int(self.atomic_bits[i >> 3]) >> (i & 7)) & 1),
-                "old": int(self.old[i]), "new": int(self.new[i])}
+        c = {name: int(self.acc.numpy(name, i, i + 1)[0])
+             for name in ("cycle", "machine", "core", "thread", "site", "old", "new")}
+        return {"seq": int(self.seq[i]), **c, "kind": int(self.kind[i]),
+                "atomic": bool((int(self.atomic_bits[i >> 3]) >> (i & 7)) & 1)}

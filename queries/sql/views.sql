@@ -2,14 +2,28 @@
 -- tables they build on are registered on every connection that queries.open_run (and so
 -- `revtrace sql`) opens, as zero-copy Arrow tables over the column files in RUN/index/:
 --
---   _accesses     every read, write and rmw, in (addr, seq) order (some columns stored narrower)
---   other_events  every event that is not a memory access, in seq order
---   vclocks       a thread's full vector clock whenever it changes, in (thread, of_thread, clock) order
+--   _accesses     every read, write and rmw, in (addr, seq) order (some columns stored narrower;
+--                 `old` perhaps as old_rel, which the accesses view reads back: queries/columns.py)
+--   _other_events every event that is not a memory access, in seq order
+--   _vclocks      a thread's full vector clock whenever it changes, in (thread, of_thread, clock) order
+
+-- other_events and vclocks with the recording's column types (stored narrower).
+CREATE VIEW other_events AS
+SELECT seq::BIGINT AS seq, cycle::BIGINT AS cycle, machine::SMALLINT AS machine, core::SMALLINT AS core,
+       thread::INTEGER AS thread, site::INTEGER AS site, kind, addr::BIGINT AS addr, old::UBIGINT AS old,
+       new::UBIGINT AS new, clock::BIGINT AS clock, sync::BIGINT AS sync, atomic, mode
+FROM _other_events;
+
+CREATE VIEW vclocks AS
+SELECT thread::INTEGER AS thread, clock::BIGINT AS clock, seq::BIGINT AS seq,
+       of_thread::INTEGER AS of_thread, value::BIGINT AS value
+FROM _vclocks;
 
 -- accesses: every read, write and rmw, in (addr, seq) order, with the recording's column types.
 CREATE VIEW accesses AS
 SELECT addr, seq::BIGINT AS seq, cycle::BIGINT AS cycle, machine::SMALLINT AS machine,
-       core::SMALLINT AS core, thread::INTEGER AS thread, site::INTEGER AS site, kind, old, new,
+       core::SMALLINT AS core, thread::INTEGER AS thread, site::INTEGER AS site, kind,
+       {old} AS old, new::UBIGINT AS new,
        clock::BIGINT AS clock, atomic, mode
 FROM _accesses;
 
