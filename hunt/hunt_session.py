@@ -6,11 +6,12 @@
 2. For each racing pair A (thread a) then B (thread b): run with a held just before A until b
    has executed B (sim.directed_scheduler), reversing the pair; for each window, hold the thread
    that closed it (hunt.targets). Each directive is tried with two seeds (the second round after
-   all the first ones).
+   all the first ones). Then undo each reads-from pair of the passing run (see below), twice too.
 3. Then reads-from coverage (hunt.reads_from): every run reports the (writer site, reader site)
    pairs it saw; a run that shows a pair never seen before is mutated further (RFF-style): one
    child per new pair (up to MAX_CHILDREN) adds the directive that undoes that pair (hold the
-   writer until the reader has read), and one child re-seeds it. When nothing is left to try,
+   writer until the reader has read; for a read of the initial value, hold the reader until
+   another thread's write to that word, as seen in any run so far), and one child re-seeds it. When nothing is left to try,
    fresh seeds with no directive.
 
 The hunt stops at the first failing run (panic, deadlock, step limit or check_failed) and records
@@ -39,6 +40,7 @@ from .runner import run_candidate
 BATCH = 8
 MAX_DIRECTIVES = 3  # per schedule: more rarely all take effect
 MAX_CHILDREN = 4  # per new reads-from pair set
+MAX_PASSING_UNDOS = 32  # reads-from pairs of the passing run tried undone
 DEFAULT_MAX_BURST = 4
 
 
@@ -85,6 +87,7 @@ class _Hunt:
         self.pool, self.progress = pool, progress
         self.path = str(sc.toml_path)
         self.coverage: set[tuple[int, int]] = set()
+        self.writers: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (machine, addr) -> [(site, thread)]
         self.result = HuntResult(self.path, {
             "variant": opts.variant, "cores": opts.cores, "max_burst": opts.max_burst,
             "memory_model": opts.memory_model, "check_invariants": opts.check_invariants,
@@ -100,7 +103,7 @@ class _Hunt:
     def found(self, r: dict, phase: str) -> HuntResult:
         result = self.result
         result.found = True
-        result.failure = {**{k: v for k, v in r.items() if k != "rf"}, "phase": phase,
+        result.failure = {**{k: v for k, v in r.items() if k not in ("rf", "writers")}, "phase": phase,
                           "held": _describe(self.sc, self.opts, r["directives"])}
         result.coverage = len(self.coverage)
         if self.out is not None:
@@ -125,6 +128,25 @@ class _Hunt:
             out.append({**r, "seed": s, "directives": [list(x) for x in d]})
         return out
 
+    def learn_writers(self, r: dict) -> None:
+        for mid, addr, site, tid in r.get("writers", []):
+            known = self.writers.setdefault((mid, addr), [])
+            if (site, tid) not in known:
+                known.append((site, tid))
+
+    def undo(self, p: tuple[int, ...]) -> tuple[int, int, int, int, int]:
+        """The directive that asks for a different write to be read: hold the writer before that
+        write until the reader has read. A read of the initial value: hold the reader until
+        another thread has made a write to that word seen in some run so far (if none was, for
+        a while)."""
+        w_site, w_tid, w_occ, r_site, r_tid, r_occ, mid, addr = p
+        if w_site >= 0:
+            return (w_tid, w_site, w_occ, r_tid, r_site)
+        for site, tid in self.writers.get((mid, addr), []):
+            if tid != r_tid:
+                return (r_tid, r_site, r_occ, tid, site)
+        return (r_tid, r_site, r_occ, r_tid, -1)
+
     def search(self) -> HuntResult:
         result, budget, coverage = self.result, self.budget, self.coverage
         # 1. a passing run
@@ -144,6 +166,7 @@ class _Hunt:
             return result
         result.passing_seed = passing["seed"]
         coverage.update((p[0], p[3]) for p in passing["rf"])
+        self.learn_writers(passing)
 
         # 2. reverse each racing pair (and stretch each window) of the passing run
         from tracer.record_session import record
@@ -158,9 +181,15 @@ class _Hunt:
         for round_ in range(2):
             for i, d in enumerate(directives):
                 queue.append((_child_seed(self.seed, round_ * 1000 + i), (d,), "race"))
+        # ... then undo each reads-from pair of the passing run (an atomicity violation under
+        # locks races with nothing, but it reads from the wrong write)
+        children = 0
+        for _ in range(2):
+            for p in passing["rf"][:MAX_PASSING_UNDOS]:
+                children += 1
+                queue.append((_child_seed(passing["seed"], children), (self.undo(p),), "coverage"))
 
         # 3. reads-from coverage: mutate the schedules that show a new pair
-        children = 0
         while result.runs < budget:
             if not queue:
                 queue.append((next_seed, (), "random"))
@@ -170,25 +199,17 @@ class _Hunt:
                 self.note(phase, r)
                 if r["outcome"] in FAILING:
                     return self.found(r, phase)
+                self.learn_writers(r)
                 new = [p for p in r.get("rf", []) if (p[0], p[3]) not in coverage]
                 coverage.update((p[0], p[3]) for p in new)
                 for p in new[:MAX_CHILDREN]:
                     children += 1
-                    queue.append((_child_seed(s, children), _add(d, _undo(p)), "coverage"))
+                    queue.append((_child_seed(s, children), _add(d, self.undo(p)), "coverage"))
                 if new:
                     children += 1
                     queue.append((_child_seed(s, children), d, "coverage"))
         result.coverage = len(coverage)
         return result
-
-
-def _undo(p: tuple[int, ...]) -> tuple[int, int, int, int, int]:
-    """The directive that asks for a different write to be read: hold the writer before that
-    write until the reader has read (a read of the initial value: hold the reader a while)."""
-    w_site, w_tid, w_occ, r_site, r_tid, r_occ = p
-    if w_site < 0:
-        return (r_tid, r_site, r_occ, r_tid, -1)
-    return (w_tid, w_site, w_occ, r_tid, r_site)
 
 
 def _add(directives: tuple, d: tuple) -> tuple:

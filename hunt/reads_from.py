@@ -18,6 +18,7 @@ class ReadsFrom:
         self.last: dict[tuple[int, int], tuple[int, int, int]] = {}  # (machine, addr) -> (site, thread, occurrence)
         self.count: dict[tuple[int, int], int] = {}  # (thread, site) -> accesses so far
         self.pairs: dict[tuple[int, int], tuple[int, ...]] = {}  # (w site, r site) -> first example
+        self.writers: dict[tuple[int, int, int, int], None] = {}  # (machine, addr, site, thread), in order
 
     def attach(self, system) -> None:
         pass
@@ -33,10 +34,16 @@ class ReadsFrom:
             w_site, w_tid, w_occ = self.last.get(word, (-1, -1, 0))
             pair = (w_site, site)
             if pair not in self.pairs:
-                self.pairs[pair] = (w_site, w_tid, w_occ, site, tid, occ)
-        if kind != ev.READ:
+                self.pairs[pair] = (w_site, w_tid, w_occ, site, tid, occ, core.mid, addr)
+        if kind != ev.READ and (kind == ev.WRITE or old != new):
             self.last[word] = (site, tid, occ)
+            self.writers.setdefault((core.mid, addr, site, tid), None)
 
     def examples(self) -> list[tuple[int, ...]]:
-        """(w site, w thread, w occurrence, r site, r thread, r occurrence), in order of discovery."""
+        """(w site, w thread, w occurrence, r site, r thread, r occurrence, machine, addr), in order
+        of discovery."""
         return list(self.pairs.values())
+
+    def writer_sites(self) -> list[tuple[int, int, int, int]]:
+        """(machine, addr, site, thread) of every write that changed a word, in order of discovery."""
+        return list(self.writers)

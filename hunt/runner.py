@@ -31,4 +31,4 @@ def run_candidate(scenario: str, options: RunOptions, seed: int, directives: tup
     system = System(sc, options.with_(sched="directed", seed=seed, directives=directives), observer=observer)
     outcome = system.run()
     return {**outcome.as_dict(), "seed": seed, "directives": [list(d) for d in directives],
-            "rf": coverage.examples()}
+            "rf": coverage.examples(), "writers": coverage.writer_sites()}
