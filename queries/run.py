@@ -17,6 +17,7 @@ import pyarrow as pa
 from tracer.seq_arg import parse_seq
 
 from . import hb as hb_mod
+from . import locks as locks_mod
 from . import races as races_mod
 from . import windows as windows_mod
 from .errors import QueryError
@@ -239,6 +240,11 @@ class Run:
     def hb(self) -> dict:
         """Violated orderings and lockset violations declared by the scenario."""
         return hb_mod.check(self)
+
+    def locks(self) -> dict:
+        """Lockdep over the run: lock-order cycles (with both acquisition stacks), locks held
+        while sleeping, unlocks by a non-holder (queries/locks.py)."""
+        return locks_mod.locks(self)
 
 
 def one_line(err: BaseException) -> str:

@@ -84,11 +84,12 @@ def run(scenario: Scenario, variant: Variant = None, cores: Cores = None, seed: 
 
 
 def _register_commands() -> None:
-    from . import export_commands, hunt_commands, litmus_commands, query_commands, trace_commands
+    from . import export_commands, hunt_commands, litmus_commands, lock_commands, query_commands, trace_commands
 
     trace_commands.register(app)
     litmus_commands.register(app)
     query_commands.register(app)
+    lock_commands.register(app)
     hunt_commands.register(app)
     hunt_commands.register_demo(app)
     hunt_commands.register_hunt(app)

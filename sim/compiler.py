@@ -206,7 +206,7 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
         lines = [f"a = {_addr(args[0])}", "t = core.thread"]
         lines.append("if sb or mem[a] or t.spinning_lock: raise Slow" if tso else
                      "if mem[a] or t.spinning_lock: raise Slow")
-        lines += ["mem[a] = 1", "t.preempt += 1"]
+        lines += ["mem[a] = 1", "t.preempt += 1", f"owners[a] = (t.tid, {pc})"]
         if observed:
             lines += [report(ACQUIRE, "a", "0", "1", "a", True, ACQ), report(RMW, "a", "0", "1", atomic=True, how=ACQ)]
         return lines + [f"return {npc}"]
@@ -214,7 +214,7 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
         lines = [f"a = {_addr(args[0])}", "t = core.thread", "old = mem[a]"]
         lines.append("if sb or not old or not t.preempt: raise Slow" if tso else
                      "if not old or not t.preempt: raise Slow")
-        lines += ["mem[a] = 0", "t.preempt -= 1"]
+        lines += ["mem[a] = 0", "t.preempt -= 1", "owners.pop(a, None)"]
         if observed:
             lines += [report(WRITE, "a", "old", "0", atomic=True, how=REL),
                       report(RELEASE, "a", "old", "0", "a", True, REL)]
@@ -226,7 +226,13 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
         # only the full barrier drains: under tso loads are not reordered with loads, nor stores
         # with stores, so smp_rmb and smp_wmb are compiler barriers (as in the kernel on x86)
         lines = ["if sb: " + drain("drain_all")] if tso and how == MB else []
-        if observed:
+        if observed and tso and how == WMB:
+            # the stores before a wmb are still buffered: the fence is reported when it reaches the
+            # head of the buffer (a marker entry, addr -1), after them and before the stores that
+            # follow it, so that the recording has them in program order around it
+            lines += [f"if sb: sb.append((-1, 0, {site}, {WMB}))",
+                      "else: " + report(FENCE, "-1", "0", "0", atomic=True, how=how)]
+        elif observed:
             lines.append(report(FENCE, "-1", "0", "0", atomic=True, how=how))
         return lines + [f"return {npc}"]
     # atomic read-modify-write: drain the store buffer first (a locked instruction does)
@@ -275,7 +281,7 @@ def factory_source(code: list[Instr], tso: bool, mode: str) -> str:
         else:
             defs.append(f"    def i{pc}(regs):")
         defs.extend("        " + line for line in body)
-    out = ["def make(core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm, burst, w, p, gid):"]
+    out = ["def make(core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm, burst, w, p, gid, owners):"]
     out.extend(f"    {name} = {value} | gid" for name, value in codes.items())
     out.extend(defs)
     out.append("    return [" + ", ".join(f"i{pc}" for pc in range(len(code))) + "]")
@@ -316,7 +322,8 @@ def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer
     else:
         sb = load = drain_one = drain_all = None
     burst = system.burst if observer is not None else None
-    return make(core, mem, sb, load, drain_one, drain_all, emit, Slow, MASK64, system, burst, write, ROW.pack, core.gid)
+    return make(core, mem, sb, load, drain_one, drain_all, emit, Slow, MASK64, system, burst, write, ROW.pack, core.gid,
+                core.machine.lock_owner)
 
 
 def _event_emitter(observer, core, system) -> Callable:

@@ -34,7 +34,7 @@ class Core:
 
 
 class Machine:
-    __slots__ = ("code", "cores", "index", "mem", "name", "run_queue", "slow")
+    __slots__ = ("code", "cores", "index", "lock_owner", "mem", "name", "run_queue", "slow")
 
     def __init__(self, name: str, index: int, memory_words: int):
         self.name = name
@@ -42,5 +42,8 @@ class Machine:
         self.mem = [0] * memory_words
         self.cores: list[Core] = []
         self.run_queue: list = []  # READY threads, FIFO
+        # lock word -> (thread id, pc of the instruction that took it): spin locks and bit locks
+        # held now, for the deadlock report
+        self.lock_owner: dict[int, tuple[int, int]] = {}
         self.code: list = []  # the decoded Instr list (sim.program)
         self.slow: list = []  # per pc: the System method that executes it when it raises Slow

@@ -9,7 +9,7 @@ store instruction that issued it (st, st_once or st_release).
 
 from __future__ import annotations
 
-from .observer import CODE_MODE_SHIFT, CODE_SITE_SHIFT, ROW, WRITE, row_code
+from .observer import CODE_MODE_SHIFT, CODE_SITE_SHIFT, FENCE, ROW, WRITE, row_code
 
 
 class StoreBuffer:
@@ -36,6 +36,12 @@ class StoreBuffer:
 
     def drain_one(self) -> None:
         addr, value, site, mode = self.entries.pop(0)
+        if addr < 0:  # an observed run's wmb marker: the stores before it have drained
+            if self.write is not None:
+                self.write(self.pack(row_code(site, FENCE, True, self.core.gid, mode), self.clock.cycle, 0, -1, 0, 0))
+            elif self.event is not None:
+                self.event(FENCE, self.core, -1, 0, 0, site, -1, True, mode)
+            return
         mem = self.mem
         old = mem[addr]
         mem[addr] = value

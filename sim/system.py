@@ -57,6 +57,14 @@ def _outcome_from(d: dict | None) -> Outcome | None:
     return Outcome(**dict(d, panic=None if panic is None else PanicInfo(**panic)))
 
 
+def _cycle_line(c: dict) -> str:
+    """One line of a lock deadlock: who waits for which lock where, and who holds it since where."""
+    if "sleeps_at" in c:
+        return f"{c['thread']} sleeps at {c['sleeps_at']} and nothing is left to wake it"
+    return (f"{c['thread']} waits for {c['waits_for']} at {c['waits_at']}, held by {c['held_by']} "
+            f"(taken at {c['taken_at']})")
+
+
 @dataclass
 class Outcome:
     outcome: str  # completed, panic, deadlock, step_limit, check_failed
@@ -65,6 +73,9 @@ class Outcome:
     panic: PanicInfo | None = None
     blocked: list[str] = field(default_factory=list)  # deadlock: who waits for what
     check: dict | None = None  # check_failed: name, kind, expr, values (invariants: seq, cycle, ...)
+    # deadlock on locks: per thread of the cycle, the lock it waits for (and where), who holds it
+    # and where that one took it
+    cycle: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         d = {"outcome": self.outcome, "instructions": self.instructions, "cycles": self.cycles}
@@ -72,6 +83,8 @@ class Outcome:
             d["panic"] = self.panic.as_dict()
         if self.outcome == "deadlock":
             d["blocked"] = list(self.blocked)
+            if self.cycle:
+                d["cycle"] = [dict(c) for c in self.cycle]
         if self.check is not None:
             d["check"] = dict(self.check)
         return d
@@ -482,8 +495,8 @@ class System:
     # ------------------------------------------------------------------ endings
 
     def _end(self, outcome: str, panic: PanicInfo | None = None, blocked: list[str] | None = None,
-             check: dict | None = None) -> None:
-        self.outcome = Outcome(outcome, self.instructions, self.cycle, panic, blocked or [], check)
+             check: dict | None = None, cycle: list[dict] | None = None) -> None:
+        self.outcome = Outcome(outcome, self.instructions, self.cycle, panic, blocked or [], check, cycle or [])
 
     def fail_check(self, failure: dict) -> None:
         """A check or invariant does not hold (sim.checks): that is the run's outcome."""
@@ -589,11 +602,69 @@ class System:
             mem[a] = 1
             t.spinning_lock = False
             t.pc = pc + 1
+            core.machine.lock_owner[a] = (t.tid, pc)
             self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a, mode=ev.ACQ)
             self._emit(ev.RMW, core, a, 0, 1, ins.site, mode=ev.ACQ)
         else:
             core.spinning = True  # retry: the pc stays on spin_lock
             self._emit(ev.RMW, core, a, old, old, ins.site, mode=ev.ACQ)
+            cycle = self._lock_cycle(core.machine, t, a)
+            if cycle is not None:
+                self._end("deadlock", blocked=[_cycle_line(c) for c in cycle], cycle=cycle)
+
+    def _lock_cycle(self, m: Machine, t: Thread, lock: int) -> list[dict] | None:
+        """The wait-for chain from t spinning on `lock`: who holds it, what that thread waits for,
+        and so on. A deadlock when it comes back to t (everyone in it spins with preemption off),
+        or ends at a holder blocked in `sleep` that nothing left can wake. None otherwise."""
+        chain: list[dict] = []
+        waiter, seen = t, {t.tid}
+        while True:
+            owner = m.lock_owner.get(lock)
+            if owner is None:
+                return None
+            holder = self.threads[owner[0]]
+            chain.append({"thread": waiter.name, "waits_for": self._lock_name(m, lock),
+                          "waits_at": self.describe_pc(waiter), "held_by": holder.name,
+                          "taken_at": self._describe(m, owner[1])})
+            if holder is t:
+                return chain
+            if holder.tid in seen:
+                return None  # a cycle further on: its own members report it
+            seen.add(holder.tid)
+            if holder.spinning_lock and holder.state == RUNNING:
+                ins = m.code[holder.pc]
+                waiter, lock = holder, self._ea(ins.args[0], holder.regs)
+                continue
+            if holder.state == BLOCKED and holder.blocked_on == "sleep" and not holder.wake_pending \
+                    and self._nobody_can_wake():
+                chain.append({"thread": holder.name, "sleeps_at": self.describe_pc(holder)})
+                return chain
+            return None
+
+    def _nobody_can_wake(self) -> bool:
+        """Every thread is done, asleep, or spinning on a lock held by someone: no timer, message
+        or running thread is left that could wake a sleeper."""
+        if self.timers:
+            return False
+        for u in self.threads:
+            if u.state in (EXITED, NOT_STARTED) or (u.state == BLOCKED and u.blocked_on == "sleep"):
+                continue
+            if u.state == RUNNING and u.spinning_lock:
+                m = self.machines[u.machine]
+                if self._ea(m.code[u.pc].args[0], u.regs) in m.lock_owner:
+                    continue
+            return False
+        return True
+
+    def _lock_name(self, m: Machine, addr: int) -> str:
+        sym = self.image.symbol_at(addr)
+        return sym.name if sym is not None and sym.addr == addr else f"{addr:#x}"
+
+    def _describe(self, m: Machine, pc: int) -> str:
+        if 0 <= pc < len(m.code):
+            s = self.image.sites[m.code[pc].site]
+            return f"{s.file}:{s.line} ({s.function})"
+        return f"pc {pc}"
 
     def _op_spin_trylock(self, core, t, pc):
         ins = core.machine.code[pc]
@@ -607,6 +678,7 @@ class System:
             mem[a] = 1
             t.preempt += 1
             t.regs[ins.args[0].n] = 1
+            core.machine.lock_owner[a] = (t.tid, pc)
             self._emit(ev.ACQUIRE, core, a, 0, 1, ins.site, a, mode=ev.TRYLOCK)
             self._emit(ev.RMW, core, a, 0, 1, ins.site, mode=ev.ACQ)
         else:
@@ -629,6 +701,7 @@ class System:
         mem[a] = 0
         t.preempt -= 1
         t.pc = pc + 1
+        core.machine.lock_owner.pop(a, None)
         self._emit(ev.WRITE, core, a, old, 0, ins.site, mode=ev.REL)
         self._emit(ev.RELEASE, core, a, old, 0, ins.site, a, mode=ev.REL)
 
@@ -647,6 +720,7 @@ class System:
         t.regs[d.n] = (old >> bit) & 1
         t.pc = pc + 1
         if taken:
+            core.machine.lock_owner[a] = (t.tid, pc)
             self._emit(ev.ACQUIRE, core, a, old, new, ins.site, a, mode=ev.ACQ)
         self._emit(ev.RMW, core, a, old, new, ins.site, mode=ev.ACQ)
 
@@ -662,6 +736,7 @@ class System:
         new = old & ~(1 << bit) & MASK64
         mem[a] = new
         t.pc = pc + 1
+        core.machine.lock_owner.pop(a, None)
         self._emit(ev.RMW, core, a, old, new, ins.site, mode=ev.REL)
         self._emit(ev.RELEASE, core, a, old, new, ins.site, a, mode=ev.REL)
 
@@ -698,6 +773,7 @@ class System:
         if target is None:
             return
         t.pc = pc + 1
+        self._drain(core)  # wake_up_process() implies a full barrier (it takes the run-queue lock)
         self._emit(ev.WAKE, core, -1, 0, target.tid, core.machine.code[pc].site, target.tid, False)
         target.wake_pending = True
         if target.state == BLOCKED and target.blocked_on == "sleep":
@@ -824,6 +900,7 @@ class System:
             "network": self.network.state(),
             "scheduler": self.scheduler.state(), "memory_rng": self.memory_rng.getstate(),
             "outcome": None if self.outcome is None else asdict(self.outcome), "booted": self.booted,
+            "lock_owners": [sorted((a, tid, pc) for a, (tid, pc) in m.lock_owner.items()) for m in self.machines],
         }
         return snapshot_codec.encode(state)
 
@@ -886,6 +963,9 @@ class System:
         self.memory_rng.setstate(state["memory_rng"])
         self.outcome = _outcome_from(state["outcome"])
         self.booted = state["booted"]
+        for m, owners in zip(self.machines, state.get("lock_owners") or [[] for _ in self.machines]):
+            m.lock_owner.clear()
+            m.lock_owner.update({a: (tid, pc) for a, tid, pc in owners})
         self._stop = False
         self.stopped_mid_instruction = False
         self._refresh_active()

@@ -146,7 +146,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     if panic is not None:
         panic["seq"] = recorder.panic_seq
     meta.update(outcome=outcome.outcome, panic=panic, instructions=outcome.instructions, cycles=outcome.cycles,
-                events=events, truncated=False, blocked=result.get("blocked", []),
+                events=events, truncated=False, blocked=result.get("blocked", []), cycle=result.get("cycle", []),
                 memory={name: system.read_symbol(name) for name in show})
     run.write_meta(meta)
     return run

@@ -205,7 +205,7 @@ def _state(system: System, run: RunDir, seq: int, ckpt_seq: int, replayed: int, 
             cs.registers = {f"r{i}": v for i, v in enumerate(t.regs)}
             cs.preempt_count = t.preempt
         if core.sb is not None:
-            for addr, value, *_ in core.sb.entries:
+            for addr, value, *_ in (e for e in core.sb.entries if e[0] >= 0):  # not wmb markers
                 sym = image.symbol_at(addr)
                 cs.store_buffer.append({"addr": addr, "symbol": sym.name if sym else None, "value": value})
         cores.append(cs)

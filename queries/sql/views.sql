@@ -95,6 +95,36 @@ LEFT JOIN threads t ON t.thread = o.thread
 LEFT JOIN sites s ON s.site = o.site
 WHERE o.kind IN ('acquire', 'release');
 
+-- lock_holds: every lock acquisition (spin_lock, spin_trylock, test_and_set_bit_lock that took
+-- it) and the release that ended it: the next release of the same lock word by anyone (NULL
+-- while still held at the end). `released_by` differs from `thread_id` for an unlock by a
+-- thread that does not hold the lock; `trylock` marks acquisitions by spin_trylock.
+CREATE VIEW lock_holds AS
+WITH acq AS (SELECT seq, thread, sync AS lock_addr, site, mode = 'trylock' AS trylock
+             FROM other_events WHERE kind = 'acquire'),
+     rel AS (SELECT seq, thread, sync AS lock_addr, site FROM other_events WHERE kind = 'release')
+SELECT a.lock_addr, w.name AS lock, a.thread AS thread_id, t.name AS thread, a.seq AS acquired_seq,
+       a.site AS acquired_site, a.trylock, r.seq AS released_seq, r.thread AS released_by,
+       r.site AS released_site
+FROM acq a
+ASOF LEFT JOIN rel r ON r.lock_addr = a.lock_addr AND r.seq > a.seq
+LEFT JOIN words w ON w.addr = a.lock_addr
+LEFT JOIN threads t ON t.thread = a.thread;
+
+-- lock_order: lockdep's dependencies, one row per acquisition of a lock (`taken`) while the same
+-- thread held another (`held`): the edge held -> taken of the lock-order graph, with both
+-- acquisitions (seq and site). A spin_trylock adds no edge to the lock it tries (it cannot wait).
+-- A cycle in this graph is a possible deadlock even in a run that did not deadlock
+-- (`revtrace locks RUN` lists them).
+CREATE VIEW lock_order AS
+SELECT h.lock_addr AS held_addr, h.lock AS held, b.lock_addr AS taken_addr, b.lock AS taken,
+       b.thread_id, b.thread, h.acquired_seq AS held_seq, h.acquired_site AS held_site,
+       b.acquired_seq AS taken_seq, b.acquired_site AS taken_site
+FROM lock_holds h
+JOIN lock_holds b ON b.thread_id = h.thread_id AND b.acquired_seq > h.acquired_seq
+                 AND (h.released_seq IS NULL OR b.acquired_seq < h.released_seq)
+                 AND b.lock_addr <> h.lock_addr AND NOT b.trylock;
+
 -- messages: every send with its matching recv (NULL receiver when it was never received); the
 -- port by name (its number when the run does not name it) and number.
 CREATE VIEW messages AS
