@@ -642,7 +642,7 @@ def test_deadlock_lists_the_blocked_threads(rig):
         assert system.read_symbol("x") == 1
 
 
-def test_abba_spinlocks_spin_until_the_step_limit(rig):
+def test_abba_spinlocks_end_as_a_deadlock_with_the_cycle(rig):
     source = """
     .word la, 0
     .word lb, 0
@@ -658,8 +658,32 @@ def test_abba_spinlocks_spin_until_the_step_limit(rig):
         halt
     """
     _system, outcome = rig.run(source, threads=["ab", "ba"], cores=2, options={"step_limit": 5000})
-    assert outcome.outcome == "step_limit"
-    assert outcome.instructions == 5000
+    assert outcome.outcome == "deadlock"
+    assert outcome.instructions < 5000
+    # who waits for which lock where, held by whom since where
+    assert sorted(outcome.blocked) == [
+        "T0 waits for lb at main.s:7 (ab), held by T1 (taken at main.s:10 (ba))",
+        "T1 waits for la at main.s:12 (ba), held by T0 (taken at main.s:5 (ab))"]
+    assert {c["waits_for"] for c in outcome.cycle} == {"la", "lb"}
+
+
+def test_a_spinner_on_a_lock_held_by_a_sleeper_nobody_wakes_is_a_deadlock(rig):
+    source = """
+    .word lk, 0
+    .word gate, 0
+    sleeper:
+        test_and_set_bit_lock r1, 0, [lk]
+        sleep
+        halt
+    spinner:
+        delay 20
+        spin_lock [lk]
+        halt
+    """
+    _system, outcome = rig.run(source, threads=["sleeper", "spinner"], cores=2, options={"step_limit": 5000})
+    assert outcome.outcome == "deadlock"
+    assert outcome.blocked == ["T1 waits for lk at main.s:10 (spinner), held by T0 (taken at main.s:5 (sleeper))",
+                               "T0 sleeps at main.s:6 (sleeper) and nothing is left to wake it"]
 
 
 @pytest.mark.parametrize("limit", [1, 2, 33, 1000, 4321])

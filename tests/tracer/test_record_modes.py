@@ -51,8 +51,8 @@ def test_each_access_is_recorded_with_its_mode(tmp_path, make_scenario_folder, m
     head = [("write", "marked"), ("read", "marked"), ("write", "release"), ("read", "acquire"),
             ("fence", "wmb"), ("fence", "rmb"), ("fence", "mb")]
     if model == "tso":  # buffered until the full barrier drains them
-        head = [("read", "marked"), ("read", "acquire"), ("fence", "wmb"), ("fence", "rmb"),
-                ("write", "marked"), ("write", "release"), ("fence", "mb")]
+        head = [("read", "marked"), ("read", "acquire"), ("fence", "rmb"), ("write", "marked"),
+                ("write", "release"), ("fence", "wmb"), ("fence", "mb")]
     tail = [("write", "plain"), ("read", "plain"), ("rmw", "atomic"), ("rmw", "atomic_noret"),
             ("rmw", "atomic_noret"), ("acquire", "acquire"), ("rmw", "acquire"), ("write", "release"),
             ("release", "release"), ("acquire", "trylock"), ("rmw", "acquire"), ("write", "release"),

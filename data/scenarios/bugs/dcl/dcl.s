@@ -10,11 +10,13 @@ user:
     spin_lock [lock]
     ld r1, [ready]           ;     if (!ready) {   (under the lock)
     jnz r1, .unlock
-    st [obj_val], 42         ;         obj_val = 42
     ld r4, [inits]
     add r4, 1
     st [inits], r4
+    ; obj_val = 42; ready = 1; with plain stores: the compiler (and a weakly ordered CPU) may
+    ; make them visible in either order; this is the order that breaks the unlocked check
     st [ready], 1            ;         ready = 1   <- plain
+    st [obj_val], 42         ;         obj_val = 42
 .unlock:
     spin_unlock [lock]
 .use:

@@ -4,8 +4,11 @@
 .word seen, 0
 
 producer:
-    st [data], 42            ; data = 42
+    ; data = 42; WRITE_ONCE(flag, 1); without smp_wmb the two stores may become visible in either
+    ; order (the compiler may reorder a plain store, and so may a weakly ordered CPU; x86-TSO does
+    ; not): this is the order the consumer can observe
     st_once [flag], 1        ; WRITE_ONCE(flag, 1)   (no smp_wmb before it)
+    st [data], 42            ; data = 42
     halt
 
 consumer:

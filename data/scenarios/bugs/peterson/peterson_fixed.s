@@ -15,7 +15,11 @@ t0:
     ld_once r1, [flag1]      ; while (flag[1] && turn == 1)
     jz r1, .enter
     ld_once r2, [turn]
-    beq r2, 1, .wait
+    jnz r2, .spin            ; turn == 1: wait (cpu_relax)
+    jmp .enter
+.spin:
+    pause
+    jmp .wait
 .enter:
     fence                    ; smp_mb(): acquire
     ld r3, [counter]         ; critical section
@@ -37,7 +41,11 @@ t1:
     ld_once r1, [flag0]
     jz r1, .enter
     ld_once r2, [turn]
-    beq r2, 0, .wait
+    jz r2, .spin
+    jmp .enter
+.spin:
+    pause
+    jmp .wait
 .enter:
     fence
     ld r3, [counter]
