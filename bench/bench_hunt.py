@@ -6,9 +6,10 @@ it prints:
 
     hit rate   failing runs among seeds 0..SEEDS-1 (hunt: hunts that found the bug within the
                budget, among the STARTS starting seeds)
-    median     runs to the first failure from STARTS starting seeds (s = 0, 1000, 2000, ...: runs
-               s, s+1, ... until one fails; hunt: the runs `revtrace hunt --seed s` needs), capped
-               at CAP ("> CAP" when the median is not reached)
+    median     runs to the first failure from STARTS starting seeds s spread over the seeds (0, 10,
+               20, ... for 20 of 200: runs s, s+1, ... until one fails, past SEEDS if need be;
+               hunt: the runs `revtrace hunt --seed s` needs), capped at CAP ("> CAP" when the
+               median is not reached)
     seconds    wall time of the SEEDS-seed sweep (hunt: median seconds per hunt)
     fixed      failing runs of the fixed variant among the same seeds (must be 0; hunt: hunts that
                found anything in the fixed variant with budget 100)
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 from hunt import hunt
-from sim.scenario import BUNDLED, RunOptions
+from sim.scenario import BUNDLED, RunOptions, load_scenario
 from tracer.sweep_session import FAILING, sweep
 
 CAP = 2000
@@ -46,7 +47,9 @@ def targets() -> list[tuple[str, str, dict, str | None]]:
     """(label, scenario path, base options, fixed variant or None)."""
     out = [("nfs_vmxmon (v2, 2 cores)", "nfs_vmxmon", {"cores": 2, "variant": "v2"}, "v1")]
     for p in sorted((BUNDLED / "bugs").glob("*/scenario.toml")):
-        out.append((p.parent.name, str(p.parent), {"variant": "buggy"}, "fixed"))
+        # the corpus programs take a few thousand instructions: a hang shows as step_limit at 100k
+        limit = min(100_000, load_scenario(p).step_limit)
+        out.append((p.parent.name, str(p.parent), {"variant": "buggy", "step_limit": limit}, "fixed"))
     return out
 
 
@@ -68,14 +71,21 @@ class Outcomes:
         return time.perf_counter() - start
 
     def runs_from(self, start: int) -> int | None:
-        s = start
+        s, chunk = start, 50
         while s < start + CAP:
             if s not in self.failing:
-                self.fill(range(s, min(s + 200, start + CAP)))
+                self.fill(range(s, min(s + chunk, start + CAP)))
+                chunk = min(chunk * 2, 400)
             if self.failing[s]:
                 return s - start + 1
             s += 1
         return None
+
+
+def starts(args) -> list[int]:
+    """The starting seeds: spread over the swept seeds (0, 10, 20, ... for 20 starts of 200)."""
+    step = max(1, args.seeds // args.starts)
+    return [i * step for i in range(args.starts)]
 
 
 def median_runs(values: list[int | None]) -> str:
@@ -89,7 +99,7 @@ def bench_strategy(label, scenario, base, fixed, extra, args) -> dict:
     o = Outcomes(scenario, opts, args.jobs)
     seconds = o.fill(range(args.seeds))
     hits = sum(o.failing[s] for s in range(args.seeds))
-    runs = [o.runs_from(1000 * i) for i in range(args.starts)]
+    runs = [o.runs_from(start) for start in starts(args)]
     fixed_fails = None
     if fixed is not None:
         f = sweep(scenario, opts.with_(variant=fixed), range(args.seeds), jobs=args.jobs)
@@ -100,16 +110,16 @@ def bench_strategy(label, scenario, base, fixed, extra, args) -> dict:
 
 def bench_hunt(label, scenario, base, fixed, args) -> dict:
     runs, seconds, found = [], [], 0
-    for i in range(args.starts):
+    for i in starts(args):
         start = time.perf_counter()
-        r = hunt(scenario, RunOptions(**base), seed=1000 * i, budget=args.hunt_budget, jobs=args.jobs)
+        r = hunt(scenario, RunOptions(**base), seed=i, budget=args.hunt_budget, jobs=args.jobs)
         seconds.append(time.perf_counter() - start)
         found += r.found
         runs.append(r.runs if r.found else None)
     fixed_fails = None
     if fixed is not None:
         fixed_fails = sum(hunt(scenario, RunOptions(**{**base, "variant": fixed}), seed=1000 * i, budget=100,
-                               jobs=args.jobs).found for i in range(args.fixed_hunts))
+                               jobs=args.jobs).found for i in starts(args)[:args.fixed_hunts])
     worst = max((r for r in runs if r is not None), default=None)
     return {"hit_rate": found / args.starts, "hits": found, "median_runs": median_runs(runs), "runs": runs,
             "worst_runs": worst if found == args.starts else None, "seconds": statistics.median(seconds),

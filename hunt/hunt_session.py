@@ -134,14 +134,14 @@ class _Hunt:
             if (site, tid) not in known:
                 known.append((site, tid))
 
-    def undo(self, p: tuple[int, ...]) -> tuple[int, int, int, int, int]:
+    def undo(self, p: tuple[int, ...]) -> tuple[int, int, int, int, int] | None:
         """The directive that asks for a different write to be read: hold the writer before that
         write until the reader has read. A read of the initial value: hold the reader until
         another thread has made a write to that word seen in some run so far (if none was, for
-        a while)."""
+        a while). A thread reading its own write: None (holding it until it reads would hang)."""
         w_site, w_tid, w_occ, r_site, r_tid, r_occ, mid, addr = p
         if w_site >= 0:
-            return (w_tid, w_site, w_occ, r_tid, r_site)
+            return (w_tid, w_site, w_occ, r_tid, r_site) if w_tid != r_tid else None
         for site, tid in self.writers.get((mid, addr), []):
             if tid != r_tid:
                 return (r_tid, r_site, r_occ, tid, site)
@@ -185,9 +185,9 @@ class _Hunt:
         # locks races with nothing, but it reads from the wrong write)
         children = 0
         for _ in range(2):
-            for p in passing["rf"][:MAX_PASSING_UNDOS]:
+            for u in [u for u in map(self.undo, passing["rf"]) if u is not None][:MAX_PASSING_UNDOS]:
                 children += 1
-                queue.append((_child_seed(passing["seed"], children), (self.undo(p),), "coverage"))
+                queue.append((_child_seed(passing["seed"], children), (u,), "coverage"))
 
         # 3. reads-from coverage: mutate the schedules that show a new pair
         while result.runs < budget:
@@ -202,9 +202,9 @@ class _Hunt:
                 self.learn_writers(r)
                 new = [p for p in r.get("rf", []) if (p[0], p[3]) not in coverage]
                 coverage.update((p[0], p[3]) for p in new)
-                for p in new[:MAX_CHILDREN]:
+                for u in [u for u in map(self.undo, new) if u is not None][:MAX_CHILDREN]:
                     children += 1
-                    queue.append((_child_seed(s, children), _add(d, self.undo(p)), "coverage"))
+                    queue.append((_child_seed(s, children), _add(d, u), "coverage"))
                 if new:
                     children += 1
                     queue.append((_child_seed(s, children), d, "coverage"))

@@ -206,6 +206,11 @@ def render_hunt(d: dict) -> None:
         console.print(f"    {line}", markup=False)
     if d["run_dir"]:
         console.print(f"recorded: {d['run_dir']}", markup=False)
+        from pathlib import Path
+
+        schedule = Path(d["run_dir"]) / "schedule.json"
+        if schedule.is_file():
+            console.print(f"its schedule: {schedule} (run it again with --schedule)", markup=False)
 
 
 def _bins(rows: list[list[int]], most: int = 16) -> list[tuple[str, int]]:

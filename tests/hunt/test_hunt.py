@@ -12,11 +12,17 @@ from sim.system import System
 from helpers import invoke, ok, refused
 
 BUGS = sorted(p.parent.name for p in (BUNDLED / "bugs").glob("*/scenario.toml"))
+HANG = 100_000  # instructions: the corpus programs take a few thousand; a hang shows as step_limit fast
+
+
+def capped(name: str, variant: str) -> RunOptions:
+    return RunOptions(variant=variant, step_limit=min(HANG, load_scenario(BUNDLED / "bugs" / name).step_limit))
 
 
 @pytest.mark.parametrize("name", BUGS)
 def test_every_buggy_variant_is_found_within_100_runs(name):
-    r = hunt(str(BUNDLED / "bugs" / name), RunOptions(variant="buggy"), seed=0, budget=100, jobs=2)
+    r = hunt(str(BUNDLED / "bugs" / name), capped(name, "buggy"), seed=0, budget=100,
+             jobs=2)
     assert r.found, (name, r.as_dict())
     assert r.runs <= 100
     assert r.failure["outcome"] in ("panic", "deadlock", "step_limit", "check_failed")
@@ -24,7 +30,8 @@ def test_every_buggy_variant_is_found_within_100_runs(name):
 
 @pytest.mark.parametrize("name", BUGS)
 def test_no_fixed_variant_fails_under_hunt(name):
-    r = hunt(str(BUNDLED / "bugs" / name), RunOptions(variant="fixed"), seed=0, budget=16, jobs=2)
+    r = hunt(str(BUNDLED / "bugs" / name), capped(name, "fixed"), seed=0, budget=16,
+             jobs=2)
     assert not r.found, (name, r.failure)
     assert r.runs == 16
 
@@ -51,6 +58,15 @@ def test_the_nfs_race_is_reversed_and_the_failing_run_replays(tmp_path):
         panic = run.panic_seq
     state = tracer.replay(tmp_path / "found", panic)
     assert state is not None
+    # the recording keeps its schedule: following it, whatever the seed and scheduler, panics again
+    from sim.schedule import Schedule
+
+    schedule = Schedule.load(tmp_path / "found" / "schedule.json")
+    again = System(sc, RunOptions(cores=2, seed=12345), schedule=schedule).run()
+    assert again.as_dict() == System(sc, RunOptions(cores=2, sched="directed", max_burst=4, seed=r.failure["seed"],
+                                                    directives=tuple(map(tuple, r.failure["directives"])))
+                                     ).run().as_dict()
+    assert again.outcome == "panic"
 
 
 def test_a_hunt_is_deterministic_whatever_the_workers():

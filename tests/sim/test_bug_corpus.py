@@ -9,6 +9,7 @@ from sim.scenario import BUNDLED, RunOptions, load_scenario
 from sim.system import System
 
 BUGS = sorted(p.parent.name for p in (BUNDLED / "bugs").glob("*/scenario.toml"))
+HANG = 100_000  # instructions: the corpus programs take a few thousand; a hang shows as step_limit fast
 STRATEGIES = [{"sched": "random"}, {"sched": "random", "max_burst": 2}, {"sched": "pos"},
               {"sched": "pct", "depth": 2}, {"sched": "pct", "depth": 3}, {"sched": "pct-mc", "depth": 2}]
 
@@ -30,7 +31,7 @@ def test_the_buggy_variant_fails_under_some_strategy(name):
     sc = load_scenario(BUNDLED / "bugs" / name)
     for options in STRATEGIES:
         for seed in range(40):
-            if System(sc, RunOptions(variant="buggy", seed=seed, **options)).run().outcome != "completed":
+            if System(sc, RunOptions(variant="buggy", seed=seed, step_limit=min(HANG, sc.step_limit), **options)).run().outcome != "completed":
                 return
     pytest.fail(f"{name}: no strategy fails the buggy variant in 40 seeds")
 
@@ -40,5 +41,5 @@ def test_no_fixed_variant_ever_fails(name):
     sc = load_scenario(BUNDLED / "bugs" / name)
     for options in STRATEGIES:
         for seed in range(30):
-            o = System(sc, RunOptions(variant="fixed", seed=seed, **options)).run()
+            o = System(sc, RunOptions(variant="fixed", seed=seed, step_limit=min(HANG, sc.step_limit), **options)).run()
             assert o.outcome == "completed", (name, options, seed, o.as_dict())
