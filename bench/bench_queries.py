@@ -87,8 +87,9 @@ def phase(name: str, run_dir: Path, samples: int) -> dict:
         out["events"] = run.events
         out["rate"] = run.events / out["seconds"]
         out["stages"] = {k: round(v, 2) for k, v in run.index.stats.items()}
-        sizes = [f.stat().st_size for f in (run_dir / "index").iterdir()] + [(run_dir / "index.duckdb").stat().st_size]
-        out["index_mb"] = sum(sizes) / 1e6
+        out["index_mb"] = index_bytes(run_dir) / 1e6
+        out["index_per_event"] = index_bytes(run_dir) / run.events
+        out["recording_per_event"] = recording_bytes(run_dir) / run.events
     elif name == "last-writer":
         run = queries.open_run(run_dir, progress=False)
         rng = random.Random(1)
@@ -142,6 +143,50 @@ def phase(name: str, run_dir: Path, samples: int) -> dict:
     return out
 
 
+def recording_bytes(run_dir: Path) -> int:
+    """The recording on disk: its events and vector clocks."""
+    return sum(p.stat().st_size for folder in ("events", "vclocks") for p in (run_dir / folder).glob("*.arrows"))
+
+
+def index_bytes(run_dir: Path) -> int:
+    """The query index on disk: index.duckdb and the column files."""
+    return (run_dir / "index.duckdb").stat().st_size + sum(f.stat().st_size for f in (run_dir / "index").iterdir())
+
+
+def side_by_side(before: dict, now: dict, now_run: Path) -> None:
+    """Each phase's figure before (an earlier `--json` run, e.g. of an older commit) and now."""
+    from rich.console import Console
+    from rich.table import Table
+
+    b = {r["phase"]: r for r in before["results"]}
+    n = {r["phase"]: r for r in now["results"]}
+    t = Table(title=f"before ({before['run']}) and now ({now_run})", title_justify="left")
+    for col in ("figure", "before", "now", "now / before"):
+        t.add_column(col)
+
+    def row(label, value, fmt):
+        x, y = value(b), value(n)
+        if x is not None and y is not None:
+            t.add_row(label, fmt(x), fmt(y), f"{y / x:.2f}x" if x else "")
+
+    def get(phase, key):
+        return lambda d: d.get(phase, {}).get(key)
+
+    runs = {id(b): Path(before["run"]), id(n): now_run}
+
+    def per_event(size):
+        return lambda d: size(runs[id(d)]) / d["build"]["events"] if "build" in d else None
+
+    row("recording, bytes/event", per_event(recording_bytes), lambda v: f"{v:.1f}")
+    row("index, bytes/event", per_event(index_bytes), lambda v: f"{v:.1f}")
+    row("build, events/s", get("build", "rate"), lambda v: f"{v / 1e6:.2f}M")
+    row("build, peak private MB", get("build", "peak_anon_mb"), lambda v: f"{v:.0f}")
+    row("last-writer, median ms", get("last-writer", "median_ms"), lambda v: f"{v:.3f}")
+    row("races, s", get("races", "seconds"), lambda v: f"{v:.2f}")
+    row("windows, s", get("windows", "seconds"), lambda v: f"{v:.2f}")
+    Console().print(t)
+
+
 def run_phase(name: str, run_dir: Path, samples: int) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--phase", name, "--run", str(run_dir),
                            "--samples", str(samples)], capture_output=True, text=True, check=False)
@@ -160,6 +205,8 @@ def main(argv=None) -> None:
     p.add_argument("--repeat", type=int, default=1, help="runs of each phase (the median is shown)")
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--before", type=Path, help="a JSON written by an earlier --json run (e.g. of an older "
+                                                 "commit, on its own synthetic run): print both side by side")
     args = p.parse_args(argv)
     if args.phase:
         print(json.dumps(phase(args.phase, args.run, args.samples)))
@@ -186,6 +233,8 @@ def main(argv=None) -> None:
         chosen["range"] = [key(runs[0]), key(runs[-1])]
         results.append(chosen)
     load = os.getloadavg()
+    if args.before is not None:
+        side_by_side(json.loads(args.before.read_text()), {"results": results}, run_dir)
     if args.json:
         print(json.dumps({"run": str(run_dir), "load": load, "results": results}, indent=2))
         return
@@ -197,7 +246,8 @@ def main(argv=None) -> None:
     for r in results:
         _, target, _ = TARGETS[r["phase"]]
         if r["phase"] == "build":
-            figure, notes = r["rate"], f"{r['events']:,} events, index {r['index_mb']:.0f} MB"
+            figure, notes = r["rate"], (f"{r['events']:,} events, index {r['index_mb']:.0f} MB; bytes/event: "
+                                        f"recording {r['recording_per_event']:.1f}, index {r['index_per_event']:.1f}")
             ratio = figure / target
             shown = f"{figure / 1e6:.2f}M events/s"
             tshown = "≥ 3M events/s"

@@ -532,11 +532,33 @@ class _ValueRanges:
         return out
 
 
-def _column(batch: pa.RecordBatch, name: str) -> np.ndarray:
-    """A stored column's values in one batch (old_rel computed from kind, old and new)."""
+KEPT = tuple(name for name in ACCESS_COLUMNS if name != "addr")  # addr is the word id's business
+
+
+def _kept(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+    """What pass 2 needs of a batch, each integer column in the narrowest type that holds this
+    batch's values: the parts are zstd-compressed, so a batch held as read would be all of its
+    ~70 bytes per event decoded, while these are about 20 (numpy widens them again when they are
+    scattered into the stored types)."""
+    out = {}
+    for name in KEPT:
+        if name not in batch.schema.names:
+            continue
+        v = _np(batch.column(name))
+        if v.dtype.kind in "iu" and len(v) and v.dtype.itemsize > 1:
+            lo, hi = int(v.min()), int(v.max())
+            t = C.narrowest_uint(hi) if lo >= 0 and v.dtype.kind == "u" else C.narrowest_int(lo, hi)
+            if C.TYPES[t][0].itemsize < v.dtype.itemsize:
+                v = v.astype(C.TYPES[t][0])
+        out[name] = v
+    return out
+
+
+def _column(batch: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """A stored column's values in one kept batch (old_rel computed from kind, old and new)."""
     if name == "old_rel":
-        return C.old_rel(_np(batch.column("kind")), _np(batch.column("old")), _np(batch.column("new")))
-    return _np(batch.column(name))
+        return C.old_rel(batch["kind"], batch["old"], batch["new"])
+    return batch[name]
 
 
 def views_sql(accesses: C.Layout) -> str:
@@ -650,7 +672,7 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
     t0 = time.perf_counter()
     bar.stage("reading events", _meta_int(rd.meta, "events") or len(parts))
     dense = _Dense()
-    batches: list[pa.RecordBatch] = []  # canonical, zero-copy over the memory-mapped parts
+    batches: list[dict] = []  # each batch's columns for pass 2, narrowed (see _kept)
     b_ids: list[np.ndarray] = []  # per batch: every event's word id (discovery order), -1 if no access
     b_all: list[bool] = []  # per batch: are all its events accesses?
     b_runs: list[tuple] = []  # per batch: the word ids it accesses (ascending), and how often
@@ -730,7 +752,7 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
                     b_ids = [b.astype(np.int32) for b in b_ids]
                 b_ids.append(ids.astype(id_type))
                 b_all.append(n_acc == n)
-                batches.append(batch)
+                batches.append(_kept(batch))
                 part_batches.append(batch)
                 total += n
                 bar.advance(n)

@@ -62,6 +62,8 @@ def write_checked(writer: ipc.RecordBatchStreamWriter, batch: pa.RecordBatch,
 
 def write_options() -> ipc.IpcWriteOptions:
     """The IPC options of every stream a recording writes (events, vector clocks)."""
+    if COMPRESSION is None:  # (bench/bench_sim.py's "before": plain Arrow)
+        return ipc.IpcWriteOptions()
     return ipc.IpcWriteOptions(compression=pa.Codec(COMPRESSION, COMPRESSION_LEVEL))
 
 
