@@ -8,7 +8,11 @@ Measures, each phase in a fresh process (so that peak RSS is the phase's own):
   build        index build from the Arrow events: events/s (target >= 3M/s)
   last-writer  median over many random targets (words and word:bit, random --before), warm,
                through the Python API (target <= 5 ms); the SQL file's latency for comparison
-  races        the whole race report (target <= 10 s for 10M accesses)
+  races        the whole race report with the kernel's rules (KCSAN: never two marked or atomic
+               accesses; the recorder's happens-before) (targets 5 s for 10M accesses, 20 s
+               for 100M)
+  races-all    the same with --all-pairs: every distinct racing site pair (no target: its cost
+               against races is the figure)
   windows      every declared invariant (target <= 10 s for 100M events)
 and prints a table with wall time, CPU time, peak RSS and the machine's load average (the
 reference machine has 2 cores; other work on it slows everything down, and so do the page cache's
@@ -33,7 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGETS = {"build": ("events/s", 3_000_000, ">="), "last-writer": ("ms median", 5.0, "<="),
-           "races": ("s", 10.0, "<="), "windows": ("s", 10.0, "<=")}
+           "races": ("s", 5.0, "<="), "races-all": ("s", 5.0, "<="), "windows": ("s", 10.0, "<=")}
+
+
+def races_target(accesses: int) -> float:
+    """The issue's targets: 5 s for 10M accesses, 20 s for 100M (linear in between)."""
+    if accesses <= 10_000_000:
+        return 5.0
+    return 5.0 + 15.0 * min(1.0, (accesses - 10_000_000) / 90_000_000)
 
 
 def _cpu() -> float:
@@ -119,11 +130,11 @@ def phase(name: str, run_dir: Path, samples: int) -> dict:
             run.last_writer(t, before=before, engine="sql")
             sql_times.append(time.perf_counter() - s)
         out["sql_median_ms"] = statistics.median(sql_times) * 1e3
-    elif name == "races":
+    elif name in ("races", "races-all"):
         run = queries.open_run(run_dir, progress=False)
         accesses = int(run.sql("SELECT value FROM index_info WHERE key = 'accesses'").to_pylist()[0]["value"])
         t0, c0 = time.perf_counter(), _cpu()
-        found = run.races()
+        found = run.races(all_pairs=name == "races-all")
         out["seconds"] = time.perf_counter() - t0
         out["cpu"] = _cpu() - c0
         out["accesses"] = accesses
@@ -257,11 +268,12 @@ def main(argv=None) -> None:
             shown = f"{figure:.3f} ms median (p99 {r['p99_ms']:.3f})"
             tshown = "≤ 5 ms"
             notes = f"{r['samples']} look-ups; SQL file: {r['sql_median_ms']:.1f} ms median"
-        elif r["phase"] == "races":
+        elif r["phase"] in ("races", "races-all"):
             figure = r["seconds"]
+            target = races_target(r["accesses"])
             ratio = target / figure
             shown = f"{figure:.2f} s"
-            tshown = "≤ 10 s / 10M accesses"
+            tshown = f"≤ {target:.0f} s" + (" (as races)" if r["phase"] == "races-all" else "")
             notes = f"{r['accesses']:,} accesses, {r['pairs']:,} racing pairs in {r['groups']:,} site pairs"
         else:
             figure = r["seconds"]

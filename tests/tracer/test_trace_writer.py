@@ -20,6 +20,10 @@ CASES = {
     "nfs-tso": ("nfs_vmxmon", dict(cores=3, seed=5, memory_model="tso")),
     "race-counter": ("race_counter", dict(cores=2, seed=4, params=(("N", 300),))),
     "sb-tso": ("sb", dict(seed=7, memory_model="tso")),
+    # the kernel's rules: fences (a wmb waiting in the store buffer), marked and acquire accesses
+    "mp-barrier-tso": ("bugs/mp_barrier", dict(variant="fixed", seed=3)),
+    "seqlock": ("bugs/seqlock", dict(variant="fixed", seed=1)),
+    "treiber": ("bugs/treiber_aba", dict(variant="fixed", seed=2)),
 }
 
 
