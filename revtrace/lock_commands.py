@@ -36,7 +36,8 @@ def register(app: typer.Typer) -> None:
                 print(f"{found['locks']} locks, {found['acquisitions']} acquisitions, "
                       f"{len(found['dependencies'])} lock-order dependencies, {len(found['cycles'])} cycles")
                 for k, cyc in enumerate(found["cycles"], 1):
-                    print_table(f"possible circular locking dependency {k}: " + " -> ".join(cyc["locks"] + cyc["locks"][:1]),
+                    print(f"possible circular locking dependency {k}: " + " -> ".join(cyc["locks"] + cyc["locks"][:1]))
+                    print_table(f"cycle {k}: who held what when it took the next lock",
                                 ["thread", "holds", "then takes", "its locks at that moment (where taken)"],
                                 [(e["thread"], e["held"], e["taken"], _stack(e)) for e in cyc["edges"]])
                 if found["held_while_sleeping"]:
