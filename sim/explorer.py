@@ -1,0 +1,379 @@
+"""Systematic exploration: every schedule with at most K preemptions, each distinct one once.
+
+`explore(scenario, options, preemptions=K)` enumerates the schedules of a scenario as a depth-first
+search over the simulator's states (CHESS, Musuvathi & Qadeer, PLDI 2007):
+
+- **Steps.** A transition runs one core up to and including its next visible instruction (one the
+  observer reports: a load, store, atomic, lock operation, fence, message, spawn, wake, halt; under
+  x86-TSO also a store entering the store buffer, after which a drain may come), or, under
+  x86-TSO, drains the oldest store of one core's store buffer (a drain is a choice of the
+  memory system, never a preemption). Instructions that only touch registers commute with every
+  other core's and are run with the next visible one.
+- **Preemptions.** Switching from the core that ran last to another is a preemption when the last
+  core could have gone on: its thread is still on it, it is not spin-waiting (`pause`, a contended
+  `spin_lock`) and it did not block, halt or lose its core at the end of a time slice. Iterative
+  preemption bounding: all schedules with 0 preemptions, then 1, ... up to K, so the first failure
+  found has the fewest preemptions possible.
+- **Partial-order reduction by state caching.** Two schedules that only reorder independent
+  accesses reach the same system state; the search explores a state once per (state, core that ran
+  last) with the largest preemption budget left, and cuts every later arrival there (`pruned`).
+  This is CHESS's state caching (sound with preemption bounding because the budget is part of
+  the key), stronger than sleep sets: it also merges schedules that differ but converge.
+  A state is identified by a 64-bit hash of memory, registers, call stacks, store buffers, run
+  queues, messages and timers (times relative to now, so that a spin loop that read the same value
+  returns to the same state).
+- **Delay bounding** (`delays=True`; Emmi, Qadeer and Rakamaric, POPL 2011). When the last core
+  cannot go on, every other core is a free choice under preemption bounding, so a run with
+  hundreds of blocking points (the NFS case sleeps and waits for messages all the time) has
+  exponentially many schedules even with no preemption. With `delays`, such a forced switch goes
+  to the next core in turn for free and to any other for one unit of the bound, like a preemption:
+  the bounded schedules are then polynomially many in the run's length, a subset of those with
+  at most K preemptions. With no bound both modes explore everything.
+- **Spinning.** A core that has just spun (executed `pause` or failed a `spin_lock`) does not run
+  again until another core has, when another can: spinning changes nothing until someone else
+  acts. Switching away from it is free.
+
+The result counts `explored` schedules (runs that reached their end), `pruned` transitions (into
+states already explored), `bounded` ones (over the preemption bound) and `states`. A failure is
+an outcome other than `completed` and `step_limit` (a panic, a deadlock, a failed check); the
+result then carries its schedule (sim.schedule), which `run`/`record --schedule` re-execute.
+
+`final_states(scenario, options, key)` is the exhaustive mode (no preemption bound): the set of
+`key(system)` over the end states of all schedules, for instance every final register and memory
+value of a litmus test. With no bound the reduction keeps every reachable end state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .observer import SWITCH
+from .scenario import RunOptions, Scenario, load_scenario
+from .schedule import DRAIN, Schedule, core_names
+from .scheduler import Scheduler
+
+NOT_FAILURES = ("completed", "step_limit")
+MAX_LOCAL = 100_000  # invisible instructions in one transition before it is cut (a register-only loop)
+
+
+@dataclass
+class Failure:
+    outcome: dict  # Outcome.as_dict() of the failing run
+    schedule: Schedule  # re-executes it (System(schedule=...), `--schedule`)
+    preemptions: int
+
+
+@dataclass
+class ExploreResult:
+    preemptions: int  # the bound of the last pass
+    explored: int  # schedules run to their end (in the last pass)
+    pruned: int  # transitions into states already explored with as much budget (the reduction)
+    bounded: int  # transitions not taken: they would exceed the preemption bound
+    states: int  # distinct (state, last core) explored
+    seconds: float
+    failure: Failure | None = None
+    cut: int = 0  # schedules ended by the step limit
+    passes: list[dict] = field(default_factory=list)  # per bound 0..K: explored, pruned, bounded, states
+    final_states: set | None = None
+    stopped: str | None = None  # why the search stopped early (max_states), else None
+
+    @property
+    def total_explored(self) -> int:
+        return sum(p["explored"] for p in self.passes)
+
+    def as_dict(self) -> dict:
+        d = {"preemptions": self.preemptions, "explored": self.explored, "pruned": self.pruned,
+             "bounded": self.bounded, "states": self.states, "cut": self.cut, "seconds": round(self.seconds, 3),
+             "passes": self.passes, "failure": None, "stopped": self.stopped}
+        if self.failure is not None:
+            d["failure"] = {"outcome": self.failure.outcome, "preemptions": self.failure.preemptions,
+                            "schedule_steps": len(self.failure.schedule.steps)}
+        return d
+
+
+class _Visible:
+    """The observer: counts the reports that make an instruction visible to other cores."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def attach(self, system) -> None:
+        pass
+
+    def event(self, kind, core, *rest) -> None:
+        if kind != SWITCH:
+            self.seen += 1
+
+
+class _Controller(Scheduler):
+    """The explorer's scheduler: runs the core it was told to, one instruction per decision."""
+
+    name = "explore"
+    controls_drains = True
+
+    def __init__(self):
+        self.next = None
+
+    def drain(self, system):
+        return ()
+
+    def pick(self, active, instructions):
+        return self.next, 1
+
+    def state(self):
+        return 0
+
+    def restore(self, state, threads=None):
+        pass
+
+
+def _state_key(system) -> int:
+    """A hash of everything the run's continuation depends on, with times relative to now."""
+    now = system.cycle
+    parts = [tuple(m.mem) for m in system.machines]
+    for t in system.threads:
+        parts.append((t.pc, tuple(t.regs), tuple(t.calls), tuple(t.stack), t.state, t.preempt, t.in_kernel,
+                      t.wake_pending, t.spinning_lock, t.blocked_on, t.core))
+    for c in system.cores:
+        parts.append((-1 if c.thread is None else c.thread.tid, max(0, c.stall_until - now), c.slice_end - now,
+                      c.spinning, tuple(c.sb.entries) if c.sb is not None else ()))
+    parts.append(tuple(tuple(t.tid for t in m.run_queue) for m in system.machines))
+    parts.append(tuple((at - now, kind, repr(data)) for at, _, kind, data in sorted(system.timers)))
+    parts.append(repr(system.network.state()))
+    return hash(tuple(parts))
+
+
+class Explorer:
+    """One scenario under one set of options; `run(bound)` is one depth-first pass."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions, *, final_key: Callable | None = None,
+                 progress: Callable[[dict], None] | None = None, max_states: int | None = None,
+                 stop_at_failure: bool = True, delays: bool = False):
+        from .system import System
+
+        self.delays = delays
+        self.visible = _Visible()
+        self.ctrl = _Controller()
+        self.system = System(scenario, options, observer=self.visible)
+        self.system.scheduler = self.ctrl
+        self.system._decide = self.system._decide_hooked  # one instruction per decision, no log
+        self.system.run(pause_at=0)  # boot: threads on their cores
+        self.system.settle()
+        self.root = self.system.snapshot()
+        self.final_key = final_key
+        self.progress = progress
+        self.max_states = max_states
+        self.stop_at_failure = stop_at_failure
+        self.finals: set = set()
+        self.cores = core_names(self.system.cores)
+        self.memory_model = self.system.options.memory_model
+
+    # ------------------------------------------------------------------ transitions
+
+    def _run_core(self, core) -> int:
+        """Run `core` through its next visible instruction; returns the instructions run."""
+        system, ctrl, visible = self.system, self.ctrl, self.visible
+        ctrl.next = core
+        visible.seen = 0
+        thread = core.thread
+        sb = core.sb.entries if core.sb is not None else None
+        buffered = len(sb) if sb is not None else 0
+        n = 0
+        while True:
+            system.run(pause_at=system.instructions + 1)
+            n += 1
+            if system.outcome is not None or visible.seen or core.spinning or core.thread is not thread:
+                break
+            if sb is not None and len(sb) > buffered:  # a store entered the buffer: a drain may follow
+                break
+            if not system.settle():
+                break
+            if core not in system.active or n >= MAX_LOCAL:
+                break
+        return n
+
+    def _children(self, last: int, last_thread) -> list[tuple[str, object, int]]:
+        """(kind, core, cost) in the order tried: go on (or, after a forced switch, the next core
+        in turn), the other cores, then drains. A preemption costs 1; with `delays`, so does a
+        forced switch to a core other than the next in turn."""
+        system = self.system
+        active = system.active
+        cur = next((c for c in active if c.gid == last), None)
+        can_go_on = cur is not None and cur.thread is last_thread and not cur.spinning
+        out = []
+        if can_go_on or (cur is not None and cur.spinning and len(active) == 1):
+            out.append(("run", cur, 0))
+            others = [c for c in active if c is not cur]
+            cost = 1
+        else:
+            # a forced switch: the last core blocked, halted, spun or changed threads
+            if cur is not None and not cur.spinning:
+                turn = [cur] + [c for c in active if c is not cur]  # its new thread goes on
+            else:
+                turn = [c for c in active if c.gid > last] + [c for c in active if c.gid <= last and c is not cur]
+            others = turn[1:] if turn else []
+            if turn:
+                out.append(("run", turn[0], 0))
+            cost = 1 if self.delays else 0
+        for c in others:
+            out.append(("run", c, cost))
+        if system.tso:
+            for c in system.cores:
+                if c.sb.entries:
+                    out.append((DRAIN, c, 0))
+        return out
+
+    # ------------------------------------------------------------------ the search
+
+    def run(self, bound: int | None) -> dict:
+        """One depth-first pass with at most `bound` preemptions (None: no bound). Returns its
+        counts and, if one was found (and stop_at_failure), the failing path."""
+        system = self.system
+        seen: dict[tuple, int] = {}  # (state, last core) -> most budget left it was explored with
+        big = 1 << 30
+        counts = {"explored": 0, "pruned": 0, "bounded": 0, "states": 0, "cut": 0}
+        path: list[tuple] = []  # ("run", gid, n) / ("drain", gid)
+        stack: list[list] = []  # frames: [snapshot, children left, path length, last, last thread tid, used]
+        failure = None
+        system.restore(self.root)
+        node = (-1, None, 0)  # last core gid, the thread it ran, preemptions used
+        last_report = time.monotonic()
+        while True:
+            # ---- at a node: the system is in its state, settled
+            last, last_thread, used = node
+            expand = True
+            outcome = system.outcome
+            if outcome is not None:
+                expand = False
+                counts["explored"] += 1
+                if outcome.outcome == "step_limit":
+                    counts["cut"] += 1
+                elif outcome.outcome not in NOT_FAILURES:
+                    failure = (outcome.as_dict(), list(path), used)
+                    if self.stop_at_failure:
+                        break
+                if self.final_key is not None and outcome.outcome == "completed":
+                    self.finals.add(self.final_key(system))
+            else:
+                key = (_state_key(system), last)
+                left = big if bound is None else bound - used
+                if seen.get(key, -1) >= left:
+                    counts["pruned"] += 1
+                    expand = False
+                else:
+                    if key not in seen:
+                        counts["states"] += 1
+                    seen[key] = left
+            if expand:
+                children = []
+                for kind, core, cost in self._children(last, last_thread):
+                    if bound is not None and used + cost > bound:
+                        counts["bounded"] += 1
+                    else:
+                        children.append((kind, core.gid, cost))
+                if children:
+                    if len(children) > 1:
+                        stack.append([system.snapshot(), children[1:], len(path), last,
+                                      last_thread.tid if last_thread is not None else -1, used])
+                    node = self._apply(children[0], path, node)
+                    continue
+            if self.max_states is not None and counts["states"] >= self.max_states:
+                self.stopped = f"stopped after {counts['states']:,} states (max_states)"
+                break
+            if self.progress is not None and time.monotonic() - last_report > 0.5:
+                last_report = time.monotonic()
+                self.progress({**counts, "bound": bound, "depth": len(path)})
+            # ---- backtrack to the deepest node with a child left
+            while stack and not stack[-1][1]:
+                stack.pop()
+            if not stack:
+                break
+            frame = stack[-1]
+            blob, children, depth, last, tid, used = frame
+            child = children.pop(0)
+            if not children:
+                stack.pop()
+            system.restore(blob)
+            del path[depth:]
+            node = self._apply(child, path, (last, None if tid < 0 else system.threads[tid], used))
+        return {"counts": counts, "failure": failure}
+
+    def _apply(self, child, path, node) -> tuple:
+        kind, gid, cost = child
+        last, last_thread, used = node
+        system = self.system
+        core = system.cores[gid]
+        if kind == DRAIN:
+            core.sb.drain_one()
+            path.append((DRAIN, gid))
+            return (last, last_thread, used)
+        thread = core.thread
+        n = self._run_core(core)
+        path.append(("run", gid, n))
+        if system.outcome is None:
+            system.settle()
+        return (gid, thread, used + cost)
+
+    def schedule_of(self, path: list[tuple]) -> Schedule:
+        """The explored path as a schedule file's steps: one decision per instruction, as run."""
+        sched = Schedule(list(self.cores), self.memory_model)
+        for step in path:
+            if step[0] == DRAIN:
+                sched.add_drain(step[1])
+            else:
+                for _ in range(step[2]):
+                    sched.add_run(step[1], 1)
+        return sched
+
+
+def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, *,
+            preemptions: int | None = 2, iterative: bool = True, stop_at_failure: bool = True,
+            final_key: Callable | None = None, progress: Callable[[dict], None] | None = None,
+            max_states: int | None = None, delays: bool = False) -> ExploreResult:
+    """Every schedule of `scenario` with at most `preemptions` preemptions (None: no bound).
+
+    With `iterative`, bounds 0, 1, ... `preemptions` are searched in turn and the first failure
+    found has the fewest preemptions. `final_key(system)`, if given, is collected over the end
+    states of completed runs into `result.final_states`. `progress(dict)` is called about twice a
+    second on long searches. `delays`: delay bounding (see the module docstring). Raises SimError
+    for a scenario or options that do not load.
+    """
+    from .scenario import validate_options
+
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    opts = validate_options(sc, options or RunOptions())
+    start = time.perf_counter()
+    ex = Explorer(sc, opts, final_key=final_key, progress=progress, max_states=max_states,
+                  stop_at_failure=stop_at_failure, delays=delays)
+    ex.stopped = None
+    bounds = list(range(preemptions + 1)) if (iterative and preemptions is not None) else [preemptions]
+    passes = []
+    result = None
+    for bound in bounds:
+        out = ex.run(bound)
+        c = out["counts"]
+        passes.append({"bound": bound, **c})
+        result = ExploreResult(bound, c["explored"], c["pruned"], c["bounded"], c["states"], 0.0, cut=c["cut"],
+                               passes=passes, stopped=ex.stopped)
+        if out["failure"] is not None:
+            outcome, path, used = out["failure"]
+            result.failure = Failure(outcome, ex.schedule_of(path), used)
+            if stop_at_failure:
+                break
+        if ex.stopped:
+            break
+    result.seconds = time.perf_counter() - start
+    if final_key is not None:
+        result.final_states = ex.finals
+    return result
+
+
+def final_states(scenario: str | Path | Scenario, options: RunOptions | None = None, *,
+                 key: Callable, preemptions: int | None = None) -> set:
+    """The set of `key(system)` over the end states of every completed schedule (no preemption
+    bound by default): for `litmus --exhaustive`, e.g. key=lambda s: (s.threads[0].regs[1], ...)."""
+    return explore(scenario, options, preemptions=preemptions, iterative=False, stop_at_failure=False,
+                   final_key=key).final_states
