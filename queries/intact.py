@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from tracer import schema as S
+from tracer.run_dir import meta_problems
 
 from .rundir import RunDir, StreamRead, read_stream
 
@@ -132,7 +133,7 @@ class Prefix:
 def meta_notes(meta: dict, events: int, cut: bool) -> list[str]:
     """What meta.json says against what is readable: counts, the truncated flag, and (when the
     prefix ended early) the one-line summary of what is answered from."""
-    notes = []
+    notes = [p for p in meta_problems(meta) if not p.startswith("meta.json: events ")]
     recorded = meta.get("events")
     if recorded is not None and (type(recorded) is not int or recorded < 0):
         notes.append(f"meta.json: events is {_show(recorded)}, not a count")

@@ -90,7 +90,7 @@ class RunDir:
     @property
     def machines(self) -> list[str]:
         names = self.meta.get("machines") or []
-        return [str(m) for m in names]
+        return [str(m) for m in names] if isinstance(names, list) else []  # (else: a warning)
 
     @property
     def ports(self) -> list[str]:
@@ -101,7 +101,9 @@ class RunDir:
     @property
     def cores(self) -> dict[str, int]:
         cores = self.meta.get("cores") or {}
-        return {str(k): int(v) for k, v in cores.items()} if isinstance(cores, dict) else {}
+        if not isinstance(cores, dict):
+            return {}
+        return {str(k): v for k, v in cores.items() if type(v) is int}
 
     # -- reading ---------------------------------------------------------------------------------
     def read_side_table(self, name: str) -> tuple[pa.Table, str | None]:

@@ -122,6 +122,24 @@ def resolve_scenario_path(path: str | Path) -> Path:
     raise ScenarioError(f"no such scenario: {path}{hint} (bundled: {', '.join(known)})")
 
 
+INT_MIN, UINT_MAX = -(1 << 63), (1 << 64) - 1  # a value the machines hold: int64 or uint64
+
+
+def check_int64(value: int, error) -> int:
+    """`value` when it fits a 64-bit word (signed or unsigned); error(message) is raised otherwise."""
+    if not INT_MIN <= value <= UINT_MAX:
+        raise error(f"{_short(value)} does not fit in 64 bits")
+    return value
+
+
+def _short(value, limit: int = 40) -> str:
+    """repr(value), cut to `limit` characters (an error never echoes a huge input back)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {len(str(abs(value))) if value.bit_length() < 14000 else 'thousands of'} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _suggest(name: str, known: list[str] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -147,7 +165,9 @@ class _Table:
         value = self.data[key]
         if kind is int and isinstance(value, bool) or not isinstance(value, kind):
             expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.err(key, f"expected {expected}, got {type(value).__name__} {value!r}")
+            raise self.err(key, f"expected {expected}, got {type(value).__name__} {_short(value)}")
+        if kind is int:
+            check_int64(value, lambda m: self.err(key, m))
         if choices is not None and value not in choices:
             raise self.err(key, f"must be one of {', '.join(choices)}, got {value!r}{_suggest(str(value), choices)}")
         return value
@@ -163,7 +183,9 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = toml_path.read_text()
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:  # TOMLDecodeError, or an integer of more digits than Python converts
+        if not isinstance(e, tomllib.TOMLDecodeError):
+            raise ScenarioError(f"invalid TOML: {str(e).split(':')[0]}", str(toml_path)) from None
         # Python 3.14 has e.lineno/e.colno; before, the position is only in the text
         msg = str(e)
         m = re.search(r"\s*\(at line (\d+), column (\d+)\)", msg)
@@ -228,7 +250,12 @@ def load_scenario(path: str | Path) -> Scenario:
         allowed = t.get("cores", list, None)
         if allowed is not None:
             if not allowed or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in allowed):
-                raise t.err("cores", f"expected a non-empty list of core numbers, got {allowed!r}")
+                raise t.err("cores", f"expected a non-empty list of core numbers, got {_short(allowed)}")
+            have = next(m.cores for m in machines if m.name == machine)
+            missing = [c for c in allowed if c >= have]
+            if missing:
+                raise t.err("cores", f"machine {machine!r} has {have} core(s) (0..{have - 1}), "
+                                     f"so core {_short(missing[0])} does not exist")
             allowed = tuple(allowed)
         regs_data = t.get("regs", dict, {})
         regs = []
@@ -240,7 +267,8 @@ def load_scenario(path: str | Path) -> Scenario:
                 continue
             if not isinstance(value, int) or isinstance(value, bool):
                 raise t.err(f"regs.{rname}", f"expected an integer or a constant expression (a string such as "
-                                             f"\"flag0\", \"N - 1\" or \"page.flags\"), got {value!r}")
+                                             f"\"flag0\", \"N - 1\" or \"page.flags\"), got {_short(value)}")
+            check_int64(value, lambda m, r=rname: t.err(f"regs.{r}", m))
             regs.append((int(rname[1:]), value & ((1 << 64) - 1)))
         threads.append(ThreadSpec(
             tid=i, name=tname, entry=t.get("entry", str), machine=machine, cores=allowed,
@@ -287,8 +315,8 @@ def load_scenario(path: str | Path) -> Scenario:
     params = {}
     for pname, value in top.get("params", dict, {}).items():
         if not isinstance(value, int) or isinstance(value, bool):
-            raise top.err(f"params.{pname}", f"expected an integer, got {value!r}")
-        params[pname] = value
+            raise top.err(f"params.{pname}", f"expected an integer, got {_short(value)}")
+        params[pname] = check_int64(value, lambda m, p=pname: top.err(f"params.{p}", m))
 
     invariants = tuple(_check_entries(top, "invariants", ("name", "expr"), ("for",)))
     orderings = tuple(_check_entries(top, "orderings", ("name", "before", "after"), (), lists=("before", "after")))
@@ -386,8 +414,10 @@ def validate_options(scenario: Scenario, options: RunOptions) -> RunOptions:
         if pname not in scenario.params:
             raise ScenarioError(f"unknown parameter {pname!r}{_suggest(pname, list(scenario.params))}"
                                 f" (this scenario has: {', '.join(scenario.params) or 'none'})")
-    if options.seed < 0:
-        raise ScenarioError(f"--seed must be >= 0, got {options.seed}")
+    if not 0 <= options.seed <= UINT_MAX:
+        raise ScenarioError(f"--seed must be between 0 and 2**64-1, got {_short(options.seed)}")
+    for pname, value in options.params:
+        check_int64(value, lambda m, p=pname: ScenarioError(f"--param {p}: {m}"))
     return options.with_(variant=variant, memory_model=mm, step_limit=limit)
 
 

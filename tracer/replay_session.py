@@ -22,7 +22,7 @@ from . import checkpoints
 from .errors import Divergence, TraceError
 from .happens_before import HappensBefore
 from .recorder import ROW_FIELDS
-from .run_dir import RunDir
+from .run_dir import RunDir, meta_problems
 from .schema import KIND_NAMES, MODE_NAMES, SCHEDULE_FILE
 from .seq_arg import parse_seq
 
@@ -98,6 +98,9 @@ class ReplayState:
 def _open_system(run: RunDir, observer) -> System:
     meta = run.meta
     where = str(run.path)
+    problems = meta_problems(meta, ("scenario", "seed", "options", "scenario_hash"))
+    if problems:
+        raise TraceError(f"cannot rebuild the recorded scenario: {problems[0]}", where)
     try:
         sc = load_scenario(meta["scenario"])
         o = meta.get("options", {})
@@ -111,6 +114,9 @@ def _open_system(run: RunDir, observer) -> System:
         image = assemble_scenario(sc, opts)
     except SimError as e:
         raise TraceError(f"cannot rebuild the recorded scenario: {e}", where) from None
+    except (TypeError, ValueError, AttributeError) as e:  # options of the wrong shape
+        raise TraceError(f"cannot rebuild the recorded scenario: meta.json's options are malformed "
+                         f"({type(e).__name__}: {str(e)[:80]})", where) from None
     if scenario_hash(sc, image) != meta.get("scenario_hash"):
         raise TraceError(f"the scenario's sources changed since this run was recorded "
                          f"({meta['scenario']}); re-record it", where)
@@ -131,8 +137,8 @@ def _open_system(run: RunDir, observer) -> System:
 def resolve_seq(run: RunDir, to: int | str) -> int:
     """`--to`: a seq, `panic`, or `end` (the last event: a deadlocked run has no panic to name)."""
     meta = run.meta
-    total = int(meta.get("events", 0))
-    if meta.get("truncated"):
+    total = meta.get("events", 0)
+    if meta.get("truncated") is not False or meta_problems(meta, ("events",)):
         total, _ = run.check_events()
 
     def panic() -> int | None:

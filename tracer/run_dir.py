@@ -20,6 +20,36 @@ from .errors import TraceError
 from .trace_stream import DamagedPart, part_files, read_part
 
 
+# The types of meta.json's fields that readers rely on (None: the field may be null).
+META_TYPES: dict[str, tuple] = {
+    "scenario": (str,), "scenario_hash": (str,), "seed": (int,), "options": (dict,),
+    "events": (int,), "instructions": (int,), "cycles": (int,), "machines": (list,), "cores": (dict,),
+    "threads": (list,), "truncated": (bool,), "outcome": (str,), "panic": (dict, type(None)),
+    "schema_version": (int,), "invariants": (list,), "orderings": (list,), "locksets": (list,),
+    "memory": (dict,), "ports": (dict,), "blocked": (list,),
+}
+_JSON_NAMES = {str: "a string", int: "an integer", dict: "an object", list: "a list", bool: "true or false",
+               type(None): "null"}
+
+
+def meta_problems(meta: dict, keys=None) -> list[str]:
+    """`meta.json: FIELD is VALUE, expected TYPE` for each present field of the wrong type."""
+    out = []
+    for key in keys or META_TYPES:
+        if key not in meta:
+            continue
+        value, types = meta[key], META_TYPES[key]
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if ok and key == "events" and value < 0:
+            ok = False
+        if not ok:
+            shown = json.dumps(value)
+            shown = shown if len(shown) <= 40 else shown[:40] + "…"
+            out.append(f"meta.json: {key} is {shown}, expected "
+                       + " or ".join(_JSON_NAMES.get(t, t.__name__) for t in types))
+    return out
+
+
 class RunDir:
     def __init__(self, path: Path, meta: dict[str, Any]):
         self.path = path

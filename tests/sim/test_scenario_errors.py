@@ -196,7 +196,7 @@ VARIANTS = '[variants.v2]\n"main.s" = "alt.s"\n[variants.v1]\n"main.s" = "main.s
     (RunOptions(quantum=0), "--quantum must be at least 1, got 0"),
     (RunOptions(memory_model="pso"), "unknown memory model 'pso'; did you mean 'tso'?"),
     (RunOptions(step_limit=0), "--step-limit must be positive, got 0"),
-    (RunOptions(seed=-1), "--seed must be >= 0, got -1"),
+    (RunOptions(seed=-1), "--seed must be between 0 and 2**64-1, got -1"),
 ])
 def test_bad_options(rig, options, message):
     folder = write(rig, VARIANTS)
