@@ -84,7 +84,15 @@ def run(scenario: Scenario, variant: Variant = None, cores: Cores = None, seed: 
 
 
 def _register_commands() -> None:
-    from . import export_commands, hunt_commands, litmus_commands, lock_commands, query_commands, trace_commands
+    from . import (
+        explore_commands,
+        export_commands,
+        hunt_commands,
+        litmus_commands,
+        lock_commands,
+        query_commands,
+        trace_commands,
+    )
 
     trace_commands.register(app)
     litmus_commands.register(app)
@@ -95,6 +103,7 @@ def _register_commands() -> None:
     hunt_commands.register_hunt(app)
     export_commands.register(app)
     export_commands.register_timeline(app)
+    explore_commands.register(app)
 
 
 _register_commands()

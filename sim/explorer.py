@@ -151,9 +151,10 @@ class Explorer:
 
     def __init__(self, scenario: Scenario, options: RunOptions, *, final_key: Callable | None = None,
                  progress: Callable[[dict], None] | None = None, max_states: int | None = None,
-                 stop_at_failure: bool = True, delays: bool = False):
+                 stop_at_failure: bool = True, delays: bool = False, accept: Callable | None = None):
         from .system import System
 
+        self.accept = accept
         self.delays = delays
         self.visible = _Visible()
         self.ctrl = _Controller()
@@ -251,7 +252,7 @@ class Explorer:
                 counts["explored"] += 1
                 if outcome.outcome == "step_limit":
                     counts["cut"] += 1
-                elif outcome.outcome not in NOT_FAILURES:
+                elif outcome.outcome not in NOT_FAILURES and (self.accept is None or self.accept(outcome.as_dict())):
                     failure = (outcome.as_dict(), list(path), used)
                     if self.stop_at_failure:
                         break
@@ -332,13 +333,14 @@ class Explorer:
 def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, *,
             preemptions: int | None = 2, iterative: bool = True, stop_at_failure: bool = True,
             final_key: Callable | None = None, progress: Callable[[dict], None] | None = None,
-            max_states: int | None = None, delays: bool = False) -> ExploreResult:
+            max_states: int | None = None, delays: bool = False, accept: Callable | None = None) -> ExploreResult:
     """Every schedule of `scenario` with at most `preemptions` preemptions (None: no bound).
 
     With `iterative`, bounds 0, 1, ... `preemptions` are searched in turn and the first failure
     found has the fewest preemptions. `final_key(system)`, if given, is collected over the end
     states of completed runs into `result.final_states`. `progress(dict)` is called about twice a
-    second on long searches. `delays`: delay bounding (see the module docstring). Raises SimError
+    second on long searches. `accept(outcome dict)`: which failures count (default: all).
+    `delays`: delay bounding (see the module docstring). Raises SimError
     for a scenario or options that do not load.
     """
     from .scenario import validate_options
@@ -347,7 +349,7 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
     opts = validate_options(sc, options or RunOptions())
     start = time.perf_counter()
     ex = Explorer(sc, opts, final_key=final_key, progress=progress, max_states=max_states,
-                  stop_at_failure=stop_at_failure, delays=delays)
+                  stop_at_failure=stop_at_failure, delays=delays, accept=accept)
     ex.stopped = None
     bounds = list(range(preemptions + 1)) if (iterative and preemptions is not None) else [preemptions]
     passes = []

@@ -19,6 +19,8 @@ FLOORS = {
     "export.timeline": {"revtrace"},
     "hunt.hunt_session": {"revtrace", "export"},
     "hunt.runner": {"revtrace", "export", "queries"},  # a hunt worker only runs the simulator
+    "hunt.shrink": {"revtrace", "export", "queries"},
+    "sim.explorer": {"tracer", "queries", "revtrace", "hunt", "export"},
 }
 LOWER_FLOORS = ("sim.", "tracer.", "queries.")
 for _module, _forbidden in FLOORS.items():
