@@ -2,8 +2,10 @@
 
     python bench/bench_startup.py                 # 15 runs of each, medians
     python bench/bench_startup.py --repeat 31 --json
+    python bench/bench_startup.py --python OTHER/.venv/bin/python --source /tmp/old-checkout   # a baseline
 
-Each case is a fresh `revtrace` process (the installed console script of this checkout's venv):
+Each case is a fresh `python -m revtrace` process (this checkout, or --source's with --python's
+packages, for a before/after comparison under the same load):
   python            `python -c pass`: the interpreter alone, the floor under every figure
   --help            `revtrace --help` (target < 0.3 s)
   last-writer       `revtrace last-writer RUN page0.flags:PG_dirty --before panic` on a recorded
@@ -31,15 +33,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 TARGETS = {"--help": 0.3, "last-writer": 0.5}
+
+
+ENV = dict(os.environ)
 
 
 def timed(argv: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -61,15 +65,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--python", default=sys.executable, help="The interpreter (and so the packages) to run.")
+    ap.add_argument("--source", help="Run revtrace from this source tree (PYTHONPATH) instead of the installed one.")
     args = ap.parse_args()
-    revtrace = str(BIN / "revtrace")
+    if args.source:
+        ENV["PYTHONPATH"] = str(Path(args.source).resolve())
+    python = args.python
+    revtrace = [python, "-m", "revtrace"]
     work = Path(tempfile.mkdtemp(prefix="revtrace-startup-"))
     try:
         run = work / "v2"
-        subprocess.run([revtrace, "record", "nfs_vmxmon", "--cores", "2", "--seed", "2", "-o", str(run), "--json"],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*revtrace, "record", "nfs_vmxmon", "--cores", "2", "--seed", "2", "-o", str(run), "--json"],
+                       check=True, stdout=subprocess.DEVNULL, env=ENV)
         query = ["last-writer", str(run), "page0.flags:PG_dirty", "--before", "panic"]
-        subprocess.run([revtrace, *query], check=True, stdout=subprocess.DEVNULL)  # builds the index
+        subprocess.run([*revtrace, *query], check=True, stdout=subprocess.DEVNULL, env=ENV)  # builds the index
         cold = work / "cold"
 
         def fresh_copy() -> None:
@@ -77,10 +86,10 @@ def main() -> None:
             shutil.copytree(run, cold, ignore=shutil.ignore_patterns("index*"))
 
         cases = {
-            "python": measure([sys.executable, "-c", "pass"], args.repeat),
-            "--help": measure([revtrace, "--help"], args.repeat),
-            "last-writer": measure([revtrace, *query], args.repeat),
-            "last-writer cold": measure([revtrace, "last-writer", str(cold), *query[2:]], max(3, args.repeat // 3),
+            "python": measure([python, "-c", "pass"], args.repeat),
+            "--help": measure([*revtrace, "--help"], args.repeat),
+            "last-writer": measure([*revtrace, *query], args.repeat),
+            "last-writer cold": measure([*revtrace, "last-writer", str(cold), *query[2:]], max(3, args.repeat // 3),
                                         prepare=fresh_copy),
         }
     finally:
