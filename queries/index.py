@@ -77,7 +77,7 @@ from .sqlfiles import load_sql
 
 INDEX_FILE = "index.duckdb"
 DATA_DIR = "index"
-INDEX_FORMAT = 9  # bump whenever the index layout changes
+INDEX_FORMAT = 10  # bump whenever the index layout changes
 INT32_MAX = np.iinfo(np.int32).max
 GROUP_ROWS = 32 * 1024 * 1024  # accesses per sorted group (the scatter buffers' size)
 PROGRESS_MIN_EVENTS = 2_000_000  # show a progress bar from this size when stderr is a terminal
@@ -87,7 +87,7 @@ assert (KIND["read"], KIND["write"], KIND["rmw"]) == (0, 1, 2)  # `code <= 2` me
 
 ACCESS_SCHEMA = pa.schema([S.EVENTS.field(n) for n in
                            ("addr", "seq", "cycle", "machine", "core", "thread", "site", "kind",
-                            "old", "new", "clock", "atomic", "mode")])
+                            "old", "new", "clock", "atomic", "mode", "issued")])
 ACCESS_COLUMNS = ACCESS_SCHEMA.names
 TABLES = {"accesses": ACCESS_SCHEMA, "other_events": S.EVENTS, "vclocks": S.VCLOCKS}
 # the names the bulk tables are registered under (each is a view over its registered table that
@@ -98,7 +98,7 @@ FILE_PREFIX = {"accesses": "accesses", "other_events": "other", "vclocks": "vclo
 NARROW = ("seq", "cycle", "machine", "core", "thread", "site", "clock")
 # the columns each scatter thread moves (about the same work each); `addr` is run-end encoded
 SCATTER_SHARES = (("seq", "cycle", "old", "new", "kind"),
-                  ("clock", "machine", "core", "thread", "site", "atomic", "mode"))
+                  ("clock", "machine", "core", "thread", "site", "atomic", "mode", "issued"))
 
 
 @dataclass

@@ -201,7 +201,8 @@ class Run:
 
     def _write_from_raw(self, raw: dict, t: Target) -> dict:
         return self._write_dict(**self.names.event(raw), atomic=raw["atomic"], symbol=self.names.word(t.addr),
-                                addr=t.addr, old=raw["old"], new=raw["new"], target=t)
+                                addr=t.addr, old=raw["old"], new=raw["new"], issued=_issued(raw["issued"]),
+                                target=t)
 
     def _write_from_sql(self, row: dict, t: Target) -> dict:
         return self._write_dict(
@@ -209,7 +210,7 @@ class Run:
             thread=row["thread"], thread_id=row["thread_id"], kind=str(row["kind"]),
             atomic=bool(row["atomic"]), function=row["function"], file=row["file"],
             line=row["line"], site=row["site"], symbol=row["symbol"], addr=row["addr"],
-            old=int(row["old"]), new=int(row["new"]), target=t)
+            old=int(row["old"]), new=int(row["new"]), issued=_issued(row["issued"]), target=t)
 
     def _write_dict(self, *, target: Target, **f) -> dict:
         changed = f["old"] ^ f["new"]
@@ -245,6 +246,11 @@ class Run:
         """Lockdep over the run: lock-order cycles (with both acquisition stacks), locks held
         while sleeping, unlocks by a non-holder (queries/locks.py)."""
         return locks_mod.locks(self)
+
+
+def _issued(cycle) -> int | None:
+    """A tso store's issuing cycle (it sat in the store buffer until the event, its drain), or None."""
+    return None if cycle is None or cycle < 0 else int(cycle)
 
 
 def one_line(err: BaseException) -> str:

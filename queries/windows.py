@@ -157,7 +157,8 @@ def _windows_of(run, inv: Invariant, end_seq: int, end_reason: str) -> list[dict
 def _write(run, wi, row: int) -> dict:
     r = wi.row(row)
     addr = wi.addr_of(row)
-    return {**run.names.event(r), "symbol": run.names.word(addr), "addr": addr, "old": r["old"], "new": r["new"]}
+    return {**run.names.event(r), "symbol": run.names.word(addr), "addr": addr, "old": r["old"], "new": r["new"],
+            "issued": None if r["issued"] < 0 else r["issued"]}
 
 
 def _cycle_at(run, seq: int) -> int:

@@ -80,6 +80,6 @@ class WriteIndex:
 
     def row(self, i: int) -> dict:
         c = {name: int(self.acc.numpy(name, i, i + 1)[0])
-             for name in ("cycle", "machine", "core", "thread", "site", "old", "new")}
+             for name in ("cycle", "machine", "core", "thread", "site", "old", "new", "issued")}
         return {"seq": int(self.seq[i]), **c, "kind": int(self.kind[i]),
                 "atomic": bool((int(self.atomic_bits[i >> 3]) >> (i & 7)) & 1)}

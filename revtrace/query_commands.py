@@ -85,6 +85,19 @@ def _word(d: dict) -> str:
     return f"{sym} ({_hex(d.get('addr'))})" if sym else _hex(d.get("addr"))
 
 
+def _store_buffer_rows(w: dict) -> list[tuple[str, str]]:
+    """A tso store's story: it ran at cycle `issued`, sat in the store buffer, and the event (seq,
+    cycle) is its drain, when other cores could see it."""
+    if w.get("issued") is None:
+        return []
+    return [("issued", f"at cycle {w['issued']}; sat in the store buffer, visible at seq {w['seq']} "
+                       f"(cycle {w['cycle']})")]
+
+
+def _issued_text(w: dict) -> str:
+    return "" if w.get("issued") is None else f"cycle {w['issued']} (buffered)"
+
+
 def _before_text(seq: int, end: int) -> str:
     return "the end of the run" if seq >= end else f"seq {seq}"
 
@@ -117,7 +130,7 @@ def register(app: typer.Typer) -> None:
                     what = "changed" if (t.bit is not None or changed) else "wrote"
                     print(f"nothing {what} {t.label} before {_before_text(bound, r.end)}")
                     return
-                rows = [("seq", w["seq"]), ("cycle", w["cycle"]), ("thread", _who(w)),
+                rows = [("seq", w["seq"]), ("cycle", w["cycle"]), *_store_buffer_rows(w), ("thread", _who(w)),
                         ("at", _where(w)), ("word", _word(w)),
                         ("kind", w["kind"] + (" (atomic)" if w["atomic"] else "")),
                         ("old → new", f"{_hex(w['old'])} → {_hex(w['new'])}")]
@@ -147,10 +160,12 @@ def register(app: typer.Typer) -> None:
                 if not rows:
                     print(f"nothing wrote {t.label}")
                     return
+                buffered = any(w.get("issued") is not None for w in rows)
                 print_table(f"writes to {t.label} ({len(rows)})",
-                            ["seq", "cycle", "thread", "core", "at", "kind", "old", "new", "bits"],
-                            [(w["seq"], w["cycle"], w["thread"], w["core"], _where(w),
-                              w["kind"], _hex(w["old"]), _hex(w["new"]), _bits(w)) for w in rows])
+                            ["seq", "cycle", *(["issued at"] if buffered else []), "thread", "core", "at", "kind",
+                             "old", "new", "bits"],
+                            [(w["seq"], w["cycle"], *([_issued_text(w)] if buffered else []), w["thread"], w["core"],
+                              _where(w), w["kind"], _hex(w["old"]), _hex(w["new"]), _bits(w)) for w in rows])
         _guard(go)
 
     @app.command("value")
@@ -249,7 +264,9 @@ def register(app: typer.Typer) -> None:
                         return {"initial": "(false from the start)", "panic": "(the panic)",
                                 "end": "(the end of the run)",
                                 "truncated": "(the end of the truncated recording)"}.get(reason, reason)
-                    return f"{w['thread']}: {_where(w)}\n{_word(w)} {_hex(w['old'])} → {_hex(w['new'])}"
+                    return (f"{w['thread']}: {_where(w)}\n{_word(w)} {_hex(w['old'])} → {_hex(w['new'])}"
+                            + (f"\nissued at cycle {w['issued']}, visible at seq {w['seq']}"
+                               if w.get("issued") is not None else ""))
 
                 def cores(w: dict) -> str:
                     return "\n".join(f"{t['machine']}/{t['core']}: {t['thread']}" for t in w["threads"])

@@ -148,7 +148,9 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
         m, v = args
         lines = [f"a = {_addr(m)}", f"v = {_val(v)}"]
         if tso:
-            lines += ["mem[a]", f"sb.append((a, v, {site}, {how}))",
+            # observed, an entry also keeps the cycle it was issued at: the drain's row says it
+            entry = f"(a, v, {site}, {how}, burst[0] + k)" if observed else f"(a, v, {site}, {how})"
+            lines += ["mem[a]", f"sb.append({entry})",
                       f"if len(sb) > {STORE_BUFFER_CAPACITY}: " + drain("drain_one")]
         elif observed:
             lines += ["old = mem[a]", "mem[a] = v", report(WRITE, "a", "old", "v", how=how)]

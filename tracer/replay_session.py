@@ -187,8 +187,8 @@ def replay(run_dir: str | Path | RunDir, to: int | str, show: list[str] | tuple[
     if verifier.seq <= target:
         raise TraceError(f"replay ended (outcome {system.outcome.outcome if system.outcome else '?'}) "
                          f"before reaching seq {target}", str(run.path))
-    return _state(system, run, target, ckpt.seq, verifier.seq - ckpt.seq, dict(zip(
-        ("seq",) + ROW_FIELDS, (target,) + expected[-1])), show)
+    return _state(system, run, target, ckpt.seq, verifier.seq - ckpt.seq, {**dict(zip(
+        ("seq",) + ROW_FIELDS, (target,) + expected[-1])), "issued": window["issued"].to_pylist()[-1]}, show)
 
 
 def _state(system: System, run: RunDir, seq: int, ckpt_seq: int, replayed: int, event: dict,

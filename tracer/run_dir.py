@@ -130,7 +130,8 @@ class RunDir:
             raise TraceError("meta.json is not a revtrace run's", str(path))
         version = meta.get("schema_version")
         if isinstance(version, int) and version < schema.OLDEST_READABLE:
-            raise TraceError(f"recorded with schema version {version}, before access modes were recorded; "
+            lacks = "access modes" if version < 2 else "tso stores' issuing cycle" if version < 4 else "columns"
+            raise TraceError(f"recorded with schema version {version}, before {lacks} were recorded; "
                              f"record the run again to read it (this revtrace reads versions "
                              f"{schema.OLDEST_READABLE}..{schema.SCHEMA_VERSION})", str(path))
         return cls(path, meta)

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3  # 2: access `mode`; 3: every events/vclocks batch carries a checksum
-# Recordings older than this lack a column the readers need (version 1: no access `mode`); they are
-# refused with one line that says so (re-record the run: the scenario and seed reproduce it).
-OLDEST_READABLE = 2
+SCHEMA_VERSION = 4  # 2: access `mode`; 3: every events/vclocks batch carries a checksum; 4: `issued`
+# Recordings older than this lack a column the readers need (version 1: no access `mode`; before 4:
+# no `issued`); they are refused with one line that says so (re-record the run: the scenario and
+# seed reproduce it).
+OLDEST_READABLE = 4
 
 # The event and vector-clock streams say in their schema that every batch carries a checksum
 # (tracer.trace_stream.CHECKSUM_KEY in its message's metadata): a reader then refuses a batch without.
@@ -72,6 +73,9 @@ EVENTS = pa.schema([
     pa.field("sync", pa.int64(), nullable=False),  # lock addr, message id or thread id, -1
     pa.field("atomic", pa.bool_(), nullable=False),  # a locked/atomic access
     pa.field("mode", MODE_TYPE, nullable=False),  # how it was made: plain, marked, acquire, ...
+    # under tso a store is recorded when it drains from the store buffer (when other cores can see
+    # it): `issued` is the cycle its instruction ran at; -1 for every event that was not buffered
+    pa.field("issued", pa.int64(), nullable=False),
 ], metadata=STREAM_METADATA)
 
 # Whenever thread `thread`'s vector clock changes (at a sync operation) its own entry becomes

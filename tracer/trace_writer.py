@@ -99,7 +99,12 @@ class TraceWriter:
     def batch(self, first_seq: int, raw: bytes, messages: list[tuple[int, int]]) -> pa.RecordBatch:
         n = len(raw) // k.ROW.size
         columns = np.frombuffer(raw, dtype="<i8").reshape(n, k.ROW_FIELDS).T.copy()  # a contiguous row per field
-        code, cycle, addr = columns[0], columns[1] + columns[2], columns[3]
+        # a store drained from a tso store buffer carries (issued - drained - 1) as its offset: the
+        # event is the drain (when other cores can see it), `issued` says when the store ran
+        buffered = columns[2] < 0
+        code, addr = columns[0], columns[3]
+        cycle = np.where(buffered, columns[1], columns[1] + columns[2])
+        issued = np.where(buffered, columns[1] + columns[2] + 1, -1)
         old, new = columns[4].view(np.uint64), columns[5].view(np.uint64)
         gid = (code & GID_MASK).astype(np.intp)
         kind = ((code >> k.CODE_KIND_SHIFT) & 15).astype(np.int8)
@@ -122,6 +127,7 @@ class TraceWriter:
             pa.array(sync),
             pa.array(((code >> k.CODE_ATOMIC_SHIFT) & 1).astype(np.bool_)),
             pa.DictionaryArray.from_arrays(pa.array(mode), schema.MODE_DICTIONARY),
+            pa.array(issued),
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=schema.EVENTS)
 

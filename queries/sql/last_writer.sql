@@ -4,7 +4,7 @@
 -- ran (machine, core, thread), what ran (function, file, line) and what it did (old -> new).
 -- No row when nothing wrote the word before $before. Pass $before = the run's event count for
 -- "by the end of the run". (`revtrace last-writer RUN TARGET [--before SEQ|panic]`)
-SELECT seq, cycle, machine, core, thread, thread_id, function, file, line, site, symbol, addr,
+SELECT seq, cycle, issued, machine, core, thread, thread_id, function, file, line, site, symbol, addr,
        kind, atomic, old, new
 FROM writes
 WHERE addr = $addr AND seq < $before

@@ -2,7 +2,7 @@
 --
 -- Like last_writer.sql, but writes that stored the value the word already had (a failed cas, a
 -- set_bit of a set bit) do not count. (`revtrace last-writer RUN TARGET --changed`)
-SELECT seq, cycle, machine, core, thread, thread_id, function, file, line, site, symbol, addr,
+SELECT seq, cycle, issued, machine, core, thread, thread_id, function, file, line, site, symbol, addr,
        kind, atomic, old, new
 FROM writes
 WHERE addr = $addr AND seq < $before AND old <> new

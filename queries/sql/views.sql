@@ -11,7 +11,7 @@
 CREATE VIEW other_events AS
 SELECT seq::BIGINT AS seq, cycle::BIGINT AS cycle, machine::SMALLINT AS machine, core::SMALLINT AS core,
        thread::INTEGER AS thread, site::INTEGER AS site, kind, addr::BIGINT AS addr, old::UBIGINT AS old,
-       new::UBIGINT AS new, clock::BIGINT AS clock, sync::BIGINT AS sync, atomic, mode
+       new::UBIGINT AS new, clock::BIGINT AS clock, sync::BIGINT AS sync, atomic, mode, issued::BIGINT AS issued
 FROM _other_events;
 
 CREATE VIEW vclocks AS
@@ -24,16 +24,17 @@ CREATE VIEW accesses AS
 SELECT addr, seq::BIGINT AS seq, cycle::BIGINT AS cycle, machine::SMALLINT AS machine,
        core::SMALLINT AS core, thread::INTEGER AS thread, site::INTEGER AS site, kind,
        {old} AS old, new::UBIGINT AS new,
-       clock::BIGINT AS clock, atomic, mode
+       clock::BIGINT AS clock, atomic, mode, issued
 FROM _accesses;
 
 -- events: every event with raw ids, exactly the recording's columns (accesses UNION ALL
 -- other_events). Rows come in no particular order: add ORDER BY seq.
 CREATE VIEW events AS
-SELECT seq, cycle, machine, core, thread, site, kind, addr, old, new, clock, -1::BIGINT AS sync, atomic, mode
+SELECT seq, cycle, machine, core, thread, site, kind, addr, old, new, clock, -1::BIGINT AS sync, atomic, mode,
+       issued
 FROM accesses
 UNION ALL
-SELECT seq, cycle, machine, core, thread, site, kind, addr, old, new, clock, sync, atomic, mode
+SELECT seq, cycle, machine, core, thread, site, kind, addr, old, new, clock, sync, atomic, mode, issued
 FROM other_events;
 
 -- events_named (alias ev): every event with names instead of numbers: machine and thread names,
@@ -47,7 +48,7 @@ SELECT e.seq, e.cycle, m.name AS machine, e.machine AS machine_id, e.core,
             WHEN e.kind IN ('spawn', 'wake', 'sleep') THEN st.name
             WHEN e.kind IN ('send', 'recv') THEN 'message ' || e.sync::VARCHAR
        END AS sync_name,
-       e.atomic, e.mode, e.site, s.function, s.file, s.line, s.label, s.text
+       e.atomic, e.mode, e.issued, e.site, s.function, s.file, s.line, s.label, s.text
 FROM events e
 LEFT JOIN machines m ON m.machine = e.machine
 LEFT JOIN threads t ON t.thread = e.thread
@@ -63,7 +64,7 @@ CREATE VIEW ev AS SELECT * FROM events_named;
 CREATE VIEW accesses_named AS
 SELECT a.addr, w.name AS symbol, a.seq, a.cycle, m.name AS machine, a.machine AS machine_id,
        a.core, t.name AS thread, a.thread AS thread_id, a.kind, a.old, a.new, a.atomic, a.mode, a.clock,
-       a.site, s.function, s.file, s.line, s.label, s.text
+       a.issued, a.site, s.function, s.file, s.line, s.label, s.text
 FROM accesses a
 LEFT JOIN words w ON w.addr = a.addr
 LEFT JOIN machines m ON m.machine = a.machine

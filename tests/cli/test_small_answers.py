@@ -79,3 +79,16 @@ def test_messages_view_names_ports(nfs):
     rows = json.loads(ok(invoke("sql", nfs, "SELECT DISTINCT port, port_id FROM messages ORDER BY port_id",
                                 "--json")).stdout)
     assert rows == [{"port": "nfs_call", "port_id": 0}, {"port": "nfs_reply", "port_id": 1}]
+
+
+def test_tso_stores_tell_when_they_were_issued(tmp_path):
+    """Under tso the event is the drain; last-writer, history and the JSON say when the store ran."""
+    run = tracer.record("sb", tmp_path / "sb", seed=3, memory_model="tso").path
+    w = json.loads(ok(invoke("last-writer", run, "x", "--json")).stdout)
+    assert w["issued"] is not None and w["issued"] <= w["cycle"]
+    text = ok(invoke("last-writer", run, "x")).stdout
+    assert f"at cycle {w['issued']}; sat in the store buffer, visible at seq {w['seq']} (cycle {w['cycle']})" in text
+    assert f"cycle {w['issued']} (buffered)" in ok(invoke("history", run, "x")).stdout
+    sc = tracer.record("sb", tmp_path / "sc", seed=3).path
+    assert json.loads(ok(invoke("last-writer", sc, "x", "--json")).stdout)["issued"] is None
+    assert "issued" not in ok(invoke("last-writer", sc, "x")).stdout

@@ -101,7 +101,8 @@ class RunBuilder:
         ev = {"seq": seq, "cycle": self.cycle, "machine": self.machines.index(m),
               "core": self.core_of[thread] if core is None else core, "thread": t,
               "site": self.site(site), "kind": kind, "addr": addr, "old": old & MASK,
-              "new": new & MASK, "clock": clock, "sync": sync, "atomic": atomic, "mode": mode}
+              "new": new & MASK, "clock": clock, "sync": sync, "atomic": atomic, "mode": mode,
+              "issued": -1}
         self.events.append(ev)
         return ev
 

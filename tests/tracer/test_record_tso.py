@@ -92,11 +92,16 @@ def test_tso_writes_are_recorded_at_drain_with_the_store_site(tmp_path, monkeypa
         assert [(e["cycle"], e["thread"], e["addr"], e["old"], e["new"], e["site"]) for e in log.events] == \
             [(e["cycle"], e["thread"], e["addr"], e["old"], e["new"], e["site"]) for e in rows]
         executed = {gid: list(q) for gid, q in log.executed.items()}
-        for ev in log.events:
+        for ev, row in zip(log.events, rows):
             if ev["kind"] != 1:  # WRITE
+                assert row["issued"] == -1  # only a buffered store has an issuing cycle
                 continue
-            (addr, value, site, _mode), ran_at = executed[ev["gid"]].pop(0)  # FIFO: drains in program order
+            entry, ran_at = executed[ev["gid"]].pop(0)  # FIFO: drains in program order
+            addr, value, site = entry[:3]
             assert (ev["addr"], ev["new"], ev["site"]) == (addr, value, site)
+            # the recording says when the store ran (the entry's own cycle; the system's clock,
+            # published per burst, is a lower bound), besides when it drained (its cycle)
+            assert row["issued"] == entry[4] and ran_at <= row["issued"] <= row["cycle"] == ev["cycle"]
             assert sites[ev["site"]]["text"].startswith("st")
             assert ev["cycle"] >= ran_at
             assert ev["visible"] == ev["new"]  # in memory, for every core to see, when reported
