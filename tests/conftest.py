@@ -38,3 +38,14 @@ def arrow_messages():
 def nfs_seed() -> int:
     """The first seed on which nfs_vmxmon v2 on two cores hits the BUG_ON (found, not hard-coded)."""
     return panicking_seeds()[0]
+
+
+@pytest.fixture()
+def wide_console():
+    """revtrace's console 300 columns wide, so that tables never wrap a cell in a test."""
+    from revtrace import output
+
+    old = output.console.width
+    output.console.width = 300
+    yield output.console
+    output.console.width = old

@@ -54,11 +54,8 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture()
-def wide():
-    old = output.console.width
-    output.console.width = 300
-    yield
-    output.console.width = old
+def wide(wide_console):
+    return wide_console
 
 
 def out(*args) -> str:

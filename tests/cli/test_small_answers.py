@@ -8,7 +8,6 @@ import pytest
 from helpers import invoke, ok
 
 import tracer
-from revtrace import output
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +22,8 @@ def rc(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def wide():
-    old = output.console.width
-    output.console.width = 250
-    yield
-    output.console.width = old
+def wide(wide_console):
+    return wide_console
 
 
 def test_races_name_the_other_words(nfs):
