@@ -88,7 +88,7 @@ class Ref:
             elif t in spawned:
                 preds.append(spawned[t])
             kind, mode = e["kind"], e.get("mode", "plain")
-            if (kind == "read" and mode in ("marked", "acquire")) or (kind == "rmw" and mode != "release"):
+            if (kind == "read" and mode != "plain") or (kind == "rmw" and mode != "release"):
                 forwarded = kind == "read" and e["old"] == 1
                 w = last_write.get(e["addr"])
                 if w is not None and not forwarded:

@@ -108,7 +108,10 @@ class RunBuilder:
 
     # -- events ----------------------------------------------------------------------------------
     def read(self, thread, target, site=None, atomic=False, core=None, mode=None, forwarded=False) -> int:
+        """atomic=True: an atomic_read(), which is a READ_ONCE (mode marked) unless `mode` says."""
         a = self.addr(target)
+        if atomic and mode is None:
+            mode = "marked"
         return self._emit(thread, "read", a, int(forwarded), self.memory.get(a, 0), site, atomic=atomic,
                           core=core, mode=mode)["seq"]
 
