@@ -105,3 +105,26 @@ def test_hunt_refuses_a_scenario_that_does_not_assemble(tmp_path):
 def test_hunt_refuses_an_existing_out_without_force(tmp_path):
     (tmp_path / "x").mkdir()
     refused(invoke("hunt", BUNDLED / "bugs" / "wronglock", "-o", tmp_path / "x"), "already exists")
+
+
+def test_a_window_of_the_passing_run_becomes_a_hold_of_the_thread_that_closed_it(tmp_path):
+    """reorder's setter breaks `a + b == 0` (words wrap: 1 + (-1) is 0) between its two stores: the
+    passing run's window is closed by the store to b, so the hunt holds the setter just there."""
+    import shutil
+
+    import tracer
+    from hunt.targets import directives_from
+
+    folder = tmp_path / "reorder"
+    shutil.copytree(BUNDLED / "bugs" / "reorder", folder)
+    toml = folder / "scenario.toml"
+    toml.write_text(toml.read_text() + '\n[[invariants]]\nname = "pair written together"\nexpr = "a + b == 0"\n')
+    sc = load_scenario(folder)
+    seed = next(s for s in range(50) if System(sc, RunOptions(seed=s)).run().outcome == "completed")
+    run = tracer.record(sc, tmp_path / "run", options=RunOptions(seed=seed))
+    directives, seen = directives_from(run.path)
+    assert seen["windows"] >= 1
+    image = System(sc, RunOptions()).image
+    holds = [d for d in directives if d[4] == -1]
+    assert holds and all(image.sites[d[1]].text.startswith("st [b]") for d in holds)
+    assert {sc.threads[d[0]].name for d in holds} <= {"setter0", "setter1"}
