@@ -19,7 +19,9 @@ Delays = Annotated[bool, typer.Option(
 MaxStates = Annotated[int | None, typer.Option("--max-states", help="Stop after exploring this many states.")]
 Out = Annotated[str | None, typer.Option("--out", "-o", help="Where to record the failure found (shrunk).")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")]
-Engine = Annotated[str, typer.Option("--engine", help="local (this process). ray is not available for explore.")]
+Engine = Annotated[str, typer.Option("--engine", help="local (this process) or ray: the search split at its first "
+                                                      "choice, one Ray task per subtree.")]
+Address = Annotated[str | None, typer.Option("--address", help="--engine ray: an existing cluster (default: a local one).")]
 
 
 def _progress(enabled: bool, what: str):
@@ -37,7 +39,8 @@ def register(app: typer.Typer) -> None:
     def explore(scenario: cli.Scenario, preemptions: Preemptions = 2, variant: cli.Variant = None,
                 cores: cli.Cores = None, memory_model: cli.MemoryModel = None, step_limit: cli.StepLimit = None,
                 param: cli.Params = None, delays: Delays = True, max_states: MaxStates = None, out: Out = None,
-                force: Force = False, engine: Engine = "local", json: cli.Json = False) -> None:
+                force: Force = False, engine: Engine = "local", address: Address = None,
+                json: cli.Json = False) -> None:
         """Explore every schedule with at most K preemptions (CHESS's iterative preemption bounding),
         each distinct one once (state caching), under sc or tso (drains are choices).
 
@@ -47,8 +50,21 @@ def register(app: typer.Typer) -> None:
         from sim.explorer import explore as run_explore
         from sim.scenario import load_scenario, validate_options
 
-        if engine != "local":
-            fail(f"--engine {engine}: explore runs in this process only (no Ray engine for explore yet)")
+        if engine not in ("local", "ray"):
+            fail(f"unknown engine {engine!r} (choose from local, ray)")
+        map_tasks = None
+        if engine == "ray":
+            def map_tasks(fn, tasks):
+                from tracer.task_engine import run_tasks
+
+                results = [None] * len(tasks)
+
+                def done(i, r):
+                    if isinstance(r, BaseException):
+                        raise TraceError(f"an explore task failed: {r}")
+                    results[i] = r
+                run_tasks(fn, tasks, done, engine="ray", jobs=2, address=address)
+                return results
         if preemptions < 0:
             fail(f"--preemptions must be >= 0, got {preemptions}")
         options = cli.run_options(variant, cores, 0, "random", 3, 8, memory_model, step_limit, param)
@@ -56,8 +72,8 @@ def register(app: typer.Typer) -> None:
             sc = load_scenario(scenario)
             opts = validate_options(sc, options)
             result = run_explore(sc, opts, preemptions=preemptions, delays=delays, max_states=max_states,
-                                 progress=_progress(not json, "exploring"))
-        except SimError as e:
+                                 progress=_progress(not json, "exploring"), map_tasks=map_tasks)
+        except (SimError, TraceError) as e:
             fail(str(e))
         d = result.as_dict()
         d["scenario"] = sc.name

@@ -229,7 +229,12 @@ class Explorer:
 
     # ------------------------------------------------------------------ the search
 
-    def run(self, bound: int | None) -> dict:
+    def root_choices(self) -> int:
+        """How many transitions leave the initial state (the subtrees a parallel search splits)."""
+        self.system.restore(self.root)
+        return len(self._children(-1, None))
+
+    def run(self, bound: int | None, root_child: int | None = None) -> dict:
         """One depth-first pass with at most `bound` preemptions (None: no bound). Returns its
         counts and, if one was found (and stop_at_failure), the failing path."""
         system = self.system
@@ -270,7 +275,10 @@ class Explorer:
                     seen[key] = left
             if expand:
                 children = []
-                for kind, core, cost in self._children(last, last_thread):
+                choices = self._children(last, last_thread)
+                if root_child is not None and not path:  # one subtree of a parallel search
+                    choices = choices[root_child:root_child + 1]
+                for kind, core, cost in choices:
                     if bound is not None and used + cost > bound:
                         counts["bounded"] += 1
                     else:
@@ -330,16 +338,55 @@ class Explorer:
         return sched
 
 
+def explore_subtree(toml_path: str, options: RunOptions, bound: int | None, delays: bool, child: int,
+                    max_states: int | None) -> dict:
+    """One task of a parallel search (a Ray task): the subtree under the root's transition
+    `child`, at one bound. Plain data in and out."""
+    ex = Explorer(load_scenario(toml_path), options, delays=delays, max_states=max_states)
+    ex.stopped = None
+    out = ex.run(bound, root_child=child)
+    failure = out["failure"]
+    if failure is not None:
+        outcome, path, used = failure
+        failure = (outcome, ex.schedule_of(path).as_dict(), used)
+    return {"counts": out["counts"], "failure": failure, "stopped": ex.stopped}
+
+
+def _explore_parallel(sc, opts, bounds, delays, max_states, map_tasks, start) -> ExploreResult:
+    """Each bound's search split at the root, one task per subtree; the failure of the lowest
+    subtree wins, so the result does not depend on which task ends first."""
+    ex = Explorer(sc, opts, delays=delays)
+    n = ex.root_choices()
+    passes, result = [], None
+    for bound in bounds:
+        outs = map_tasks(explore_subtree, [(str(sc.toml_path), opts, bound, delays, i, max_states) for i in range(n)])
+        c = {k: sum(o["counts"][k] for o in outs) for k in ("explored", "pruned", "bounded", "states", "cut")}
+        passes.append({"bound": bound, **c})
+        stopped = next((o["stopped"] for o in outs if o["stopped"]), None)
+        result = ExploreResult(bound, c["explored"], c["pruned"], c["bounded"], c["states"], 0.0, cut=c["cut"],
+                               passes=passes, stopped=stopped)
+        failed = next((o["failure"] for o in outs if o["failure"] is not None), None)
+        if failed is not None:
+            outcome, schedule, used = failed
+            result.failure = Failure(outcome, Schedule.from_dict(schedule), used)
+            break
+    result.seconds = time.perf_counter() - start
+    return result
+
+
 def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, *,
             preemptions: int | None = 2, iterative: bool = True, stop_at_failure: bool = True,
             final_key: Callable | None = None, progress: Callable[[dict], None] | None = None,
-            max_states: int | None = None, delays: bool = False, accept: Callable | None = None) -> ExploreResult:
+            max_states: int | None = None, delays: bool = False, accept: Callable | None = None,
+            map_tasks: Callable | None = None) -> ExploreResult:
     """Every schedule of `scenario` with at most `preemptions` preemptions (None: no bound).
 
     With `iterative`, bounds 0, 1, ... `preemptions` are searched in turn and the first failure
     found has the fewest preemptions. `final_key(system)`, if given, is collected over the end
     states of completed runs into `result.final_states`. `progress(dict)` is called about twice a
     second on long searches. `accept(outcome dict)`: which failures count (default: all).
+    `map_tasks(fn, [args, ...]) -> [results]` runs the search split at the root on an engine
+    (e.g. Ray); each subtree keeps its own state cache, so the counts may differ from one search.
     `delays`: delay bounding (see the module docstring). Raises SimError
     for a scenario or options that do not load.
     """
@@ -348,6 +395,9 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     opts = validate_options(sc, options or RunOptions())
     start = time.perf_counter()
+    bounds = list(range(preemptions + 1)) if (iterative and preemptions is not None) else [preemptions]
+    if map_tasks is not None and final_key is None and accept is None and stop_at_failure:
+        return _explore_parallel(sc, opts, bounds, delays, max_states, map_tasks, start)
     ex = Explorer(sc, opts, final_key=final_key, progress=progress, max_states=max_states,
                   stop_at_failure=stop_at_failure, delays=delays, accept=accept)
     ex.stopped = None

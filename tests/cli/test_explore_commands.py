@@ -84,3 +84,33 @@ def test_explore_bad_input_one_line(tmp_path):
 
 def test_corpus_exists():
     assert Path(BUGS).is_dir() and len(CORPUS) >= 10
+
+
+@pytest.mark.slow
+def test_explore_on_ray_gives_the_same_verdicts():
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install -e '.[ray]')")
+    for variant in ("buggy", "fixed"):
+        local = json.loads(invoke("explore", BUGS / "dcl", "--variant", variant, "--json").stdout)
+        ray = json.loads(invoke("explore", BUGS / "dcl", "--variant", variant, "--engine", "ray", "--json").stdout)
+        assert (local["failure"] is None) == (ray["failure"] is None)
+        if local["failure"] is not None:
+            assert ray["failure"]["outcome"]["panic"] == local["failure"]["outcome"]["panic"]
+            assert ray["failure"]["preemptions"] == local["failure"]["preemptions"]
+
+
+def test_explore_split_at_the_root_finds_the_same():
+    from sim.explorer import explore
+    from sim.scenario import RunOptions
+
+    def in_process(fn, tasks):
+        return [fn(*t) for t in tasks]
+
+    for variant in ("buggy", "fixed"):
+        one = explore(BUGS / "treiber_aba" if variant == "buggy" else BUGS / "dcl", RunOptions(variant=variant),
+                      delays=True)
+        split = explore(BUGS / "treiber_aba" if variant == "buggy" else BUGS / "dcl", RunOptions(variant=variant),
+                        delays=True, map_tasks=in_process)
+        assert (one.failure is None) == (split.failure is None)
+        if one.failure is not None:
+            assert one.failure.preemptions == split.failure.preemptions
+            assert one.failure.outcome["outcome"] == split.failure.outcome["outcome"]
