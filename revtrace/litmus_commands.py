@@ -26,6 +26,7 @@ LitmusSeed = Annotated[int, typer.Option("--seed", "-s", help="The first seed; r
 MaxBurst = Annotated[int, typer.Option("--max-burst", help="Longest burst of instructions a core runs between scheduling decisions.")]
 DrainProbability = Annotated[float, typer.Option("--drain-probability", help="Chance, at each scheduling decision, that one buffered store drains (tso).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+Engine = Annotated[str, typer.Option("--engine", help="--exhaustive: litmus (the store-buffer machine's own enumeration, default) or explore (sim.explorer's final_states).")]
 
 DEFAULT_RUNS = 1000
 
@@ -120,7 +121,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def litmus(files: Files, memory_model: LitmusModel = "tso", runs: Runs = None, exhaustive: Exhaustive = False,
                seed: LitmusSeed = 0, max_burst: MaxBurst = 2, drain_probability: DrainProbability = 0.1,
-               json: Json = False) -> None:
+               engine: Engine = "litmus", json: Json = False) -> None:
         """Run litmus tests in herd's format (herdtools7) on the simulator.
 
         Prints herd's report for each test (States, Ok/No, Witnesses, Condition, Observation), then
@@ -128,10 +129,14 @@ def register(app: typer.Typer) -> None:
         was seen, "Forbidden by this model" when it was not. With --exhaustive every execution of
         the store-buffer machine is enumerated and the verdict is exact.
         """
-        from sim.litmus import build, explore_litmus, read_litmus, run_litmus
+        from sim.litmus import build, explore_litmus, explore_litmus_with_explorer, read_litmus, run_litmus
 
         if memory_model not in ("tso", "sc"):
             fail(f"unknown memory model {memory_model!r} (tso or sc)")
+        if engine not in ("litmus", "explore"):
+            fail(f"unknown engine {engine!r} (litmus or explore)")
+        if engine == "explore" and not exhaustive:
+            fail("--engine is for --exhaustive")
         if exhaustive and runs is not None:
             fail("--runs and --exhaustive exclude each other")
         if runs is not None and runs < 1:
@@ -153,7 +158,8 @@ def register(app: typer.Typer) -> None:
             results = []
             for program in programs:
                 if exhaustive:
-                    results.append(explore_litmus(program, memory_model))
+                    enumerate_ = explore_litmus_with_explorer if engine == "explore" else explore_litmus
+                    results.append(enumerate_(program, memory_model))
                 else:
                     results.append(run_litmus(program, memory_model, runs or DEFAULT_RUNS, seed, max_burst,
                                               drain_probability))

@@ -151,14 +151,15 @@ class Explorer:
 
     def __init__(self, scenario: Scenario, options: RunOptions, *, final_key: Callable | None = None,
                  progress: Callable[[dict], None] | None = None, max_states: int | None = None,
-                 stop_at_failure: bool = True, delays: bool = False, accept: Callable | None = None):
+                 stop_at_failure: bool = True, delays: bool = False, accept: Callable | None = None,
+                 image=None):
         from .system import System
 
         self.accept = accept
         self.delays = delays
         self.visible = _Visible()
         self.ctrl = _Controller()
-        self.system = System(scenario, options, observer=self.visible)
+        self.system = System(scenario, options, observer=self.visible, image=image)
         self.system.scheduler = self.ctrl
         self.system._decide = self.system._decide_hooked  # one instruction per decision, no log
         self.system.run(pause_at=0)  # boot: threads on their cores
@@ -378,7 +379,7 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
             preemptions: int | None = 2, iterative: bool = True, stop_at_failure: bool = True,
             final_key: Callable | None = None, progress: Callable[[dict], None] | None = None,
             max_states: int | None = None, delays: bool = False, accept: Callable | None = None,
-            map_tasks: Callable | None = None) -> ExploreResult:
+            map_tasks: Callable | None = None, image=None) -> ExploreResult:
     """Every schedule of `scenario` with at most `preemptions` preemptions (None: no bound).
 
     With `iterative`, bounds 0, 1, ... `preemptions` are searched in turn and the first failure
@@ -387,8 +388,9 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
     second on long searches. `accept(outcome dict)`: which failures count (default: all).
     `map_tasks(fn, [args, ...]) -> [results]` runs the search split at the root on an engine
     (e.g. Ray); each subtree keeps its own state cache, so the counts may differ from one search.
-    `delays`: delay bounding (see the module docstring). Raises SimError
-    for a scenario or options that do not load.
+    `delays`: delay bounding (see the module docstring). `image`: an assembled program for the
+    scenario (a litmus test's, built in memory), else the scenario's sources are assembled.
+    Raises SimError for a scenario or options that do not load.
     """
     from .scenario import validate_options
 
@@ -399,7 +401,7 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
     if map_tasks is not None and final_key is None and accept is None and stop_at_failure:
         return _explore_parallel(sc, opts, bounds, delays, max_states, map_tasks, start)
     ex = Explorer(sc, opts, final_key=final_key, progress=progress, max_states=max_states,
-                  stop_at_failure=stop_at_failure, delays=delays, accept=accept)
+                  stop_at_failure=stop_at_failure, delays=delays, accept=accept, image=image)
     ex.stopped = None
     bounds = list(range(preemptions + 1)) if (iterative and preemptions is not None) else [preemptions]
     passes = []
@@ -424,8 +426,9 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
 
 
 def final_states(scenario: str | Path | Scenario, options: RunOptions | None = None, *,
-                 key: Callable, preemptions: int | None = None) -> set:
+                 key: Callable, preemptions: int | None = None, image=None,
+                 max_states: int | None = None) -> set:
     """The set of `key(system)` over the end states of every completed schedule (no preemption
     bound by default): for `litmus --exhaustive`, e.g. key=lambda s: (s.threads[0].regs[1], ...)."""
     return explore(scenario, options, preemptions=preemptions, iterative=False, stop_at_failure=False,
-                   final_key=key).final_states
+                   final_key=key, image=image, max_states=max_states).final_states

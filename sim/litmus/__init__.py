@@ -8,9 +8,9 @@
 
 from .build import LitmusProgram, build
 from .condition import Condition, Loc
-from .exhaustive import explore_litmus
+from .exhaustive import explore_litmus, explore_litmus_with_explorer
 from .parse import LitmusTest, parse_litmus, read_litmus
 from .run import LitmusResult, run_litmus
 
-__all__ = ["Condition", "LitmusProgram", "LitmusResult", "LitmusTest", "Loc", "build", "explore_litmus",
+__all__ = ["Condition", "LitmusProgram", "LitmusResult", "LitmusTest", "Loc", "build", "explore_litmus", "explore_litmus_with_explorer",
            "parse_litmus", "read_litmus", "run_litmus"]

@@ -151,3 +151,32 @@ def explore_litmus(program: LitmusProgram, memory_model: str = "tso", limit: int
     result = _result(program, memory_model, True, states, incomplete, time.perf_counter() - start)
     result.explored = len(seen)
     return result
+
+
+def explore_litmus_with_explorer(program: LitmusProgram, memory_model: str = "tso",
+                                 limit: int = STATE_LIMIT) -> LitmusResult:
+    """The same enumeration through sim.explorer's API (no preemption bound, drains as choices,
+    end states collected by a key): an independent second engine, used by `revtrace litmus --engine explore` and to
+    cross-check this module's in the tests. Slower on litmus programs (it snapshots the whole
+    system at each state), and a spin loop does not close in its state cache, so tests with loops
+    may not finish."""
+    from ..explorer import explore
+
+    start = time.perf_counter()
+    readers: list = []
+
+    def key(system):
+        if not readers:  # the explorer's own System: bind the readers to it once
+            readers.extend(program.reader(system, loc) for loc in program.shown)
+        mem = system.machines[0].mem
+        full = (tuple(mem[DATA_BASE:]), tuple(tuple(t.regs) for t in system.threads))
+        return full, tuple(read() for read in readers)
+
+    found = explore(program.scenario, RunOptions(memory_model=memory_model), preemptions=None, iterative=False,
+                    stop_at_failure=False, final_key=key, image=program.image, max_states=limit)
+    states: dict[tuple[int, ...], int] = {}
+    for _, shown in found.final_states:
+        states[shown] = states.get(shown, 0) + 1
+    result = _result(program, memory_model, True, states, {}, time.perf_counter() - start)
+    result.explored = found.states
+    return result

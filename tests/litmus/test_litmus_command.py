@@ -224,3 +224,11 @@ def test_a_folder_stands_for_its_litmus_files(tmp_path):
     assert names == sorted(names, key=lambda n: n) and len(names) == len(list((LITMUS / "C").glob("*.litmus")))
     r = litmus(str(tmp_path))
     assert r.exit_code == 2 and f"no *.litmus files in {tmp_path}" in r.output
+
+
+def test_engine_option():
+    sb = str(LITMUS / "SB.litmus")
+    for args, message in [((sb, "--exhaustive", "--engine", "dpor"), "unknown engine 'dpor'"),
+                          ((sb, "--engine", "explore"), "--engine is for --exhaustive")]:
+        r = litmus(*args)
+        assert r.exit_code == 2 and message in r.output, r.output
