@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from helpers import invoke, ok
@@ -88,3 +89,16 @@ def test_tso_stores_tell_when_they_were_issued(tmp_path):
     sc = tracer.record("sb", tmp_path / "sc", seed=3).path
     assert json.loads(ok(invoke("last-writer", sc, "x", "--json")).stdout)["issued"] is None
     assert "issued" not in ok(invoke("last-writer", sc, "x")).stdout
+
+
+def test_windows_say_when_a_buffered_store_was_issued(tmp_path):
+    import shutil
+    folder = tmp_path / "sb"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "data" / "scenarios" / "sb", folder)
+    with open(folder / "scenario.toml", "a") as f:
+        f.write('\n[[invariants]]\nname = "x still 0"\nexpr = "x == 0"\n')
+    run = tracer.record(folder, tmp_path / "run", seed=3, memory_model="tso").path
+    [w] = json.loads(ok(invoke("windows", run, "--json")).stdout)
+    opened = w["opened_by"]
+    assert opened["issued"] is not None and opened["issued"] <= opened["cycle"]
+    assert f"issued at cycle {opened['issued']}, visible at seq {opened['seq']}" in ok(invoke("windows", run)).stdout
