@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .isa import MASK64, Imm, Mem, Reg
+from .isa import MASK64, STACK_WORDS, Imm, Mem, Reg
 from .observer import (
     ACQ, ACQUIRE, ATOMIC, ATOMIC_NORET, FENCE, MARKED, MB, READ, REL, RELEASE, RMB, RMW, ROW, WMB, WRITE,
     row_code,
@@ -39,7 +39,8 @@ SLOW_OPS = frozenset({
 # Ops with an inline fast path for the common case that raise Slow otherwise: bug_on when it
 # fires, preempt_enable on underflow, spin_lock when contended, spin_unlock when not held,
 # yield when another thread waits for a core.
-CONDITIONALLY_SLOW_OPS = frozenset({"bug_on", "preempt_enable", "spin_lock", "spin_unlock", "yield", "enter"})
+CONDITIONALLY_SLOW_OPS = frozenset({"bug_on", "preempt_enable", "spin_lock", "spin_unlock", "yield", "enter",
+                                    "call", "push"})
 
 _ARITH = {
     "add": "({a} + {v}) & M", "sub": "({a} - {v}) & M", "mul": "({a} * {v}) & M",
@@ -181,12 +182,14 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
                 f"return {npc}"]
     if op == "leave":
         return [f"regs[15] = (regs[15] + {_val(args[0])}) & M", f"return {npc}"]
-    if op == "call":
-        return [f"core.thread.calls.append({npc})", f"return {args[0].pc}"]
+    if op == "call":  # the stack's depth is checked where it grows (System._op_call panics)
+        return ["t = core.thread", f"if len(t.calls) + len(t.stack) >= {STACK_WORDS}: raise Slow",
+                f"t.calls.append({npc})", f"return {args[0].pc}"]
     if op == "ret":
         return ["return core.thread.calls.pop()"]
     if op == "push":
-        return [f"core.thread.stack.append({_val(args[0])})", f"return {npc}"]
+        return ["t = core.thread", f"if len(t.calls) + len(t.stack) >= {STACK_WORDS}: raise Slow",
+                f"t.stack.append({_val(args[0])})", f"return {npc}"]
     if op == "pop":
         return [f"regs[{args[0].n}] = core.thread.stack.pop()", f"return {npc}"]
     if op == "nop":
@@ -267,27 +270,47 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
     return lines + [f"return {npc}"]
 
 
+CHUNK = 256  # instructions per generated factory function (see factory_source)
+_PARAMS = "core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm, burst, w, p, gid, owners"
+
+
 def factory_source(code: list[Instr], tso: bool, mode: str) -> str:
+    """The factory's source as one text (see factory_sources)."""
+    return "".join(factory_sources(code, tso, mode))
+
+
+def factory_sources(code: list[Instr], tso: bool, mode: str) -> list[str]:
     """Observed instructions take their place in the burst as a second argument (a small int,
     cached, where the cycle itself would be a new int object per instruction); `burst[0]`, set
     once per burst by the loop, is the burst's first cycle. Rows carry both; a call gets their
     sum, and so does the system's clock just before a store-buffer drain reports. Row codes are
-    constants of the factory with the core's number or-ed in once, when it is called."""
+    constants of the factory with the core's number or-ed in once, when it is called.
+
+    The instructions are made by one factory function per CHUNK of them, each its own source
+    (compiled on its own), and `make` calls each: CPython parses and compiles one source in time
+    that grows faster than its size (one function of 16,384 nested functions took 80 s), while
+    chunks of a fixed size keep loading linear in the program's size (bench/bench_load.py)."""
     observed = mode != PLAIN
-    codes: dict[str, int] = {}
-    defs = []
-    for pc, ins in enumerate(code):
-        body = _body(ins, pc, tso, mode, codes)
-        if observed:
-            defs.append(f"    def i{pc}(regs, k):")
-        else:
-            defs.append(f"    def i{pc}(regs):")
-        defs.extend("        " + line for line in body)
-    out = ["def make(core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm, burst, w, p, gid, owners):"]
-    out.extend(f"    {name} = {value} | gid" for name, value in codes.items())
-    out.extend(defs)
-    out.append("    return [" + ", ".join(f"i{pc}" for pc in range(len(code))) + "]")
-    return "\n".join(out) + "\n"
+    sources = []
+    chunks = range(0, len(code), CHUNK)
+    for first in chunks:
+        codes: dict[str, int] = {}
+        defs = []
+        pcs = range(first, min(first + CHUNK, len(code)))
+        for pc in pcs:
+            body = _body(code[pc], pc, tso, mode, codes)
+            defs.append(f"    def i{pc}(regs, k):" if observed else f"    def i{pc}(regs):")
+            defs.extend("        " + line for line in body)
+        out = [f"def make{first // CHUNK}({_PARAMS}):"]
+        out.extend(f"    {name} = {value} | gid" for name, value in codes.items())
+        out.extend(defs)
+        out.append("    return [" + ", ".join(f"i{pc}" for pc in pcs) + "]")
+        sources.append("\n".join(out) + "\n")
+    out = [f"def make({_PARAMS}):", "    code = []"]
+    out.extend(f"    code += make{first // CHUNK}({_PARAMS})" for first in chunks)
+    out.append("    return code")
+    sources.append("\n".join(out) + "\n")
+    return sources
 
 
 _factories: dict[str, Callable] = {}
@@ -295,12 +318,14 @@ _factories: dict[str, Callable] = {}
 
 def code_factory(code: list[Instr], tso: bool, mode: str) -> Callable:
     """The compiled factory for this code and mode, compiled once per process (sweeps reuse it)."""
-    source = factory_source(code, tso, mode)
-    make = _factories.get(source)
+    sources = factory_sources(code, tso, mode)
+    key = "".join(sources)
+    make = _factories.get(key)
     if make is None:
         namespace: dict = {"B": SIGN_BIT, "sdiv": _sdiv, "smod": _smod}
-        exec(compile(source, "<revtrace-code>", "exec"), namespace)
-        make = _factories[source] = namespace["make"]
+        for source in sources:
+            exec(compile(source, "<revtrace-code>", "exec"), namespace)
+        make = _factories[key] = namespace["make"]
     return make
 
 

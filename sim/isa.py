@@ -23,6 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MASK64 = (1 << 64) - 1
+# A thread's stack: a kernel stack is 16 KiB. Return addresses and pushed words (and, in C, the
+# in-memory frames of sim/c) share it; overflowing it panics "stack overflow" with the call chain.
+KERNEL_STACK_BYTES = 16 * 1024
+WORD_BYTES = 8
+STACK_WORDS = KERNEL_STACK_BYTES // WORD_BYTES
 NUM_REGS = 16
 REG_ALIASES = {"at": 14, "sp": 15}
 MAX_PAYLOAD = 4

@@ -17,7 +17,7 @@ from . import observer as ev
 from . import snapshot_codec
 from .checks import InvariantWatch, compile_checks, final_failure
 from .compiler import CONDITIONALLY_SLOW_OPS, SLOW_OPS, Slow, compile_core
-from .isa import MASK64, Mem, Reg
+from .isa import MASK64, STACK_WORDS, Mem, Reg
 from .machine import Core, Machine
 from .network import Network, Port
 from .program import Image
@@ -857,7 +857,25 @@ class System:
     _op_bug_on = _op_bug
 
     def _op_enter(self, core, t, pc):
-        self.panic(core, t, pc, "stack overflow")
+        self.panic(core, t, pc, f"stack overflow: {self.call_chain(t, pc)}")
+
+    def _op_call(self, core, t, pc):  # only when the stack is full (see compiler)
+        self.panic(core, t, pc, f"stack overflow ({STACK_WORDS * 8 // 1024} KiB): {self.call_chain(t, pc)}")
+
+    _op_push = _op_call
+
+    def call_chain(self, t: Thread, pc: int, ends: int = 3) -> str:
+        """`outer -> ... -> inner` by function, from the return addresses (long chains: both ends
+        and how many frames lie between)."""
+        code = self.machines[t.machine].code
+        sites = self.image.sites
+
+        def fn(at: int) -> str:
+            return sites[code[at].site].function if 0 <= at < len(code) else "?"
+        names = [fn(ret - 1) for ret in t.calls] + [fn(pc)]
+        if len(names) > 2 * ends + 1:
+            names = names[:ends] + [f"... {len(names) - 2 * ends} frames ..."] + names[-ends:]
+        return " -> ".join(names)
 
     def _op_preempt_enable(self, core, t, pc):
         self.panic(core, t, pc, "BUG: preempt_enable with preempt_count 0")

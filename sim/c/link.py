@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AsmError
-from ..isa import MASK64
+from ..isa import MASK64, STACK_WORDS  # STACK_WORDS: the 16 KiB kernel stack, one definition
 from ..lexer import LineError
 from ..program import Site
 from .emitter import CInstr, SymMem, resolve_operand
 from .errors import CError, at
 from .preprocess import INCLUDE_DIR
 
-STACK_WORDS = 2048  # 16 KiB of 8-byte words per thread
 
 
 class CPending:

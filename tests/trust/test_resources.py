@@ -1,0 +1,64 @@
+"""Bounded resources: a per-thread stack limit (16 KiB: "stack overflow" with the call chain),
+program loading in chunks (compile time linear in size: bench/bench_load.py measures it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sim import compiler
+from sim.isa import KERNEL_STACK_BYTES, STACK_WORDS, WORD_BYTES
+from sim.scenario import RunOptions, load_scenario
+from sim.system import System
+
+TOML = 'name = "deep"\n[machines.host]\ncores = 1\nsources = ["prog.s"]\n[[threads]]\nname = "t0"\nentry = "worker"\n'
+
+
+def scenario(tmp_path: Path, source: str) -> Path:
+    (tmp_path / "prog.s").write_text(source)
+    (tmp_path / "scenario.toml").write_text(TOML)
+    return tmp_path
+
+
+def test_the_stack_limit_is_one_named_figure():
+    assert KERNEL_STACK_BYTES == 16 * 1024 and STACK_WORDS * WORD_BYTES == KERNEL_STACK_BYTES
+
+
+def test_unbounded_recursion_panics_with_the_call_chain(tmp_path):
+    sc = load_scenario(scenario(tmp_path, "worker:\n    call recurse\n    halt\nrecurse:\n"
+                                          "    call recurse\n    ret\n"))
+    s = System(sc, RunOptions())
+    out = s.run()
+    assert out.outcome == "panic"
+    msg = out.panic.message
+    assert msg.startswith("stack overflow (16 KiB): worker -> recurse -> recurse -> ... ")
+    assert msg.endswith("frames ... -> recurse -> recurse -> recurse") and out.panic.function == "recurse"
+    assert len(s.threads[0].calls) == STACK_WORDS  # bounded: memory and checkpoints with it
+
+
+def test_pushes_count_against_the_same_stack(tmp_path):
+    sc = load_scenario(scenario(tmp_path, "worker:\n.loop:\n    push r1\n    jmp .loop\n"))
+    out = System(sc, RunOptions()).run()
+    assert out.outcome == "panic" and out.panic.message.startswith("stack overflow")
+
+
+def test_a_stack_just_below_the_limit_is_fine(tmp_path):
+    depth = STACK_WORDS - 1
+    src = (f"worker:\n    mov r1, {depth}\n    call down\n    halt\n"
+           "down:\n    sub r1, 1\n    jz r1, .out\n    call down\n.out:\n    ret\n")
+    out = System(load_scenario(scenario(tmp_path, src)), RunOptions()).run()
+    assert out.outcome == "completed"
+
+
+def test_code_is_compiled_in_chunks(tmp_path, monkeypatch):
+    """Each chunk is its own source; the instructions still run as one program (a jump across
+    chunk boundaries, a call into another chunk)."""
+    monkeypatch.setattr(compiler, "CHUNK", 4)
+    body = "".join("    add r2, 1\n" for _ in range(9))
+    src = (".word out, 0\nworker:\n    mov r2, 0\n    call f\n" + body + "    st [out], r2\n    halt\n"
+           "f:\n" + body + "    ret\n")
+    sc = load_scenario(scenario(tmp_path, src))
+    compiler._factories.clear()
+    s = System(sc, RunOptions())
+    assert s.run().outcome == "completed" and s.read_symbol("out") == 18
+    code = s.image.machines["host"].code
+    assert len(compiler.factory_sources(code, False, compiler.PLAIN)) == -(-len(code) // 4) + 1
