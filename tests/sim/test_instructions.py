@@ -1336,7 +1336,7 @@ def test_enter_below_the_threads_stack_panics_with_stack_overflow(rig):
         enter 4   ; the overflow: an assembly thread has no C stack
     """)
     _, panic = panic_of(rig, source)
-    assert panic.message == "stack overflow" and panic.line == line_of(source, "the overflow")
+    assert panic.message.startswith("stack overflow: ") and panic.line == line_of(source, "the overflow")
 
 
 # ---------------------------------------------------------------------------------------------
