@@ -752,8 +752,9 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
                     b_ids = [b.astype(np.int32) for b in b_ids]
                 b_ids.append(ids.astype(id_type))
                 b_all.append(n_acc == n)
-                batches.append(_kept(batch))
-                part_batches.append(batch)
+                kept = _kept(batch)
+                batches.append(kept)
+                part_batches.append(kept)  # the schedule's columns, narrowed: the decoded part goes
                 total += n
                 bar.advance(n)
             if part_batches:
@@ -951,8 +952,7 @@ def _side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
                 break
             t1 = time.perf_counter()
             for b in payload:  # batch by batch: cache-sized arrays beat fewer, bigger calls
-                schedule.add(_np(b.column("machine")), _np(b.column("core")), _np(b.column("thread")),
-                             _np(b.column("seq")), _np(b.column("cycle")))
+                schedule.add(b["machine"], b["core"], b["thread"], b["seq"], b["cycle"])
             t_sched += time.perf_counter() - t1
         stats["schedule"] = t_sched
 

@@ -24,9 +24,14 @@ class WriteIndex:
         self.seq = accesses.numpy("seq")
         self.kind = accesses.numpy("kind")
         self.new = accesses.numpy("new")  # zero-copy (in the narrowest unsigned type)
-        # old and the rest are read a slice or a row at a time: `old` may be stored as
-        # old_rel and `machine` run-end encoded (columns.py), and decoding them whole would cost
-        # more than every look-up
+        self.cols = {name: accesses.numpy(name) for name in ("cycle", "core", "thread", "site", "issued")}
+        # `machine` may be run-end encoded and `old` stored as old_rel (columns.py): those are
+        # read a row or a slice at a time (decoding them whole would cost more than every look-up)
+        layout = accesses.layout
+        self.machine_runs = accesses.runs("machine") if layout.column("machine")[0] == "ree_int64" else None
+        self.machine = None if self.machine_runs is not None else accesses.numpy("machine")
+        self.old = accesses.numpy("old") if layout.has("old") else None
+        self.old_rel = None if layout.has("old") else accesses.numpy("old_rel")
         self.atomic_bits = accesses.raw("atomic")  # bit-packed, least significant bit first
         rows = con.execute("SELECT addr, start, count FROM word_offsets ORDER BY addr").fetchnumpy()
         self.addrs = np.asarray(rows["addr"], dtype=np.int64)
@@ -45,8 +50,7 @@ class WriteIndex:
         """Which rows of [lo, hi) are writes (that changed a bit of mask, if given)."""
         hit = self.kind[lo:hi] != READ
         if mask:
-            old = self.acc.numpy("old", lo, hi).astype(np.uint64)
-            hit &= ((old ^ self.new[lo:hi]) & np.uint64(mask)) != 0
+            hit &= ((self._old(lo, hi) ^ self.new[lo:hi]) & np.uint64(mask)) != 0
         return hit
 
     def last_before(self, addr: int, before: int, mask: int = 0) -> int | None:
@@ -78,8 +82,22 @@ class WriteIndex:
         i = int(np.searchsorted(self.starts, row, side="right")) - 1
         return int(self.addrs[i])
 
+    def _old(self, lo: int, hi: int) -> np.ndarray:
+        if self.old is not None:
+            return self.old[lo:hi].astype(np.uint64)
+        rel, new = self.old_rel[lo:hi].astype(np.int64), self.new[lo:hi].astype(np.int64)
+        return np.where(self.kind[lo:hi] == READ, rel, new - rel).astype(np.uint64)
+
+    def _machine(self, i: int) -> int:
+        if self.machine is not None:
+            return int(self.machine[i])
+        ends, values = self.machine_runs
+        return int(values[int(np.searchsorted(ends, i, side="right"))])
+
     def row(self, i: int) -> dict:
-        c = {name: int(self.acc.numpy(name, i, i + 1)[0])
-             for name in ("cycle", "machine", "core", "thread", "site", "old", "new", "issued")}
-        return {"seq": int(self.seq[i]), **c, "kind": int(self.kind[i]),
-                "atomic": bool((int(self.atomic_bits[i >> 3]) >> (i & 7)) & 1)}
+        c = self.cols
+        return {"seq": int(self.seq[i]), "cycle": int(c["cycle"][i]), "machine": self._machine(i),
+                "core": int(c["core"][i]), "thread": int(c["thread"][i]), "site": int(c["site"][i]),
+                "issued": int(c["issued"][i]),
+                "kind": int(self.kind[i]), "atomic": bool((int(self.atomic_bits[i >> 3]) >> (i & 7)) & 1),
+                "old": int(self._old(i, i + 1)[0]), "new": int(self.new[i])}
