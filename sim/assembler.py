@@ -373,7 +373,7 @@ class _Machine:
         self.c_initial: list[tuple[int, object]] = []
         self.c_statics: dict[tuple, str] = {}
         self.c_function_names: set[str] = set()
-        self.c_frames: dict[str, list] = {}
+        self.c_locals: list[tuple] = []
 
     # -- pass 1: reading ----------------------------------------------------------------------
 
@@ -1096,7 +1096,7 @@ class _Assembly:
             memory_words=self.layout.next,
             sources=self.files.sources,
             stacks=stacks,
-            frames={m.name: m.c_frames for m in machines if m.c_frames},
+            locals={m.name: m.c_locals for m in machines if m.c_locals},
             values=values,
         )
 

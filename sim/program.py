@@ -63,10 +63,10 @@ class Image:
     constants: dict[str, int]  # every .equ/.bit/predefined constant
     memory_words: int  # size of the global address space in words
     sources: dict[str, str]  # every file read (including .include) -> its text, for hashing
-    # C: each thread's in-memory stack (lo, hi) word addresses, and per machine each C function's
-    # frame: [(slot, local name, type)] at [sp + slot] while it runs
+    # C: each thread's in-memory stack (lo, hi) word addresses, and per machine the C locals:
+    # (function, name, type, register or None, frame slot or None, first pc, end pc) of each
     stacks: dict[str, tuple[int, int]] = field(default_factory=dict)
-    frames: dict[str, dict[str, list]] = field(default_factory=dict)
+    locals: dict[str, list[tuple]] = field(default_factory=dict)
     # constant expressions given from outside the sources (threads' initial registers), evaluated
     # as an operand on that machine would be: (machine, text) -> value
     values: dict[tuple[str, str], int] = field(default_factory=dict)

@@ -28,6 +28,11 @@ from .strategies import make_scheduler
 from .store_buffer import StoreBuffer
 from .thread import BLOCKED, register_of, EXITED, NOT_STARTED, READY, RUNNING, STATE_NAMES, Thread
 
+def _is_register_name(name: str) -> bool:
+    from .isa import NUM_REGS, REG_ALIASES
+    return name in REG_ALIASES or (name[:1] == "r" and name[1:].isdigit() and int(name[1:]) < NUM_REGS)
+
+
 TIMER_CORE = 0  # a delay ended: data = core gid
 TIMER_MESSAGE = 1  # a message arrives: data = (port id, message id, words)
 TIMER_THREAD = 2  # an msleep ended: data = thread id
@@ -899,8 +904,56 @@ class System:
         return owner.mem[sym.addr]
 
     def _read_register(self, name: str) -> int:
+        tname, _, rest = name.partition(":")
+        if self.image.locals and not _is_register_name(rest):
+            return self._read_local(tname, rest, name)
         tid, n = register_of([t.name for t in self.threads], name)
         return self.threads[tid].regs[n]
+
+    def check_symbol(self, name: str) -> None:
+        """Raise a ScenarioError unless `name` can be read at some point of the run: a symbol, a
+        thread's register, or a C local of some function on the thread's machine."""
+        tname, colon, rest = name.partition(":")
+        if not (colon and self.image.locals and not _is_register_name(rest)):
+            self.read_symbol(name)
+            return
+        import difflib
+
+        from .errors import ScenarioError
+        names = [t.name for t in self.threads]
+        if tname not in names:
+            register_of(names, name)
+        machine = self.machines[self.threads[names.index(tname)].machine].name
+        function, _, local = rest.rpartition(".")
+        known = {(e[0], e[1]) for e in self.image.locals.get(machine, ())}
+        if not any(n == local and (not function or f == function) for f, n in known):
+            choices = sorted({f"{f}.{n}" for f, n in known} | {n for _, n in known})
+            close = difflib.get_close_matches(rest, choices, n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise ScenarioError(f"{name}: no C local {rest!r} on machine {machine}{hint}")
+
+    def _read_local(self, tname: str, rest: str, name: str) -> int:
+        """`THREAD:local` or `THREAD:function.local`: a C local of the thread's current frame."""
+        from .errors import ScenarioError
+        names = [t.name for t in self.threads]
+        if tname not in names:
+            register_of(names, name)  # raises with the closest thread names
+        t = self.threads[names.index(tname)]
+        m = self.machines[t.machine]
+        function, _, local = rest.rpartition(".")
+        code = m.code
+        here = self.image.sites[code[t.pc].site] if 0 <= t.pc < len(code) else None
+        found = [e for e in self.image.locals.get(m.name, ())
+                 if e[1] == local and e[5] <= t.pc < e[6] and (not function or e[0] == function)]
+        if not found:
+            where = f"in {here.function} ({here.file}:{here.line})" if here is not None else f"at pc {t.pc}"
+            visible = sorted({e[1] for e in self.image.locals.get(m.name, ()) if e[5] <= t.pc < e[6]})
+            raise ScenarioError(f"{name}: no C local {local!r} where {tname} is, {where}"
+                                + (f" (locals there: {', '.join(visible)})" if visible else ""))
+        _fn, _name, _type, reg, slot, _lo, _hi = max(found, key=lambda e: e[5])
+        if reg is not None:
+            return t.regs[reg]
+        return m.mem[(t.regs[15] + slot) % len(m.mem)]
 
     # ------------------------------------------------------------------ snapshot and restore
 

@@ -142,7 +142,7 @@ def test_diff_shows_the_one_line_change_and_what_it_changed(runs):
     d = diff_runs(v1, v2)
     assert d["outcome_a"] == "completed" and d["outcome_b"] == "panic"
     assert [(c["side"], c["function"], c["text"]) for c in d["code_changes"]] == [
-        ("b", "vmx_ioctl_write", "call __set_page_dirty_nobuffers")]
+        ("b", "vmx_ioctl_write", "__set_page_dirty_nobuffers(page);")]
     vmx = d["first_divergence"]["vmxmon"]
     assert vmx["b"]["function"] == "__set_page_dirty_nobuffers"
     assert vmx["matched_before"] > 0  # the alignment kept the common prefix
@@ -163,12 +163,12 @@ def test_diff_aligns_around_inserted_code(runs):
     v1, v2 = runs
     d = diff_runs(v1, v2)
     vmx = d["first_divergence"]["vmxmon"]
-    assert vmx["a"]["function"] == "vmx_ioctl_write"  # v1 went straight on to unlock_page
+    assert vmx["a"]["function"] == "unlock_page"  # v1 went straight on to unlock_page
 
 
 def test_diff_refuses_runs_of_different_scenarios(runs, tmp_path):
     v1, _ = runs
-    other = tracer.record("race_counter", tmp_path / "rc", cores=2, seed=1)
+    other = tracer.record("race_counter_asm", tmp_path / "rc", cores=2, seed=1)
     with pytest.raises(QueryError, match="different scenarios"):
         diff_runs(v1, other.path)
     res = CliRunner().invoke(app, ["diff", str(v1), str(other.path)])
@@ -199,7 +199,7 @@ def test_demo_tells_the_whole_story(tmp_path):
     assert found["window"]["end_reason"] == "panic"
     assert found["races"] and found["lockset_violations"]
     assert found["v1_lost"]["page"] != found["v1_lost"]["server"]
-    assert found["diff"]["code_changes"][0]["text"] == "call __set_page_dirty_nobuffers"
+    assert found["diff"]["code_changes"][0]["text"] == "__set_page_dirty_nobuffers(page);"
     assert (tmp_path / "demo" / "v1" / "meta.json").is_file()
     picture = found["timeline"]
     assert (tmp_path / "demo" / "v2-timeline.png").is_file() and picture["panic"] is not None
@@ -210,5 +210,5 @@ def test_demo_text_shows_each_step(tmp_path):
     res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--seeds", "0..49"])
     assert res.exit_code == 0, res.stderr
     for fragment in ("1. Hunt", "panic", "last-writer", "races", "hb", "never reaches the server",
-                     "call __set_page_dirty_nobuffers", "9. The picture", "revtrace timeline"):
+                     "__set_page_dirty_nobuffers(page);", "9. The picture", "revtrace timeline"):
         assert fragment in res.stdout, fragment

@@ -182,7 +182,7 @@ def replay(run_dir: str | Path | RunDir, to: int | str, show: list[str] | tuple[
         raise TraceError(f"damaged checkpoint: vector clocks unreadable ({type(e).__name__})",
                          ckpt_path) from None
     for name in show:
-        system.read_symbol(name)
+        system.check_symbol(name)
     system.run()
     if verifier.seq <= target:
         raise TraceError(f"replay ended (outcome {system.outcome.outcome if system.outcome else '?'}) "

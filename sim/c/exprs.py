@@ -13,7 +13,7 @@ from pycparser import c_ast
 from ..isa import MASK64, Imm, Mem, Reg
 from .consteval import COMPARISONS, fold, signed
 from .ctype import BOOL, LONG, ULONG, VOID, Array, CType, Func, Int, Ptr, Struct, Void, arith, decay, is_unsigned, pointee_size
-from .emitter import ARG_REGS, AT, RET, SP, Addr, FuncRef, Jump
+from .emitter import AT, SP, Addr, Jump
 from .errors import at
 from .values import LVal, Val
 
@@ -25,7 +25,6 @@ _BRANCH_U = {"<": "blt", "<=": "ble", ">": "bgt", ">=": "bge", "==": "beq", "!="
 _BRANCH_S = {"<": "blt_s", "<=": "ble_s", ">": "bgt_s", ">=": "bge_s", "==": "beq", "!=": "bne"}
 _COMPOUND = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "%=": "%", "&=": "&", "|=": "|", "^=": "^",
              "<<=": "<<", ">>=": ">>"}
-MAX_ARGS = len(ARG_REGS)
 
 
 class ExprMixin:
@@ -35,10 +34,18 @@ class ExprMixin:
         if not self.free:
             raise at(self.node_coord, "expression too complex: no free register for a temporary "
                                       "(split it into statements)")
-        r = max(self.free)
+        r = min(self.free)  # temporaries from the bottom, locals from the top (see StmtMixin.s_Decl)
         self.free.remove(r)
         self.touched.add(r)
         return r
+
+    def take(self, r: int) -> bool:
+        """Allocate exactly register r if it is free."""
+        if r in self.free:
+            self.free.remove(r)
+            self.touched.add(r)
+            return True
+        return False
 
     def release(self, v) -> None:
         if isinstance(v, Val) and v.owned:
@@ -89,10 +96,15 @@ class ExprMixin:
         return v
 
     def gen_discard(self, node) -> None:
-        """An expression statement: its value is not needed (x++ costs what ++x does)."""
+        """An expression statement: its value is not needed (x++ costs what ++x does, a call's
+        result is not moved out of r0)."""
         if isinstance(node, c_ast.UnaryOp) and node.op in ("p++", "p--"):
             node = c_ast.UnaryOp(node.op[1:], node.expr, node.coord)
+        if isinstance(node, c_ast.Cast) and isinstance(self.unit.ctype(node.to_type), Void):
+            node = node.expr
+        self.discarding = node if isinstance(node, c_ast.FuncCall) else None
         self.release(self.gen(node))
+        self.discarding = None
 
     def type_of(self, node) -> CType:
         """The type of an expression without evaluating it (for sizeof): generated, then dropped."""
@@ -175,6 +187,24 @@ class ExprMixin:
             if isinstance(t.to, Void):
                 raise at(node.coord, "cannot dereference a void pointer")
             return self.deref(p, t.to, 0)
+        if isinstance(node, c_ast.ArrayRef) and self.is_array_lvalue(node.name):
+            # an array object (not a pointer): index it in place, e.g. page->data[1] is [page + 4]
+            lv = self.lvalue(node.name)
+            elem = lv.type.of
+            idx = self.gen(node.subscript)
+            if not isinstance(idx.type, Int):
+                raise at(node.subscript.coord, "array subscript is not an integer")
+            if idx.is_const:
+                lv.off += signed(idx.imm) * elem.size
+                lv.type = elem
+                return lv
+            scaled = self.scale(idx, elem.size)
+            if lv.base is None:
+                return LVal(elem, base=scaled.reg, sym=lv.sym, off=lv.off, owned=scaled.owned)
+            d, owned = self.target(None, scaled)
+            self.em.emit("add", Reg(d), Reg(lv.base), Reg(scaled.reg))
+            self.release(lv)
+            return LVal(elem, base=d, sym=lv.sym, off=lv.off, owned=owned)
         if isinstance(node, c_ast.ArrayRef):
             base = self.gen(node.name)
             idx = self.gen(node.subscript)
@@ -218,6 +248,19 @@ class ExprMixin:
         if isinstance(node, c_ast.Cast):
             return self.lvalue(node.expr)
         raise at(node.coord, "expression is not assignable (not an lvalue)")
+
+    def is_array_lvalue(self, node) -> bool:
+        """Is node an array object whose place is known without loading (a.b[..], p->arr)?"""
+        if isinstance(node, (c_ast.StructRef, c_ast.ID)) or (isinstance(node, c_ast.ArrayRef)
+                                                             and self.is_array_lvalue(node.name)):
+            if isinstance(node, c_ast.ID):
+                var = self.lookup(node.name)
+                return var is not None and isinstance(var.type, Array)
+            try:
+                return isinstance(self.type_of(node), Array)
+            except Exception:  # an error shows when the node is generated for real
+                return False
+        return False
 
     def deref(self, p: Val, to: CType, off: int) -> LVal:
         if p.reg is None:
@@ -685,7 +728,11 @@ class ExprMixin:
             self.release(a)
             self.release(b)
             return
-        v = self.gen(node)
+        if isinstance(node, c_ast.FuncCall) and isinstance(node.name, c_ast.ID) and node.name.name == "test_bit" \
+                and self.lookup("test_bit") is None and self.api("test_bit") is not None:
+            v = self.test_bit_flag(node)  # bit `nr` in place (no shift): enough for a branch
+        else:
+            v = self.gen(node)
         if isinstance(v.type, (Void, Struct)):
             raise at(node.coord, f"used {v.type} where a scalar is required")
         if v.reg is None:  # an address constant is never null
@@ -695,84 +742,8 @@ class ExprMixin:
         self.em.emit("jnz" if when else "jz", Reg(v.reg), Jump(label))
         self.release(v)
 
-    # -- calls ---------------------------------------------------------------------------------
-
-    def x_FuncCall(self, node, dest):
-        if not isinstance(node.name, c_ast.ID):
-            raise at(node.coord, "calls through function pointers are not supported")
-        name = node.name.name
-        args = node.args.exprs if node.args is not None else []
-        if self.lookup(name) is not None:
-            raise at(node.coord, f"'{name}' is a variable, not a function")
-        fn = self.unit.functions.get(name)
-        if fn is None or (fn.builtin and not fn.defined):
-            api = self.api(name)
-            if api is not None:
-                return api(node, args, dest)
-        if fn is None or fn.builtin and not fn.defined:
-            from .kernel_api import REFUSED_CALLS
-            if name in REFUSED_CALLS:
-                raise at(node.coord, f"{name}(): {REFUSED_CALLS[name]}")
-        if fn is None:
-            from .decls import hint
-            from .kernel_api import API_NAMES
-            raise at(node.coord, f"implicit declaration of function '{name}'"
-                     + hint(name, [*self.unit.functions, *API_NAMES]))
-        ft = fn.type
-        if not ft.unknown_params and not ft.variadic and len(args) != len(ft.params):
-            raise at(node.coord, f"{name}() takes {len(ft.params)} argument"
-                                 f"{'' if len(ft.params) == 1 else 's'}, got {len(args)}")
-        if ft.variadic:
-            raise at(node.coord, f"calls to variadic functions are not supported ({name})")
-        if len(args) > MAX_ARGS:
-            raise at(node.coord, f"at most {MAX_ARGS} arguments are supported, got {len(args)}")
-        vals = []
-        for i, a in enumerate(args):
-            v = self.gen(a)
-            if isinstance(decay(v.type), Struct):
-                raise at(a.coord, "passing a struct by value is not supported (pass a pointer)")
-            if i < len(ft.params):
-                v = self.convert(v, ft.params[i], a)
-            vals.append(v)
-        return self.call(self.unit.use_function(name), vals, ft.ret, dest)
-
-    def call(self, name: str, vals: list[Val], ret: CType, dest) -> Val:
-        for v in vals:
-            self.release(v)
-        saved = [r for r in ARG_REGS[:len(vals)] if r not in self.free]
-        for r in saved:
-            self.em.emit("push", Reg(r))
-        self.parallel_move([(ARG_REGS[i], v.operand) for i, v in enumerate(vals)])
-        self.em.emit("call", FuncRef(name))
-        for r in reversed(saved):
-            self.em.emit("pop", Reg(r))
-        self.calls_made = True
-        if isinstance(ret, Void):
-            return Val(VOID, imm=0)
-        d, owned = (dest, False) if dest is not None else (self.alloc(), True)
-        self.em.emit("mov", Reg(d), Reg(RET))
-        return Val(ret, d, owned=owned)
-
-    def parallel_move(self, moves: list[tuple[int, object]]) -> None:
-        """Move each operand to its register at once (sources may be other moves' targets)."""
-        regs = {d: s.n for d, s in moves if isinstance(s, Reg) and s.n != d}
-        consts = [(d, s) for d, s in moves if not isinstance(s, Reg)]
-        while regs:
-            for d in list(regs):
-                if d not in regs.values():
-                    self.em.emit("mov", Reg(d), Reg(regs.pop(d)))
-                    break
-            else:  # a cycle: park one target's value in the scratch register
-                d = next(iter(regs))
-                self.em.emit("mov", Reg(AT), Reg(d))
-                for k, s in regs.items():
-                    if s == d:
-                        regs[k] = AT
-        for d, s in consts:
-            self.em.emit("mov", Reg(d), s)
-
     def x_Constant_string(self, node):  # pragma: no cover - strings are handled by the API
         raise at(node.coord, "string literals are only accepted as messages of BUG/WARN/printk")
 
 
-__all__ = ["ExprMixin", "MAX_ARGS", "RET", "Func"]
+__all__ = ["ExprMixin"]

@@ -120,7 +120,7 @@ class KernelApiMixin:
         c = node.coord
         texts = split_call(self.unit.source_line(c), node.name.name, c.column or 0)
         where = f"kernel BUG at {c.file}:{c.line}!" if kind == "BUG" else f"WARNING at {c.file}:{c.line}"
-        if texts is None:
+        if texts is None or not texts:
             return where
         return f"{where} {node.name.name}({', '.join(texts)})"
 
@@ -181,6 +181,20 @@ class KernelApiMixin:
         self.em.emit("and", Reg(d), Reg(d), Imm(1))
         self.release(b)
         return Val(BOOL, d, owned=owned)
+
+    def test_bit_flag(self, node) -> Val:
+        """test_bit for a branch: the word masked to the bit, non-zero iff the bit is set."""
+        args = node.args.exprs if node.args is not None else []
+        self.nargs(node, args, 2)
+        b = self.bit(node, args[0], 0)
+        if not b.is_const:
+            self.release(b)
+            return self.k_test_bit(node, args, None)
+        lv = self.pointee(args[1])
+        self.em.emit("ld", Reg(AT), lv.mem)  # the scratch register: the branch follows at once
+        self.release(lv)
+        self.em.emit("and", Reg(AT), Reg(AT), Imm(1 << b.imm))
+        return Val(ULONG, AT)
 
     def k_atomic_bit(self, node, args, dest):
         self.nargs(node, args, 2)
@@ -441,7 +455,7 @@ class KernelApiMixin:
         return Val(VOID, imm=0)
 
     def k_warn_on(self, node, args, dest):
-        """WARN_ON(cond): if cond, count one warning in the machine's `warnings` word (a recorded
+        """WARN_ON(cond): if cond, count one warning in the machine's `<machine>_warnings` word (a recorded
         atomic add at this line); the value is cond, as in the kernel."""
         if not args:
             raise at(node.coord, f"{node.name.name}() needs a condition")

@@ -61,6 +61,9 @@ class Link:
         self.ports = dict(machine.asm.ports)
         self.bits = machine.bits
         self.defined: set[str] = set()
+        base = machine.asm.files.base_root
+        # the scenario's own headers: #include <linux/nfs_page.h> finds <scenario>/include/ first
+        self.include_dirs = [base / "include", base] if base is not None else []
 
     def display(self, path: str) -> str:
         p = Path(path)
@@ -93,7 +96,7 @@ class Link:
         self.m.c_initial.append((addr, value))
 
     def warnings_mem(self) -> SymMem:
-        name = f"{self.m.name}:warnings"
+        name = f"{self.m.name}_warnings"
         layout = self.m.asm.layout
         if name not in layout.names:
             addr = layout.allocate(1, None)
@@ -132,7 +135,8 @@ class Link:
                 m.labels_at.setdefault(pc, []).append(ins.label)
                 m.c_function_names.add(ins.label)
             m.pending.append(CPending(ins, base, label_pos))
-        m.c_frames.update(unit.frames)
+        for function, name, type_, reg, slot, lo, hi in unit.locals:
+            m.c_locals.append((function, name, type_, reg, slot, base + label_pos[lo], base + label_pos[hi]))
         m.asm.files.sources.update(unit.sources)
 
 
@@ -149,7 +153,7 @@ def resolve_initial(machine) -> None:
 
 
 def add_thread_stacks(layout, machines, threads) -> dict[str, tuple[int, int]]:
-    """A 16 KiB stack for every thread of a machine with C code: `flusher:stack`, thread-private."""
+    """A 16 KiB stack for every thread of a machine with C code: `__stack_flusher`, thread-private."""
     from ..program import Symbol
     with_c = {m.name for m in machines if m.c_function_names}
     stacks = {}
@@ -157,7 +161,7 @@ def add_thread_stacks(layout, machines, threads) -> dict[str, tuple[int, int]]:
         if machine not in with_c:
             continue
         lo = layout.allocate(STACK_WORDS, None)
-        sym = f"{name}:stack"
+        sym = f"__stack_{name}"
         layout.objects[sym] = (machine, "stack")
         layout.symbols.append(Symbol(sym, lo, sym, "", STACK_WORDS, machine))
         stacks[name] = (lo, lo + STACK_WORDS)

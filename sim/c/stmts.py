@@ -38,7 +38,15 @@ class StmtMixin:
         self.pop_scope()
 
     def pop_scope(self) -> None:
-        for var in self.scopes.pop().values():
+        scope = self.scopes.pop()
+        end = None
+        for r in self.var_ranges:
+            if r[2] is None and r[1] is not None and scope.get(r[0].name) is r[0]:
+                if end is None:
+                    end = self.em.new_label()
+                    self.em.bind(end)
+                r[2] = end
+        for var in scope.values():
             if var.reg is not None and not var.is_param:
                 self.free.append(var.reg)
 
@@ -92,7 +100,7 @@ class StmtMixin:
         var = Var(node.name, t)
         in_reg = t.is_scalar and node.name not in self.addr_taken and len(self.free) > MIN_TEMPS
         if in_reg:
-            var.reg = min(self.free)
+            var.reg = max(self.free)  # locals from the top, temporaries from the bottom
             self.free.remove(var.reg)
             self.touched.add(var.reg)
         else:
@@ -103,6 +111,9 @@ class StmtMixin:
         if node.init is not None:
             self.init_local(var, t, node.init, node)
         self.scopes[-1][node.name] = var
+        lo = self.em.new_label()
+        self.em.bind(lo)
+        self.var_ranges.append([var, lo, None])
 
     def init_local(self, var: Var, t, init, node) -> None:
         if isinstance(t, (Array, Struct)):

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 from pycparser import c_ast, c_parser
 
-from ..isa import Imm, Reg
+from ..isa import OPS, Imm, Reg
 from .ctype import Array, CType, Func, Struct, Void, decay
 from .decls import DeclMixin, hint
 from .emitter import ARG_REGS, AT, POOL, RET, SP, Emitter, FuncRef, SiteInfo
 from .errors import CError, at
+from .calls import CallMixin
 from .exprs import ExprMixin
 from .kernel_api import KernelApiMixin
 from .preprocess import INCLUDE_DIR, preprocess
@@ -42,7 +43,7 @@ class FnInfo:
     label: str = ""  # the machine label of its code
 
 
-class FuncGen(ExprMixin, StmtMixin, KernelApiMixin):
+class FuncGen(ExprMixin, CallMixin, StmtMixin, KernelApiMixin):
     def __init__(self, unit: Unit, info: FnInfo):
         self.unit = unit
         self.em = unit.em
@@ -61,8 +62,10 @@ class FuncGen(ExprMixin, StmtMixin, KernelApiMixin):
         self.case_labels: dict[int, int] = {}
         self.node_coord = info.coord
         self.calls_made = False
+        self.discarding = None
         self.needs: dict[int, int] = {}
         self.epilogue = self.em.new_label()
+        self.var_ranges: list[list] = []  # [var, start label, end label] for replay --show
 
     def lookup(self, name: str) -> Var | None:
         for scope in reversed(self.scopes):
@@ -98,7 +101,7 @@ class FuncGen(ExprMixin, StmtMixin, KernelApiMixin):
                 var.reg = reg
                 self.free.remove(reg)
             self.scopes[0][p.name] = var
-        nparams = len(params)
+            self.var_ranges.append([var, None, None])
         self.em.site = self.site_of(fdef.body.coord)
         self.stmt(fdef.body)
         for name, (label, coord) in self.goto_labels.items():
@@ -106,7 +109,8 @@ class FuncGen(ExprMixin, StmtMixin, KernelApiMixin):
                 raise at(coord, f"label '{name}' used but not defined")
         # epilogue
         self.em.site = self.site_of(_end_coord(fdef))
-        saved = sorted(self.touched - set(ARG_REGS[:nparams]) - {RET, AT, SP})
+        # the function preserves every register it writes (its arguments too) but r0, at and sp
+        saved = sorted(_written(em.code[start:]) - {RET, AT, SP})
         em.bind(self.epilogue)
         if self.frame_size:
             em.emit("leave", Imm(self.frame_size))
@@ -129,7 +133,29 @@ class FuncGen(ExprMixin, StmtMixin, KernelApiMixin):
                            else p for i, p in enumerate(em.label_pos)]
         em.drop_jumps_to_next(start)
         em.code[start].label = self.info.label
-        self.unit.frames[self.info.label] = list(self.frame_vars)
+        self.fn_start = em.new_label()
+        em.label_pos[self.fn_start] = start
+        end = em.new_label()
+        em.bind(end)
+        for var, lo, hi in self.var_ranges:
+            self.unit.locals.append((self.name, var.name, str(var.type), var.reg, var.slot,
+                                     self.fn_start if lo is None else lo, end if hi is None else hi))
+
+
+_READS_FIRST = frozenset({"jz", "jnz", "beq", "bne", "blt", "ble", "bgt", "bge", "blt_s", "ble_s", "bgt_s",
+                          "bge_s", "bug_on", "push"})
+
+
+def _written(code) -> set[int]:
+    """The registers these instructions write."""
+    out: set[int] = set()
+    for ins in code:
+        if ins.op == "recv":
+            out.update(a.n for a in ins.args[1:])
+        elif ins.args and isinstance(ins.args[0], Reg) and OPS[ins.op].signature[0] == "R" \
+                and ins.op not in _READS_FIRST:
+            out.add(ins.args[0].n)
+    return out
 
 
 def _frame(slot: int):
@@ -143,10 +169,19 @@ def _end_coord(fdef):
     return items[-1].coord if items else fdef.body.coord
 
 
+_WRITES_THROUGH = frozenset({"rt_recv"})
+
+
 def _address_taken(node) -> set[str]:
     out: set[str] = set()
 
     def walk(n):
+        if isinstance(n, c_ast.FuncCall) and isinstance(n.name, c_ast.ID) and n.name.name in _WRITES_THROUGH \
+                and n.args is not None:
+            # rt_recv(port, &a, &b) writes the words into a and b directly (registers are fine)
+            for a in n.args.exprs:
+                walk(a.expr if isinstance(a, c_ast.UnaryOp) and a.op == "&" and isinstance(a.expr, c_ast.ID) else a)
+            return
         if isinstance(n, c_ast.UnaryOp) and n.op == "&":
             e = n.expr
             while isinstance(e, (c_ast.StructRef, c_ast.ArrayRef)) and not (
@@ -175,7 +210,7 @@ class Unit(DeclMixin):
         self.constants: dict[str, int] = dict(link.constants)
         self.globals: dict[str, Var] = {}
         self.functions: dict[str, FnInfo] = {}
-        self.frames: dict[str, list] = {}
+        self.locals: list[tuple] = []  # (function, name, type, reg, slot, start label, end label)
         self.sites: dict[tuple, SiteInfo] = {}
         self.text, self.folder, self.display = text, folder, display
         self.texts: dict[str, list[str]] = {}
@@ -208,7 +243,8 @@ class Unit(DeclMixin):
     # -- the unit ------------------------------------------------------------------------------
 
     def compile(self) -> None:
-        pre, self.sources, self.macro_ints = preprocess(self.text, self.display_name, self.folder, self.display)
+        pre, self.sources, self.macro_ints = preprocess(self.text, self.display_name, self.folder, self.display,
+                                                          self.link.include_dirs)
         parser = c_parser.CParser()
         try:
             ast = parser.parse(pre, self.display_name)

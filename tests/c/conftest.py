@@ -106,3 +106,30 @@ class CRunner:
 @pytest.fixture
 def crun(tmp_path) -> CRunner:
     return CRunner(tmp_path)
+
+
+class Log:
+    """A minimal observer: (kind, thread name, symbol, mode, C line) of every event."""
+
+    def __init__(self):
+        self.system = None
+        self.events: list[tuple] = []
+
+    def attach(self, system) -> None:
+        self.system = system
+
+    def event(self, kind, core, addr, old, new, site, sync, atomic, mode=0):
+        from sim.observer import KIND_NAMES, MODE_NAMES
+        img = self.system.image
+        sym = img.symbol_at(addr) if addr >= 0 else None
+        s = img.sites[site] if site >= 0 else None
+        self.events.append((KIND_NAMES[kind], core.thread.name if core.thread else None,
+                            sym.name if sym else None, MODE_NAMES[mode], s.line if s else None, old, new))
+
+    def of(self, symbol: str) -> list[tuple]:
+        return [e for e in self.events if e[2] == symbol]
+
+
+@pytest.fixture
+def clog():
+    return Log

@@ -38,7 +38,7 @@ def test_each_thread_has_its_own_stack_and_address_taken_locals_live_there(crun)
     assert system.read_symbol("result[1]") == 50 and system.read_symbol("result[0]") == 0
     stacks = system.image.stacks
     assert set(stacks) == {"a", "b"} and stacks["a"][1] - stacks["a"][0] == STACK_WORDS
-    assert system.image.symbol("a:stack").size == STACK_WORDS
+    assert system.image.symbol("__stack_a").size == STACK_WORDS
 
 
 def test_returning_from_the_entry_function_ends_the_thread(crun):
@@ -57,16 +57,16 @@ def test_c_and_assembly_on_one_machine_call_each_other_and_share_data(crun):
         """,
         "helper.s": """
             .word asm_counter, 0
-            ; triple(r1): r0 = 3 * r1 + c_add(1, 2), keeping the registers it uses
+            ; triple(r1): r0 = c_add(1, 2); like a C function it keeps every register but r0 and at
             triple:
+                push r1
                 push r2
                 mul r2, r1, 3
                 mov r1, 1
                 mov r2, 2
                 call c_add
-                add r0, r0, 0
                 pop r2
-                mul r1, r1, 0
+                pop r1
                 ret
         """}, sources=["main.c", "helper.s"])
     assert outcome.outcome == "completed", outcome

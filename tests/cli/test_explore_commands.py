@@ -46,13 +46,14 @@ def test_nfs_v1_is_clean_at_k1():
 
 
 def test_shrink_nfs_failure(tmp_path):
+    nfs = str(Path(__file__).resolve().parents[2] / "bench" / "scenarios" / "nfs_vmxmon_asm")  # the assembly original
     run = tmp_path / "run"
-    assert invoke("record", "nfs_vmxmon", "--cores", "2", "--seed", "2", "-o", run, "--json").exit_code == 0
+    assert invoke("record", nfs, "--cores", "2", "--seed", "2", "-o", run, "--json").exit_code == 0
     shrunk = tmp_path / "shrunk"
     result = invoke("shrink", run, "-o", shrunk, "--json")
     assert result.exit_code == 0, result.output
     d = json.loads(result.output)
-    explored = json.loads(invoke("explore", "nfs_vmxmon", "--cores", "2", "--preemptions", "2", "--json").output)
+    explored = json.loads(invoke("explore", nfs, "--cores", "2", "--preemptions", "2", "--json").output)
     assert d["preemptions"] <= explored["failure"]["preemptions"] < d["original_preemptions"]
     meta = json.loads((shrunk / "meta.json").read_text())
     original = json.loads((run / "meta.json").read_text())
@@ -62,7 +63,7 @@ def test_shrink_nfs_failure(tmp_path):
     assert d["text"].startswith(f"{d['preemptions']} preemption")
     # the shrunk run replays byte for byte from its own schedule
     again = tmp_path / "again"
-    assert invoke("record", "nfs_vmxmon", "--cores", "2", "--schedule", shrunk / "schedule.json", "-o", again,
+    assert invoke("record", nfs, "--cores", "2", "--schedule", shrunk / "schedule.json", "-o", again,
                   "--json").exit_code == 0
     parts = sorted(p.name for p in (shrunk / "events").iterdir())
     assert parts and all((shrunk / "events" / p).read_bytes() == (again / "events" / p).read_bytes() for p in parts)
@@ -70,7 +71,7 @@ def test_shrink_nfs_failure(tmp_path):
 
 def test_shrink_refuses_a_passing_run(tmp_path):
     run = tmp_path / "run"
-    invoke("record", "race_counter", "--cores", "1", "-o", run)
+    invoke("record", "race_counter_asm", "--cores", "1", "-o", run)
     result = invoke("shrink", run, "-o", tmp_path / "s")
     assert result.exit_code == 2 and "did not fail" in result.output and "Traceback" not in result.output
 

@@ -64,7 +64,7 @@ def scenario(tmp_path: Path, toml: str = PANICKY_TOML, source: str = PANICKY_SOU
 
 
 def test_text_output():
-    result = invoke("race_counter", "--cores", "1", "--seed", "4", "--show", "counter")
+    result = invoke("race_counter_asm", "--cores", "1", "--seed", "4", "--show", "counter")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "outcome: completed" in out
@@ -74,7 +74,7 @@ def test_text_output():
 
 
 def test_json_output_keys_and_values():
-    result = invoke("race_counter", "--cores", "2", "--seed", "3", "--show", "counter", "--json")
+    result = invoke("race_counter_asm", "--cores", "2", "--seed", "3", "--show", "counter", "--json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert set(data) == {"outcome", "instructions", "cycles", "memory"}
@@ -96,17 +96,17 @@ def test_json_matches_the_simulator():
 
 
 def test_same_seed_same_output_and_seeds_differ():
-    outs = [invoke("race_counter", "-c", "2", "-s", str(s), "--show", "counter", "--json").stdout for s in (1, 1, 2, 3, 4, 5)]
+    outs = [invoke("race_counter_asm", "-c", "2", "-s", str(s), "--show", "counter", "--json").stdout for s in (1, 1, 2, 3, 4, 5)]
     assert outs[0] == outs[1]
     assert len({json.loads(o)["memory"]["counter"] for o in outs}) >= 2
 
 
 def test_params_and_options_reach_the_run():
-    data = json.loads(invoke("race_counter", "-c", "1", "-p", "N=7", "--show", "counter", "--json").stdout)
+    data = json.loads(invoke("race_counter_asm", "-c", "1", "-p", "N=7", "--show", "counter", "--json").stdout)
     assert data["memory"]["counter"] == 14
-    data = json.loads(invoke("race_counter", "-c", "1", "--param", "N=0x10", "--show", "counter", "--json").stdout)
+    data = json.loads(invoke("race_counter_asm", "-c", "1", "--param", "N=0x10", "--show", "counter", "--json").stdout)
     assert data["memory"]["counter"] == 32
-    data = json.loads(invoke("race_counter", "--step-limit", "50", "--json").stdout)
+    data = json.loads(invoke("race_counter_asm", "--step-limit", "50", "--json").stdout)
     assert (data["outcome"], data["instructions"]) == ("step_limit", 50)
     for sched in ("random", "roundrobin", "pct"):
         result = invoke("locked_counter", "--sched", sched, "--depth", "2", "--quantum", "5", "--show", "counter")
@@ -150,7 +150,7 @@ def test_unknown_scenario():
 
 
 def test_unknown_variant():
-    refused(invoke("race_counter", "--variant", "v9"), "unknown variant 'v9'", "scenario.toml")
+    refused(invoke("race_counter_asm", "--variant", "v9"), "unknown variant 'v9'", "scenario.toml")
 
 
 @pytest.mark.parametrize("param, fragment", [
@@ -161,11 +161,11 @@ def test_unknown_variant():
     ("NN=3", "did you mean 'N'?"),
 ])
 def test_bad_param(param, fragment):
-    refused(invoke("race_counter", "--param", param), fragment)
+    refused(invoke("race_counter_asm", "--param", param), fragment)
 
 
 def test_unknown_show_symbol():
-    refused(invoke("race_counter", "--show", "countr"), "unknown symbol 'countr'", "did you mean 'counter'")
+    refused(invoke("race_counter_asm", "--show", "countr"), "unknown symbol 'countr'", "did you mean 'counter'")
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -176,7 +176,7 @@ def test_unknown_show_symbol():
     (["--step-limit", "0"], "--step-limit must be positive"),
 ])
 def test_bad_options(args, fragment):
-    refused(invoke("race_counter", *args), fragment)
+    refused(invoke("race_counter_asm", *args), fragment)
 
 
 def test_malformed_source(tmp_path):

@@ -18,7 +18,7 @@ def nfs(tmp_path_factory, nfs_seed):
 
 @pytest.fixture(scope="module")
 def rc(tmp_path_factory):
-    return tracer.record("race_counter", tmp_path_factory.mktemp("small") / "rc", cores=2, seed=3,
+    return tracer.record("race_counter_asm", tmp_path_factory.mktemp("small") / "rc", cores=2, seed=3,
                          params=(("N", 5),)).path
 
 
@@ -63,11 +63,11 @@ def test_replay_to_end_on_a_run_that_did_not_panic(rc):
 
 
 def test_sweep_json_reports_the_options_used():
-    d = json.loads(ok(invoke("sweep", "race_counter", "--seeds", "0..1", "-p", "N=3", "--json")).stdout)
+    d = json.loads(ok(invoke("sweep", "race_counter_asm", "--seeds", "0..1", "-p", "N=3", "--json")).stdout)
     o = d["options"]
     assert o["cores"] == 2  # the scenario's, not null
     assert o["quantum"] == 8 and o["step_limit"] == 2_000_000
-    d = json.loads(ok(invoke("sweep", "race_counter", "--seeds", "0..1", "-p", "N=3", "-c", "3", "--sched",
+    d = json.loads(ok(invoke("sweep", "race_counter_asm", "--seeds", "0..1", "-p", "N=3", "-c", "3", "--sched",
                              "roundrobin", "--quantum", "5", "--step-limit", "999", "--json")).stdout)
     assert (d["options"]["cores"], d["options"]["quantum"], d["options"]["step_limit"]) == (3, 5, 999)
 

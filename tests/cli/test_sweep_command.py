@@ -59,12 +59,12 @@ def test_sweep_text(failing_window):
 
 
 def test_sweep_counts_on_race_counter():
-    res = ok(invoke("sweep", "race_counter", "--cores", "2", "--seeds", "0..9", "-p", "N=10", "--json"))
+    res = ok(invoke("sweep", "race_counter_asm", "--cores", "2", "--seeds", "0..9", "-p", "N=10", "--json"))
     d = json.loads(res.stdout)
     assert d["runs"] == 10 == sum(d["outcomes"].values())
     assert d["seeds"] == "0..9"
     assert d["failing"] == []
-    res = ok(invoke("sweep", "race_counter", "--cores", "2", "--seeds", "3", "-p", "N=10"))
+    res = ok(invoke("sweep", "race_counter_asm", "--cores", "2", "--seeds", "3", "-p", "N=10"))
     assert "1 runs of" in res.stdout
     assert "no failing seed" in res.stdout
 
@@ -99,21 +99,21 @@ def test_sweep_one_core_finds_nothing():
     ("-2..4", "--seeds expects"),
 ])
 def test_sweep_bad_seeds(seeds, fragment):
-    refused(invoke("sweep", "race_counter", f"--seeds={seeds}"), fragment)
+    refused(invoke("sweep", "race_counter_asm", f"--seeds={seeds}"), fragment)
 
 
 def test_sweep_bad_arguments(tmp_path):
     refused(invoke("sweep", "race_countr", "--seeds", "0..3"), "no such scenario")
     refused(invoke("sweep", "nfs_vmxmon", "-V", "v7", "--seeds", "0..3"), "unknown variant 'v7'")
-    refused(invoke("sweep", "race_counter", "--seeds", "0..3", "-j", "0"), "-j")
-    refused(invoke("sweep", "race_counter", "--seeds", "0..3", "-p", "Q=1"), "unknown parameter")
+    refused(invoke("sweep", "race_counter_asm", "--seeds", "0..3", "-j", "0"), "-j")
+    refused(invoke("sweep", "race_counter_asm", "--seeds", "0..3", "-p", "Q=1"), "unknown parameter")
     f = tmp_path / "file"
     f.write_text("x")
-    refused(invoke("sweep", "race_counter", "--seeds", "0..3", "--keep", f / "k"), "--keep")
+    refused(invoke("sweep", "race_counter_asm", "--seeds", "0..3", "--keep", f / "k"), "--keep")
 
 
 def test_sweep_missing_seeds_is_a_usage_error():
-    res = invoke("sweep", "race_counter")
+    res = invoke("sweep", "race_counter_asm")
     assert res.exit_code == 2
     assert "--seeds" in res.output
     assert "Traceback" not in res.output
@@ -131,13 +131,13 @@ def _crash_on_4(scenario, options, seed, keep, *rest):
 
 def test_sweep_reports_a_crashed_worker(monkeypatch):
     monkeypatch.setattr(sweep_session, "run_seed", _crash_on_4)
-    res = ok(invoke("sweep", "race_counter", "--seeds", "0..7", "-p", "N=10", "--json"))
+    res = ok(invoke("sweep", "race_counter_asm", "--seeds", "0..7", "-p", "N=10", "--json"))
     d = json.loads(res.stdout)
     assert d["runs"] == 8
     assert d["outcomes"] == {"completed": 7, "crashed": 1}
     assert [e["seed"] for e in d["errors"]] == [4]
     assert d["errors"][0]["outcome"] == "crashed"
-    res = ok(invoke("sweep", "race_counter", "--seeds", "3..5", "-p", "N=10"))
+    res = ok(invoke("sweep", "race_counter_asm", "--seeds", "3..5", "-p", "N=10"))
     assert "seed 4: crashed" in res.stdout
 
 
@@ -150,7 +150,7 @@ def _race_with_check(tmp_path):
     from sim.scenario import BUNDLED
 
     folder = tmp_path / "race"
-    shutil.copytree(BUNDLED / "race_counter", folder)
+    shutil.copytree(BUNDLED / "race_counter_asm", folder)
     toml = folder / "scenario.toml"
     toml.write_text(toml.read_text() + '\n[[checks]]\nname = "no lost update"\nexpr = "counter == 2 * N"\n')
     return folder
@@ -189,7 +189,7 @@ def test_sweep_refuses_a_scenario_that_does_not_assemble(tmp_path, monkeypatch):
 
 
 def test_sweep_refuses_an_unknown_show_symbol():
-    refused(invoke("sweep", "race_counter", "--seeds", "0..3", "--show", "countr"), "unknown symbol 'countr'")
+    refused(invoke("sweep", "race_counter_asm", "--seeds", "0..3", "--show", "countr"), "unknown symbol 'countr'")
 
 
 def test_sweep_check_invariants_counts_broken_invariants():
@@ -203,5 +203,5 @@ def test_sweep_check_invariants_counts_broken_invariants():
 
 
 def test_sweep_bad_engine():
-    refused(invoke("sweep", "race_counter", "--seeds", "0..3", "--engine", "spark"), "unknown engine 'spark'")
-    refused(invoke("sweep", "race_counter", "--seeds", "0..3", "--address", "auto"), "--address applies to --engine ray")
+    refused(invoke("sweep", "race_counter_asm", "--seeds", "0..3", "--engine", "spark"), "unknown engine 'spark'")
+    refused(invoke("sweep", "race_counter_asm", "--seeds", "0..3", "--address", "auto"), "--address applies to --engine ray")

@@ -28,7 +28,7 @@ def snapshot(folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def rc(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "rc"
-    ok(invoke("record", "race_counter", "-o", out, "--cores", "2", "--seed", "3", "-p", "N=20",
+    ok(invoke("record", "race_counter_asm", "-o", out, "--cores", "2", "--seed", "3", "-p", "N=20",
               "--checkpoint-every", "25", "--json"))
     return out
 
@@ -46,7 +46,7 @@ def nfs(tmp_path_factory) -> Path:
 
 def test_record_json(tmp_path):
     out = tmp_path / "r"
-    res = ok(invoke("record", "race_counter", "-o", out, "-c", "2", "-s", "3", "-p", "N=20", "--show", "counter",
+    res = ok(invoke("record", "race_counter_asm", "-o", out, "-c", "2", "-s", "3", "-p", "N=20", "--show", "counter",
                     "--json"))
     d = json.loads(res.stdout)
     run = tracer.RunDir.open(out)
@@ -61,7 +61,7 @@ def test_record_json(tmp_path):
 
 def test_record_text(tmp_path):
     out = tmp_path / "r"
-    res = ok(invoke("record", "race_counter", "-o", out, "-p", "N=5", "--show", "counter"))
+    res = ok(invoke("record", "race_counter_asm", "-o", out, "-p", "N=5", "--show", "counter"))
     assert "outcome: completed" in res.stdout
     assert f"recorded {tracer.RunDir.open(out).meta['events']:,} events to {out}" in res.stdout
     value = tracer.RunDir.open(out).meta["memory"]["counter"]
@@ -87,14 +87,14 @@ def test_record_panic_output(tmp_path):
 
 def test_record_force_replaces_a_run(tmp_path):
     out = tmp_path / "r"
-    ok(invoke("record", "race_counter", "-o", out, "-p", "N=5", "--json"))
-    ok(invoke("record", "race_counter", "-o", out, "-p", "N=7", "--force", "--json"))
+    ok(invoke("record", "race_counter_asm", "-o", out, "-p", "N=5", "--json"))
+    ok(invoke("record", "race_counter_asm", "-o", out, "-p", "N=7", "--force", "--json"))
     assert tracer.RunDir.open(out).meta["options"]["params"] == {"N": 7}
 
 
 def test_record_unknown_scenario(tmp_path):
     refused(invoke("record", "race_countr", "-o", tmp_path / "r"), "no such scenario: race_countr",
-            "race_counter")
+            "race_counter_asm")
     assert not (tmp_path / "r").exists()
 
 
@@ -119,12 +119,12 @@ def test_record_unknown_variant(tmp_path):
     (["--step-limit", "0"], "--step-limit"),
 ])
 def test_record_bad_options(tmp_path, args, fragment):
-    refused(invoke("record", "race_counter", "-o", tmp_path / "r", *args), fragment)
+    refused(invoke("record", "race_counter_asm", "-o", tmp_path / "r", *args), fragment)
     assert not (tmp_path / "r").exists()
 
 
 def test_record_checkpoint_every_zero(tmp_path):
-    refused(invoke("record", "race_counter", "-o", tmp_path / "r", "--checkpoint-every", "0"),
+    refused(invoke("record", "race_counter_asm", "-o", tmp_path / "r", "--checkpoint-every", "0"),
             "--checkpoint-every")
 
 
@@ -133,7 +133,7 @@ def test_record_existing_non_empty_directory(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("precious")
     before = snapshot(out)
-    refused(invoke("record", "race_counter", "-o", out), str(out), "--force")
+    refused(invoke("record", "race_counter_asm", "-o", out), str(out), "--force")
     assert snapshot(out) == before
 
 
@@ -141,7 +141,7 @@ def test_record_existing_run_without_force(tmp_path, rc):
     out = tmp_path / "r"
     shutil.copytree(rc, out)
     before = snapshot(out)
-    refused(invoke("record", "race_counter", "-o", out), "not empty")
+    refused(invoke("record", "race_counter_asm", "-o", out), "not empty")
     assert snapshot(out) == before
 
 
@@ -150,7 +150,7 @@ def test_record_force_on_a_directory_that_is_not_a_run(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("precious")
     before = snapshot(out)
-    refused(invoke("record", "race_counter", "-o", out, "--force"), "not a run directory")
+    refused(invoke("record", "race_counter_asm", "-o", out, "--force"), "not a run directory")
     assert snapshot(out) == before
 
 
@@ -158,18 +158,18 @@ def test_record_unwritable_output(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
     # (running as root, a chmod-ed directory would still be writable: a path under a file never is)
-    refused(invoke("record", "race_counter", "-o", f / "r"), str(f / "r"), "cannot write")
-    refused(invoke("record", "race_counter", "-o", f), "not a directory")
+    refused(invoke("record", "race_counter_asm", "-o", f / "r"), str(f / "r"), "cannot write")
+    refused(invoke("record", "race_counter_asm", "-o", f), "not a directory")
     assert f.read_text() == "x"
 
 
 def test_record_unknown_show_symbol(tmp_path):
-    refused(invoke("record", "race_counter", "-o", tmp_path / "r", "--show", "countr"), "unknown symbol 'countr'",
+    refused(invoke("record", "race_counter_asm", "-o", tmp_path / "r", "--show", "countr"), "unknown symbol 'countr'",
             "counter")
 
 
 def test_record_unknown_show_symbol_leaves_nothing(tmp_path):
-    refused(invoke("record", "race_counter", "-o", tmp_path / "r", "--show", "countr"))
+    refused(invoke("record", "race_counter_asm", "-o", tmp_path / "r", "--show", "countr"))
     assert not (tmp_path / "r").exists()
 
 
@@ -243,7 +243,7 @@ def test_replay_missing_to_is_a_usage_error(rc):
 
 def test_replay_refuses_a_changed_scenario(tmp_path):
     folder = tmp_path / "scn"
-    shutil.copytree(load_scenario("race_counter").folder, folder)
+    shutil.copytree(load_scenario("race_counter_asm").folder, folder)
     out = tmp_path / "r"
     ok(invoke("record", folder, "-o", out, "-p", "N=5", "--json"))
     ok(invoke("replay", out, "--to", "5"))
@@ -367,7 +367,7 @@ def test_ctrl_c_keeps_what_was_recorded_and_says_so(tmp_path):
     import time
 
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "revtrace.cli", "record", "race_counter", "--cores", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "revtrace.cli", "record", "race_counter_asm", "--cores", "2",
                              "-p", "N=5000000", "--step-limit", "500000000", "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 120

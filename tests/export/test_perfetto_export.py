@@ -24,7 +24,7 @@ runner = CliRunner(mix_stderr=False) if "mix_stderr" in inspect.signature(CliRun
 @pytest.fixture(scope="module")
 def nfs(tmp_path_factory):
     base = tmp_path_factory.mktemp("nfs")
-    run = tracer.record("nfs_vmxmon", base / "run", variant="v2", cores=2, seed=2)
+    run = tracer.record("nfs_vmxmon", base / "run", variant="v2", cores=2, seed=69)
     assert run.meta["outcome"] == "panic"
     out = base / "trace.pftrace"
     summary = export_perfetto(run.path, out, watch=["page0.flags", "req0.wb_flags"], counters=["page0.flags"])
@@ -150,16 +150,16 @@ def test_flows_join_race_pairs_and_messages(nfs):
 def test_a_range_and_the_cli(nfs, tmp_path):
     run_path, _, _ = nfs
     out = tmp_path / "part.pftrace"
-    result = runner.invoke(app, ["export", str(run_path), "--format", "perfetto", "-o", str(out), "--from", "500",
-                                 "--to", "561", "--json"], catch_exceptions=False)
+    result = runner.invoke(app, ["export", str(run_path), "--format", "perfetto", "-o", str(out), "--from", "400",
+                                 "--to", "472", "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert (summary["from"], summary["to"], summary["events"]) == (500, 561, 62)
+    assert (summary["from"], summary["to"], summary["events"]) == (400, 472, 73)
     assert summary["watch"] == ["page0.flags", "req0.wb_flags"]  # the broken invariant's words
     trace = Trace()
     trace.ParseFromString(out.read_bytes())
     with queries.open_run(run_path) as run:
-        c500 = run.sql("SELECT cycle FROM events WHERE seq = 500").to_pylist()[0]["cycle"]
+        c500 = run.sql("SELECT cycle FROM events WHERE seq = 400").to_pylist()[0]["cycle"]
     slice_starts = [p.timestamp for p in trace.packet if p.HasField("track_event")
                     and p.track_event.type == TrackEvent.TYPE_SLICE_BEGIN and "first seq" in
                     {a.name for a in p.track_event.debug_annotations}]
@@ -168,7 +168,7 @@ def test_a_range_and_the_cli(nfs, tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--watch", "page9.flagz"], "page9.flagz"),
-    (["--from", "900"], "--from 900 is outside the run's events 0..561"),
+    (["--from", "900"], "--from 900 is outside the run's events 0..472"),
     (["--from", "20", "--to", "10"], "--from 20 is after --to 10"),
 ])
 def test_bad_input_is_one_line(nfs, tmp_path, args, fragment):

@@ -18,7 +18,7 @@ def record(tmp_path: Path, scenario: str, seed: int = 1, cores: int = 2, **optio
 
 
 def test_race_counter_on_two_cores_races_on_counter(tmp_path):
-    with queries.open_run(record(tmp_path, "race_counter")) as run:
+    with queries.open_run(record(tmp_path, "race_counter_asm")) as run:
         races = run.races()
         assert races and {r["symbol"] for r in races} == {"counter"}
         assert {r["first"]["thread"] for r in races} | {r["second"]["thread"] for r in races} == {"t0", "t1"}
@@ -39,7 +39,7 @@ def test_message_passing_litmus_races(tmp_path):
         assert {r["symbol"] for r in run.races()} == {"x", "flag"}
 
 
-@pytest.mark.parametrize("scenario", ["race_counter", "locked_counter", "mp", "sb"])
+@pytest.mark.parametrize("scenario", ["race_counter_asm", "locked_counter", "mp", "sb"])
 @pytest.mark.parametrize("cores", [1, 2])
 def test_races_match_the_reference(tmp_path, scenario, cores):
     from reference import Ref
@@ -68,7 +68,7 @@ def test_lists_in_locksets_and_orderings(tmp_path):
     the scenario loader takes them and the checks use every entry."""
     import shutil
     folder = tmp_path / "lists"
-    shutil.copytree(SCENARIOS / "race_counter", folder)
+    shutil.copytree(SCENARIOS / "race_counter_asm", folder)
     with open(folder / "scenario.toml", "a") as f:
         f.write('\n[[locksets]]\nname = "both"\nfields = ["counter", "count*"]\nlock = "counter"\n'
                 '\n[[orderings]]\nname = "listed"\nbefore = ["worker", "counter.s:9"]\nafter = ["counter.s:11"]\n')

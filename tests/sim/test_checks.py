@@ -28,7 +28,7 @@ def with_toml(tmp_path, bundled: str, extra: str):
 
 
 def test_a_false_final_check_is_the_outcome(tmp_path):
-    sc = load_scenario(with_toml(tmp_path, "race_counter", CHECK))
+    sc = load_scenario(with_toml(tmp_path, "race_counter_asm", CHECK))
     outcomes = [System(sc, RunOptions(seed=s, params=(("N", 20),))).run() for s in range(10)]
     failed = [o for o in outcomes if o.outcome == "check_failed"]
     assert failed, [o.outcome for o in outcomes]
@@ -48,7 +48,7 @@ def test_the_same_check_holds_on_the_locked_counter(tmp_path):
 
 
 def test_one_core_never_loses_an_update(tmp_path):
-    sc = load_scenario(with_toml(tmp_path, "race_counter", CHECK))
+    sc = load_scenario(with_toml(tmp_path, "race_counter_asm", CHECK))
     for seed in range(10):
         assert System(sc, RunOptions(seed=seed, cores=1, params=(("N", 20),))).run().outcome == "completed"
 
@@ -81,7 +81,7 @@ def test_a_broken_invariant_stops_the_run_at_the_recorded_seq(tmp_path):
 
 
 def test_a_check_that_does_not_parse_is_refused_when_loading(tmp_path):
-    folder = with_toml(tmp_path, "race_counter", '[[checks]]\nname = "bad"\nexpr = "counter == (2"\n')
+    folder = with_toml(tmp_path, "race_counter_asm", '[[checks]]\nname = "bad"\nexpr = "counter == (2"\n')
     with pytest.raises(ScenarioError) as e:
         load_scenario(folder)
     assert str(e.value).startswith(str(folder / "scenario.toml"))
@@ -89,7 +89,7 @@ def test_a_check_that_does_not_parse_is_refused_when_loading(tmp_path):
 
 
 def test_a_check_naming_an_unknown_symbol_is_refused(tmp_path):
-    folder = with_toml(tmp_path, "race_counter", '[[checks]]\nname = "typo"\nexpr = "countr == 2"\n')
+    folder = with_toml(tmp_path, "race_counter_asm", '[[checks]]\nname = "typo"\nexpr = "countr == 2"\n')
     with pytest.raises(ScenarioError, match="unknown symbol or constant 'countr'"):
         System(load_scenario(folder), RunOptions())
 

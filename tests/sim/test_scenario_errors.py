@@ -250,7 +250,7 @@ def test_malformed_source_is_an_asm_error_with_a_location(rig):
 # Bundled scenarios by name
 
 def test_bundled_scenario_by_name():
-    assert resolve_scenario_path("race_counter") == BUNDLED / "race_counter" / "scenario.toml"
+    assert resolve_scenario_path("race_counter_asm") == BUNDLED / "race_counter_asm" / "scenario.toml"
 
 
 @pytest.mark.parametrize("name, suggestion", [("race_countr", "race_counter"), ("lockd_counter", "locked_counter"),
@@ -260,7 +260,7 @@ def test_unknown_bundled_scenario_suggests_the_closest(name, suggestion):
         load_scenario(name)
     message = str(info.value)
     assert message.startswith(f"no such scenario: {name}; did you mean '{suggestion}'")
-    assert "(bundled: " in message and "race_counter" in message and "locked_counter" in message
+    assert "(bundled: " in message and "race_counter_asm" in message and "locked_counter" in message
 
 
 def test_unknown_bundled_scenario_without_a_close_match():

@@ -34,7 +34,7 @@ def n_of(name: str) -> int:
 
 
 def test_bundled_scenarios_load():
-    for name in ("race_counter", "locked_counter", "sb", "mp"):
+    for name in ("race_counter_asm", "locked_counter", "sb", "mp"):
         sc = load_scenario(name)
         assert sc.name == name
         assert [t.name for t in sc.threads] in (["t0", "t1"], ["P0", "P1"])
@@ -42,16 +42,16 @@ def test_bundled_scenarios_load():
 
 @pytest.mark.parametrize("model", ["sc", "tso"])
 def test_race_counter_on_one_core_never_loses_an_update(model):
-    n = n_of("race_counter")
-    for seed, outcome, read in sweep("race_counter", SEEDS, cores=1, memory_model=model):
+    n = n_of("race_counter_asm")
+    for seed, outcome, read in sweep("race_counter_asm", SEEDS, cores=1, memory_model=model):
         assert outcome.outcome == "completed", (seed, outcome)
         assert read("counter") == 2 * n, seed
 
 
 def test_race_counter_on_two_cores_loses_updates_for_some_seeds():
-    n = n_of("race_counter")
+    n = n_of("race_counter_asm")
     results = {}
-    for seed, outcome, read in sweep("race_counter", SEEDS, cores=2):
+    for seed, outcome, read in sweep("race_counter_asm", SEEDS, cores=2):
         assert outcome.outcome == "completed"
         value = read("counter")
         assert 2 <= value <= 2 * n, (seed, value)
@@ -62,7 +62,7 @@ def test_race_counter_on_two_cores_loses_updates_for_some_seeds():
 
 
 def test_race_counter_param_override():
-    for seed, outcome, read in sweep("race_counter", range(20), cores=1, params=(("N", 7),)):
+    for seed, outcome, read in sweep("race_counter_asm", range(20), cores=1, params=(("N", 7),)):
         assert read("counter") == 14
 
 
@@ -128,8 +128,8 @@ def test_mp_never_sees_the_flag_without_the_data(model):
 @pytest.mark.parametrize("model", ["sc", "tso"])
 def test_properties_over_more_seeds_and_schedulers(sched, model):
     seeds = MORE_SEEDS if sched == "random" else SEEDS
-    n = n_of("race_counter")
-    for seed, outcome, read in sweep("race_counter", seeds, cores=1, sched=sched, memory_model=model):
+    n = n_of("race_counter_asm")
+    for seed, outcome, read in sweep("race_counter_asm", seeds, cores=1, sched=sched, memory_model=model):
         assert read("counter") == 2 * n
     for cores in (1, 2, 4):
         for seed, outcome, read in sweep("locked_counter", seeds, cores=cores, sched=sched, memory_model=model):

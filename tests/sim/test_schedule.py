@@ -13,8 +13,8 @@ from sim.system import System
 RUNS = [
     ("nfs_vmxmon", RunOptions(cores=2, seed=2)),
     ("nfs_vmxmon", RunOptions(cores=3, seed=5, sched="pct", depth=2)),
-    ("race_counter", RunOptions(seed=1, sched="roundrobin", quantum=3)),
-    ("race_counter", RunOptions(seed=2, max_burst=2)),
+    ("race_counter_asm", RunOptions(seed=1, sched="roundrobin", quantum=3)),
+    ("race_counter_asm", RunOptions(seed=2, max_burst=2)),
     ("nfs_vmxmon", RunOptions(cores=2, seed=3, sched="pos")),
     ("nfs_vmxmon", RunOptions(cores=3, seed=1, sched="pct-mc", depth=3)),
     ("sb", RunOptions(seed=4, memory_model="tso")),
@@ -51,7 +51,7 @@ def test_tso_drains_are_steps():
 
 
 def test_a_prefix_goes_on_without_preemption():
-    sc = load_scenario("race_counter")
+    sc = load_scenario("race_counter_asm")
     system = System(sc, RunOptions(), schedule=Schedule(["host:0", "host:1"], "sc", [(1, 5)]), save_schedule=True)
     outcome = system.run()
     assert outcome.outcome == "completed"
@@ -86,7 +86,7 @@ def test_malformed_schedule_files(tmp_path, text, message):
 
 
 def test_a_schedule_for_other_cores_or_model_is_refused():
-    sc = load_scenario("race_counter")
+    sc = load_scenario("race_counter_asm")
     with pytest.raises(ScheduleError, match="for cores host:0, host:1, host:2"):
         System(sc, RunOptions(), schedule=Schedule(["host:0", "host:1", "host:2"], "sc", []))
     with pytest.raises(ScheduleError, match="memory model tso"):

@@ -85,7 +85,7 @@ def test_same_seed_same_events(rig, sched, model):
         assert runs[0][2][0][counter] == 40
 
 
-@pytest.mark.parametrize("name, cores", [("race_counter", 2), ("locked_counter", 4), ("sb", 2), ("mp", 2)])
+@pytest.mark.parametrize("name, cores", [("race_counter_asm", 2), ("locked_counter", 4), ("sb", 2), ("mp", 2)])
 def test_same_seed_same_events_on_bundled_scenarios(rig, name, cores):
     sc = load_scenario(name)
     for model in ("sc", "tso"):
@@ -793,7 +793,7 @@ def test_plain_and_observed_runs_agree(rig, model, sched):
             assert a == b, (folder.name, seed)
 
 
-@pytest.mark.parametrize("name, cores", [("race_counter", 1), ("race_counter", 2), ("locked_counter", 4),
+@pytest.mark.parametrize("name, cores", [("race_counter_asm", 1), ("race_counter_asm", 2), ("locked_counter", 4),
                                          ("sb", 2), ("mp", 2)])
 def test_plain_and_observed_agree_on_bundled_scenarios(name, cores):
     folder = load_scenario(name).folder

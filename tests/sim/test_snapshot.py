@@ -204,7 +204,7 @@ def test_snapshot_restore_at_every_decision_of_a_small_run(rig):
     check_split(rig, folder, list(range(0, min(total, 400), 11)), **options)
 
 
-@pytest.mark.parametrize("name, cores", [("race_counter", 2), ("locked_counter", 4), ("sb", 2), ("mp", 2)])
+@pytest.mark.parametrize("name, cores", [("race_counter_asm", 2), ("locked_counter", 4), ("sb", 2), ("mp", 2)])
 def test_snapshot_restore_bundled(rig, name, cores):
     folder = load_scenario(name).folder
     for seed, model in ((0, "sc"), (1, "tso")):

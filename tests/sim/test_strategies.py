@@ -10,7 +10,7 @@ from sim.scenario import RunOptions, load_scenario
 from sim.system import System
 
 NFS = load_scenario("nfs_vmxmon")
-RACE = load_scenario("race_counter")
+RACE = load_scenario("race_counter_asm")
 
 
 class Bursts:
@@ -59,7 +59,7 @@ def test_each_strategy_is_a_function_of_the_seed(sched, extra):
 
 
 def test_pct_steps_default_is_measured_from_the_seed_zero_run():
-    sc = load_scenario("race_counter")
+    sc = load_scenario("race_counter_asm")
     assert sc.pct_steps == 0
     first = System(sc, RunOptions(seed=0)).run().instructions
     assert strategies.pct_steps(sc, RunOptions(sched="pct")) == first

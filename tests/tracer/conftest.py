@@ -197,7 +197,7 @@ def runs_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def rc_run(runs_root) -> tracer.RunDir:
     """race_counter, N=20, two cores."""
-    return tracer.record("race_counter", runs_root / "rc", cores=2, seed=3, params=(("N", N),),
+    return tracer.record("race_counter_asm", runs_root / "rc", cores=2, seed=3, params=(("N", N),),
                          show=["counter"])
 
 
@@ -212,7 +212,7 @@ def lc_run(runs_root) -> tracer.RunDir:
 def rc_batches(runs_root) -> tracer.RunDir:
     """race_counter with N=200 and a checkpoint (hence a flushed batch) every 100 instructions:
     about two dozen batches in one part file, and as many checkpoints."""
-    return tracer.record("race_counter", runs_root / "rc_batches", cores=2, seed=3, params=(("N", 200),),
+    return tracer.record("race_counter_asm", runs_root / "rc_batches", cores=2, seed=3, params=(("N", 200),),
                          checkpoint_every=100, show=["counter"])
 
 

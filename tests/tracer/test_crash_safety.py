@@ -32,7 +32,7 @@ CHILD = textwrap.dedent("""
     with open(progress_file, "w", buffering=1) as f:
         def progress(instructions, events):
             f.write(f"{events}\\n")
-        tracer.record("race_counter", out, cores=2, seed=1, params=(("N", 2_000_000),),
+        tracer.record("race_counter_asm", out, cores=2, seed=1, params=(("N", 2_000_000),),
                       step_limit=50_000_000, progress=progress)
 """)
 
@@ -155,7 +155,7 @@ def test_interrupted_recording_flushes_everything(tmp_path, tr):
 
     out = tmp_path / "r"
     with pytest.raises(KeyboardInterrupt):
-        tracer.record("race_counter", out, cores=2, params=(("N", 200_000),), progress=progress)
+        tracer.record("race_counter_asm", out, cores=2, params=(("N", 200_000),), progress=progress)
     run = tracer.RunDir.open(out)
     assert run.meta["truncated"] is True
     assert run.meta["outcome"] == "recording"
@@ -296,7 +296,7 @@ def test_damage_in_a_middle_part_leaves_a_dense_prefix(tmp_path, monkeypatch, tr
     from tracer.trace_stream import TraceStream
 
     monkeypatch.setattr(rs, "TraceStream", functools.partial(TraceStream, roll_rows=100))
-    run = tracer.record("race_counter", tmp_path / "r", cores=2, seed=3, params=(("N", 200),), checkpoint_every=60)
+    run = tracer.record("race_counter_asm", tmp_path / "r", cores=2, seed=3, params=(("N", 200),), checkpoint_every=60)
     parts = run.event_parts()
     assert len(parts) > 4
     os.truncate(parts[2], parts[2].stat().st_size // 2)

@@ -15,7 +15,7 @@ CONFIGS = {
     "nfs": ("nfs_vmxmon", {"cores": 2, "seed": 8, "checkpoint_every": 100}),
     "nfs_pct": ("nfs_vmxmon", {"cores": 2, "seed": 24, "sched": "pct"}),
     "sb_tso": ("sb", {"seed": 17, "memory_model": "tso"}),
-    "rc": ("race_counter", {"cores": 2, "seed": 11, "params": (("N", 300),)}),
+    "rc": ("race_counter_asm", {"cores": 2, "seed": 11, "params": (("N", 300),)}),
 }
 
 CHILD = textwrap.dedent("""

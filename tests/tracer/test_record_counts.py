@@ -50,7 +50,7 @@ def test_race_counter_each_store_writes_its_own_load_plus_one(rc_run):
 
 
 def test_race_counter_one_core_loses_nothing(tmp_path):
-    run = tracer.record("race_counter", tmp_path / "r", cores=1, seed=5, params=(("N", N),), show=["counter"])
+    run = tracer.record("race_counter_asm", tmp_path / "r", cores=1, seed=5, params=(("N", N),), show=["counter"])
     rows = run.events().to_pylist()
     assert len(_of(rows, "write")) == 2 * N
     assert run.meta["memory"]["counter"] == 2 * N

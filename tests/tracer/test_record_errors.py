@@ -43,19 +43,19 @@ def test_unknown_variant(tmp_path):
 ])
 def test_bad_options(tmp_path, fields, message):
     with pytest.raises(SimError, match=message):
-        tracer.record("race_counter", tmp_path / "out", **fields)
+        tracer.record("race_counter_asm", tmp_path / "out", **fields)
     assert not (tmp_path / "out").exists()
 
 
 def test_negative_checkpoint_interval(tmp_path):
     with pytest.raises(TraceError, match="checkpoint-every"):
-        tracer.record("race_counter", tmp_path / "out", checkpoint_every=-5)
+        tracer.record("race_counter_asm", tmp_path / "out", checkpoint_every=-5)
     assert not (tmp_path / "out").exists()
 
 
 def test_zero_checkpoint_interval_is_refused(tmp_path):
     with pytest.raises(TraceError, match="checkpoint-every"):
-        tracer.record("race_counter", tmp_path / "out", checkpoint_every=0)
+        tracer.record("race_counter_asm", tmp_path / "out", checkpoint_every=0)
 
 
 def test_existing_non_empty_directory_is_refused(tmp_path):
@@ -66,7 +66,7 @@ def test_existing_non_empty_directory_is_refused(tmp_path):
     (out / "sub" / "more.txt").write_text("me too")
     before = _snapshot(out)
     with pytest.raises(TraceError, match="not empty.*--force") as e:
-        tracer.record("race_counter", out)
+        tracer.record("race_counter_asm", out)
     assert str(out) in str(e.value)
     assert _snapshot(out) == before
 
@@ -77,24 +77,24 @@ def test_force_refuses_a_directory_that_is_not_a_run(tmp_path):
     (out / "precious.txt").write_text("keep me")
     before = _snapshot(out)
     with pytest.raises(TraceError, match="not a run directory"):
-        tracer.record("race_counter", out, force=True)
+        tracer.record("race_counter_asm", out, force=True)
     assert _snapshot(out) == before
 
 
 def test_empty_existing_directory_is_used(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    run = tracer.record("race_counter", out, params=(("N", 3),))
+    run = tracer.record("race_counter_asm", out, params=(("N", 3),))
     assert run.meta["outcome"] == "completed"
 
 
 def test_force_replaces_a_run(tmp_path):
     out = tmp_path / "out"
-    first = tracer.record("race_counter", out, params=(("N", 30),), checkpoint_every=20)
+    first = tracer.record("race_counter_asm", out, params=(("N", 30),), checkpoint_every=20)
     n_ckpt = len(list((out / "checkpoints").glob("ckpt-*.bin")))
     assert n_ckpt > 2
     (out / "index.duckdb").write_bytes(b"stale index of the old run")
-    second = tracer.record("race_counter", out, force=True, params=(("N", 3),), seed=4)
+    second = tracer.record("race_counter_asm", out, force=True, params=(("N", 3),), seed=4)
     assert second.meta["seed"] == 4
     assert first.meta["events"] != second.meta["events"]
     # nothing of the old run survives: no stale index, no checkpoints beyond the new index
@@ -108,7 +108,7 @@ def test_output_is_a_file(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
     with pytest.raises(TraceError, match="not a directory"):
-        tracer.record("race_counter", f)
+        tracer.record("race_counter_asm", f)
     assert f.read_text() == "x"
 
 
@@ -117,27 +117,27 @@ def test_unwritable_output(tmp_path):
     f.write_text("x")
     # a path under a regular file can never be created (root can write anywhere else)
     with pytest.raises(TraceError, match="cannot write") as e:
-        tracer.record("race_counter", f / "run")
+        tracer.record("race_counter_asm", f / "run")
     assert str(f / "run") in str(e.value)
 
 
 def test_unknown_show_symbol_fails(tmp_path):
     with pytest.raises(SimError, match="unknown symbol 'countr'.*did you mean 'counter'"):
-        tracer.record("race_counter", tmp_path / "out", show=["countr"])
+        tracer.record("race_counter_asm", tmp_path / "out", show=["countr"])
 
 
 def test_unknown_show_symbol_leaves_nothing_behind(tmp_path):
     with pytest.raises(SimError):
-        tracer.record("race_counter", tmp_path / "out", show=["countr"])
+        tracer.record("race_counter_asm", tmp_path / "out", show=["countr"])
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_unknown_show_symbol_with_force_keeps_the_old_run(tmp_path):
     out = tmp_path / "out"
-    tracer.record("race_counter", out, params=(("N", 3),))
+    tracer.record("race_counter_asm", out, params=(("N", 3),))
     before = _snapshot(out)
     with pytest.raises(SimError):
-        tracer.record("race_counter", out, force=True, show=["countr"])
+        tracer.record("race_counter_asm", out, force=True, show=["countr"])
     assert _snapshot(out) == before
 
 

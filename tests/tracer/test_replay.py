@@ -76,7 +76,7 @@ def test_replay_to_panic(nfs_panic, tr):
     assert state.event["kind"] == "panic"
     flusher = next(c for c in state.cores if c.thread == "flusher")
     assert (flusher.file, flusher.line, flusher.function) == (panic["file"], panic["line"], panic["function"])
-    assert flusher.text.startswith("bug_on")
+    assert flusher.text.startswith("BUG_ON(")
     # the BUG_ON's condition: the request says clean while the page is dirty
     assert tr.replayed_state(tracer.replay(nfs_panic, "panic", show=tr.symbol_names(nfs_panic))) == \
         tr.reference_state(nfs_panic.meta, panic["seq"], tr.symbol_names(nfs_panic))
@@ -161,7 +161,7 @@ def test_not_a_run_directory(tmp_path):
     (tmp_path / "meta.json").write_text("{not json")
     with pytest.raises(TraceError, match="meta.json is not valid JSON"):
         tracer.RunDir.open(tmp_path)
-    (tmp_path / "meta.json").write_text('{"seed": 1, "scenario": "race_counter"}')
+    (tmp_path / "meta.json").write_text('{"seed": 1, "scenario": "race_counter_asm"}')
     with pytest.raises(TraceError, match="no events/"):
         tracer.RunDir.open(tmp_path)
     (tmp_path / "events").mkdir()
@@ -196,7 +196,7 @@ def test_damaged_checkpoint_index(rc_run, tmp_path, tr):
         tracer.replay(run, 3)
 
 
-def _copy_scenario(tmp_path, name="race_counter"):
+def _copy_scenario(tmp_path, name="race_counter_asm"):
     from sim.scenario import load_scenario
 
     dst = tmp_path / name
@@ -237,7 +237,7 @@ def test_checkpoints_missing_from_the_index_are_found_from_their_files(tmp_path)
     checkpoint files the index lacks, and replay uses them."""
     import pyarrow.parquet as pq
 
-    run = tracer.record("race_counter", tmp_path / "r", cores=2, seed=1, params=(("N", 300),), checkpoint_every=100)
+    run = tracer.record("race_counter_asm", tmp_path / "r", cores=2, seed=1, params=(("N", 300),), checkpoint_every=100)
     index_file = run.path / "checkpoints" / "index.parquet"
     full = load_index(run.path)
     assert len(full) > 3

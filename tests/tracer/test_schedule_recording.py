@@ -37,8 +37,8 @@ def test_a_saved_schedule_records_the_same_run(tmp_path, name, options):
 def test_an_unfinished_schedule_is_completed_in_the_run_directory(tmp_path):
     prefix = tmp_path / "prefix.json"
     Schedule(["host:0", "host:1"], "sc", [(1, 7), (0, 3)]).save(prefix)
-    run = tracer.record("race_counter", tmp_path / "r", background=False, schedule=prefix)
+    run = tracer.record("race_counter_asm", tmp_path / "r", background=False, schedule=prefix)
     kept = Schedule.load(run.path / "schedule.json")
     assert kept.steps[:2] == [(1, 7), (0, 3)] and kept.instructions == run.meta["instructions"]
-    again = tracer.record("race_counter", tmp_path / "r2", background=False, schedule=run.path / "schedule.json")
+    again = tracer.record("race_counter_asm", tmp_path / "r2", background=False, schedule=run.path / "schedule.json")
     assert _event_bytes(again) == _event_bytes(run)

@@ -78,9 +78,9 @@ def test_seq_dense_from_zero_and_kinds_are_known(rc_run, nfs_panic):
 def test_meta(rc_run):
     meta = json.loads((rc_run.path / "meta.json").read_text())
     assert meta == rc_run.meta
-    sc = load_scenario("race_counter")
+    sc = load_scenario("race_counter_asm")
     assert meta["scenario"] == str(sc.folder.resolve())
-    assert meta["scenario_name"] == "race_counter"
+    assert meta["scenario_name"] == "race_counter_asm"
     assert isinstance(meta["scenario_hash"], str) and len(meta["scenario_hash"]) == 64
     assert meta["variant"] is None  # race_counter has no variants
     assert meta["seed"] == 3
@@ -162,7 +162,7 @@ def test_sites_table(rc_run):
     assert text["ld r2, [counter]"]["file"] == "counter.s"
     assert text["ld r2, [counter]"]["function"] == "worker"
     assert text["ld r2, [counter]"]["label"] == "worker.loop"
-    src = (load_scenario("race_counter").folder / "counter.s").read_text().splitlines()
+    src = (load_scenario("race_counter_asm").folder / "counter.s").read_text().splitlines()
     for s in sites:
         line = src[s["line"] - 1]
         # the site's line holds its instruction (macros such as cond_resched expand in place)
@@ -254,7 +254,7 @@ def test_parts_roll_and_read_back_as_one_dense_stream(tmp_path, monkeypatch, tr)
     import tracer.trace_writer as rs
 
     monkeypatch.setattr(rs, "TraceStream", functools.partial(TraceStream, roll_rows=100))
-    run = tracer.record("race_counter", tmp_path / "r", cores=2, seed=3, params=(("N", 200),),
+    run = tracer.record("race_counter_asm", tmp_path / "r", cores=2, seed=3, params=(("N", 200),),
                         checkpoint_every=60)
     parts = run.event_parts()
     assert [p.name for p in parts] == [f"part-{i:05d}.arrows" for i in range(len(parts))]

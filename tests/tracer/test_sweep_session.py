@@ -32,7 +32,7 @@ def test_parse_seeds_empty_range():
 
 
 def test_counts_sum_to_the_number_of_seeds():
-    result = sweep("race_counter", RunOptions(cores=2, params=(("N", 10),)), range(12), jobs=2)
+    result = sweep("race_counter_asm", RunOptions(cores=2, params=(("N", 10),)), range(12), jobs=2)
     assert [r["seed"] for r in result.results] == list(range(12))
     assert sum(result.outcomes.values()) == 12
     assert result.outcomes == {"completed": 12}
@@ -98,7 +98,7 @@ def test_keep_records_each_failing_seed(tmp_path, nfs_two_cores):
 
 
 def test_step_limit_counts_as_failing(tmp_path):
-    result = sweep("race_counter", RunOptions(step_limit=50), range(3), jobs=2, keep=tmp_path / "keep")
+    result = sweep("race_counter_asm", RunOptions(step_limit=50), range(3), jobs=2, keep=tmp_path / "keep")
     assert result.outcomes == {"step_limit": 3}
     assert [r["seed"] for r in result.failing] == [0, 1, 2]
     for r in result.failing:
@@ -111,12 +111,12 @@ def test_bad_arguments():
     with pytest.raises(SimError, match="unknown variant"):
         sweep("nfs_vmxmon", RunOptions(variant="v9"), range(2))
     with pytest.raises(TraceError, match="-j"):
-        sweep("race_counter", RunOptions(), range(2), jobs=0)
+        sweep("race_counter_asm", RunOptions(), range(2), jobs=0)
 
 
 def test_empty_range_through_the_api():
     with pytest.raises(TraceError) as e:
-        sweep("race_counter", RunOptions(), range(3, 3))
+        sweep("race_counter_asm", RunOptions(), range(3, 3))
     assert str(e.value) == "the seed range is empty"
 
 
@@ -124,7 +124,7 @@ def test_unwritable_keep(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
     with pytest.raises(TraceError, match="--keep") as e:
-        sweep("race_counter", RunOptions(), range(2), keep=f / "keep")
+        sweep("race_counter_asm", RunOptions(), range(2), keep=f / "keep")
     assert str(f / "keep") in str(e.value)
 
 
@@ -145,7 +145,7 @@ def _crashing_run_seed(scenario, options, seed, keep, *rest):
 def test_a_crashing_worker_is_reported_and_the_sweep_goes_on(monkeypatch):
     monkeypatch.setattr(sweep_session, "run_seed", _crashing_run_seed)
     progress = []
-    result = sweep("race_counter", RunOptions(cores=2, params=(("N", 10),)), range(9), jobs=2,
+    result = sweep("race_counter_asm", RunOptions(cores=2, params=(("N", 10),)), range(9), jobs=2,
                    progress=progress.append)
     by_seed = {r["seed"]: r for r in result.results}
     assert sorted(by_seed) == list(range(9))  # every seed reported exactly once

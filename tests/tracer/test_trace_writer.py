@@ -18,7 +18,7 @@ from tracer.happens_before import HappensBefore
 CASES = {
     "nfs-panic": ("nfs_vmxmon", dict(cores=2, seed=2)),
     "nfs-tso": ("nfs_vmxmon", dict(cores=3, seed=5, memory_model="tso")),
-    "race-counter": ("race_counter", dict(cores=2, seed=4, params=(("N", 300),))),
+    "race-counter": ("race_counter_asm", dict(cores=2, seed=4, params=(("N", 300),))),
     "sb-tso": ("sb", dict(seed=7, memory_model="tso")),
     # the kernel's rules: fences (a wmb waiting in the store buffer), marked and acquire accesses
     "mp-barrier-tso": ("bugs/mp_barrier", dict(variant="fixed", seed=3)),
@@ -80,10 +80,10 @@ def test_background_writing_is_the_default_when_a_core_is_spare(tmp_path, monkey
 
     monkeypatch.setattr(writer_process.WriterProcess, "__init__", init)
     monkeypatch.setattr(writer_process, "available", lambda: True)
-    tracer.record("race_counter", tmp_path / "a", params=(("N", 50),))
+    tracer.record("race_counter_asm", tmp_path / "a", params=(("N", 50),))
     assert len(started) == 1
     monkeypatch.setattr(writer_process, "available", lambda: False)
-    tracer.record("race_counter", tmp_path / "b", params=(("N", 50),))
+    tracer.record("race_counter_asm", tmp_path / "b", params=(("N", 50),))
     assert len(started) == 1
 
 
@@ -112,7 +112,7 @@ def test_a_write_error_is_one_clear_error_and_keeps_what_was_written(tmp_path, m
     disk_full_at_batch(monkeypatch, 3)
     out = tmp_path / "r"
     with pytest.raises(TraceError, match="No space left on device") as failure:
-        tracer.record("race_counter", out, cores=2, params=(("N", 200_000),), background=background)
+        tracer.record("race_counter_asm", out, cores=2, params=(("N", 200_000),), background=background)
     assert str(out / "events") in str(failure.value)
     run = tracer.RunDir.open(out)
     assert run.meta["truncated"] is True
@@ -136,7 +136,7 @@ def test_a_writer_process_that_dies_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(tracer.trace_writer.TraceWriter, "rows", rows)
     out = tmp_path / "r"
     with pytest.raises(TraceError, match="writer process stopped unexpectedly"):
-        tracer.record("race_counter", out, cores=2, params=(("N", 100_000),), background=True)
+        tracer.record("race_counter_asm", out, cores=2, params=(("N", 100_000),), background=True)
     run = tracer.RunDir.open(out)
     assert run.meta["truncated"] is True
     assert "writer process stopped unexpectedly" in run.meta["error"]
@@ -149,7 +149,7 @@ def test_a_write_error_while_the_pipe_is_full_is_still_the_writers_error(tmp_pat
     disk_full_at_batch(monkeypatch, 2, after_seconds=1.0)  # meanwhile the recorder fills the pipe
     out = tmp_path / "r"
     with pytest.raises(TraceError, match="No space left on device"):
-        tracer.record("race_counter", out, cores=2, params=(("N", 500_000),), background=True)
+        tracer.record("race_counter_asm", out, cores=2, params=(("N", 500_000),), background=True)
     run = tracer.RunDir.open(out)
     assert "No space left on device" in run.meta["error"]
     assert run.meta["events"] == run.events().num_rows == run.check_events()[0] > 0
@@ -167,10 +167,10 @@ def test_an_interrupted_close_keeps_everything_and_counts_it(tmp_path, monkeypat
     monkeypatch.setattr(writer_process.WriterProcess, "close", close)
     out = tmp_path / "r"
     with pytest.raises(KeyboardInterrupt):
-        tracer.record("race_counter", out, cores=2, params=(("N", 2_000),), background=True)
+        tracer.record("race_counter_asm", out, cores=2, params=(("N", 2_000),), background=True)
     run = tracer.RunDir.open(out)
     assert run.meta["truncated"] is True and run.meta["error"] == "KeyboardInterrupt"
-    complete = tracer.record("race_counter", tmp_path / "again", cores=2, params=(("N", 2_000),), background=False)
+    complete = tracer.record("race_counter_asm", tmp_path / "again", cores=2, params=(("N", 2_000),), background=False)
     assert run.meta["events"] == run.events().num_rows == complete.meta["events"]
 
 
@@ -201,6 +201,6 @@ def test_no_writer_process_to_be_had_means_writing_inline(tmp_path, monkeypatch)
         raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
 
     monkeypatch.setattr(writer_process.WriterProcess, "__init__", cannot_fork)
-    run = tracer.record("race_counter", tmp_path / "r", cores=2, params=(("N", 300),), background=True)
+    run = tracer.record("race_counter_asm", tmp_path / "r", cores=2, params=(("N", 300),), background=True)
     assert run.meta["truncated"] is False
     assert run.events().num_rows == run.meta["events"] > 0

@@ -34,7 +34,7 @@ def cli():
 def recorded(tmp_path_factory) -> Path:
     """A small recording of race_counter (never modified: copy it with `fresh_run`)."""
     path = tmp_path_factory.mktemp("trust") / "run"
-    res = invoke("record", "race_counter", "--seed", "3", "--out", path)
+    res = invoke("record", "race_counter_asm", "--seed", "3", "--out", path)
     assert res.exit_code == 0, res.output
     return path
 

@@ -14,7 +14,7 @@ from trusthelp import refusal
 
 import queries.columns
 
-BUNDLED = Path(__file__).resolve().parents[2] / "data" / "scenarios" / "race_counter"
+BUNDLED = Path(__file__).resolve().parents[2] / "data" / "scenarios" / "race_counter_asm"
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_scenario_values_are_range_checked(cli, scenario, old, new, fragment):
     (["-p", "N=" + "9" * 5000], "--param N"),
 ])
 def test_run_options_are_range_checked(cli, args, fragment):
-    line = refusal(cli("run", "race_counter", *args))
+    line = refusal(cli("run", "race_counter_asm", *args))
     assert fragment in line and len(line) < 700
 
 

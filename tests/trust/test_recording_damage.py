@@ -43,7 +43,7 @@ def record_parted(path: Path, scenario: str, **options) -> Path:
 
 @pytest.fixture(scope="module")
 def parted(tmp_path_factory) -> Path:
-    return record_parted(tmp_path_factory.mktemp("parted") / "run", "race_counter", params=(("N", 100),))
+    return record_parted(tmp_path_factory.mktemp("parted") / "run", "race_counter_asm", params=(("N", 100),))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@
 struct page {
 	unsigned long flags;		/* PG_* bits, see page-flags.h */
 	pgoff_t index;			/* our offset within the file */
+	unsigned long private;		/* the filesystem's: NFS keeps its struct nfs_page here */
 	unsigned long data[PAGE_WORDS];	/* the page's contents */
 };
 

@@ -161,7 +161,7 @@ void might_sleep(void);
 
 /* ---- assertions (bug.h) ---- */
 /* BUG_ON(cond): panic the machine with "kernel BUG at file:line! BUG_ON(cond)" if cond.
- * BUG(): panic. WARN_ON(cond): if cond, count one warning in the machine's `<machine>:warnings`
+ * BUG(): panic. WARN_ON(cond): if cond, count one warning in the machine's `<machine>_warnings`
  * word (recorded, not fatal); its value is cond. assert(cond): BUG unless cond. */
 
 /* ---- revtrace: threads, user mode, messages between machines ---- */
