@@ -532,6 +532,8 @@ def events_table(cols: dict) -> pa.Table:
             arrays.append(pa.DictionaryArray.from_arrays(pa.array(cols["kind"], pa.int8()), S.KIND_DICTIONARY))
         elif f.name == "mode":
             arrays.append(pa.DictionaryArray.from_arrays(pa.array(cols["mode"], pa.int8()), S.MODE_DICTIONARY))
+        elif f.name == "issued":  # no store was buffered (the synthetic machine is sc)
+            arrays.append(pa.array(np.full(len(cols["seq"]), -1, dtype=np.int64), f.type))
         else:
             arrays.append(pa.array(cols[f.name], f.type))
     return pa.Table.from_arrays(arrays, schema=S.EVENTS)
