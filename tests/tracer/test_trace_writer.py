@@ -16,7 +16,7 @@ from tracer import TraceError, schema, writer_process
 from tracer.happens_before import HappensBefore
 
 CASES = {
-    "nfs-panic": ("nfs_vmxmon", dict(cores=2, seed=2)),
+    "nfs-panic": ("nfs_vmxmon", dict(cores=2, seed=69)),
     "nfs-tso": ("nfs_vmxmon", dict(cores=3, seed=5, memory_model="tso")),
     "race-counter": ("race_counter_asm", dict(cores=2, seed=4, params=(("N", 300),))),
     "sb-tso": ("sb", dict(seed=7, memory_model="tso")),
@@ -59,7 +59,7 @@ def _files(run) -> dict[str, bytes]:
 
 
 def test_a_writer_process_and_inline_writing_give_identical_files(tmp_path):
-    options = dict(cores=2, seed=2, checkpoint_every=300)
+    options = dict(cores=2, seed=69, checkpoint_every=300)
     background = tracer.record("nfs_vmxmon", tmp_path / "bg", background=True, **options)
     inline = tracer.record("nfs_vmxmon", tmp_path / "inline", background=False, **options)
     assert background.meta["outcome"] == "panic"
