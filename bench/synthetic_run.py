@@ -501,6 +501,7 @@ class Generator:
             "sync": sync,
             "atomic": atomic,
             "mode": access_modes(kind, addr, site, atomic),
+            "issued": np.full(len(kind), -1, dtype=np.int64),  # sc: no store is ever buffered
         }
         return cols
 
