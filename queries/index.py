@@ -77,7 +77,7 @@ from .sqlfiles import load_sql
 
 INDEX_FILE = "index.duckdb"
 DATA_DIR = "index"
-INDEX_FORMAT = 10  # bump whenever the index layout changes
+INDEX_FORMAT = 11  # bump whenever the index layout changes
 INT32_MAX = np.iinfo(np.int32).max
 GROUP_ROWS = 32 * 1024 * 1024  # accesses per sorted group (the scatter buffers' size)
 PROGRESS_MIN_EVENTS = 2_000_000  # show a progress bar from this size when stderr is a terminal
@@ -95,7 +95,7 @@ TABLES = {"accesses": ACCESS_SCHEMA, "other_events": S.EVENTS, "vclocks": S.VCLO
 REGISTERED = {"accesses": "_accesses", "other_events": "_other_events", "vclocks": "_vclocks"}
 FILE_PREFIX = {"accesses": "accesses", "other_events": "other", "vclocks": "vclocks"}
 # integer columns of `accesses` stored in the narrowest type that holds all their values
-NARROW = ("seq", "cycle", "machine", "core", "thread", "site", "clock")
+NARROW = ("seq", "cycle", "machine", "core", "thread", "site", "clock", "issued")
 # the columns each scatter thread moves (about the same work each); `addr` is run-end encoded
 SCATTER_SHARES = (("seq", "cycle", "old", "new", "kind"),
                   ("clock", "machine", "core", "thread", "site", "atomic", "mode", "issued"))

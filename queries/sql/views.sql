@@ -24,7 +24,7 @@ CREATE VIEW accesses AS
 SELECT addr, seq::BIGINT AS seq, cycle::BIGINT AS cycle, machine::SMALLINT AS machine,
        core::SMALLINT AS core, thread::INTEGER AS thread, site::INTEGER AS site, kind,
        {old} AS old, new::UBIGINT AS new,
-       clock::BIGINT AS clock, atomic, mode, issued
+       clock::BIGINT AS clock, atomic, mode, issued::BIGINT AS issued
 FROM _accesses;
 
 -- events: every event with raw ids, exactly the recording's columns (accesses UNION ALL
