@@ -75,7 +75,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="revtrace-startup-"))
     try:
         run = work / "v2"
-        subprocess.run([*revtrace, "record", "nfs_vmxmon", "--cores", "2", "--seed", "2", "-o", str(run), "--json"],
+        subprocess.run([*revtrace, "record", "nfs_vmxmon", "--cores", "2", "--seed", "69", "-o", str(run), "--json"],
                        check=True, stdout=subprocess.DEVNULL, env=ENV)
         query = ["last-writer", str(run), "page0.flags:PG_dirty", "--before", "panic"]
         subprocess.run([*revtrace, *query], check=True, stdout=subprocess.DEVNULL, env=ENV)  # builds the index
