@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim.errors import SimError
-from sim.scenario import RunOptions
+from sim.scenario import UINT_MAX, RunOptions
 from tracer.errors import TraceError
 from tracer.sweep_session import FAILING, prepare
 from tracer.task_engine import TaskEngine, WorkerCrashed, check_engine
@@ -70,8 +70,8 @@ def hunt(scenario: str, options: RunOptions, *, seed: int = 0, budget: int = 100
     check_engine(engine, address, jobs)
     if budget < 2:
         raise TraceError(f"--budget must be at least 2 runs, got {budget}")
-    if seed < 0:
-        raise TraceError(f"--seed must be >= 0, got {seed}")
+    if not 0 <= seed <= UINT_MAX:  # the same range as every other command's seed
+        raise TraceError(f"--seed must be between 0 and 2**64-1, got {seed}")
     if options.max_burst is None:
         options = options.with_(max_burst=DEFAULT_MAX_BURST)
     sc, opts = prepare(scenario, options.with_(sched="directed", directives=()))

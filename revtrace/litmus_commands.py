@@ -145,8 +145,9 @@ def register(app: typer.Typer) -> None:
             fail(f"--max-burst must be at least 1, got {max_burst}")
         if not 0.0 < drain_probability <= 1.0:
             fail(f"--drain-probability must be in (0, 1], got {drain_probability}")
-        if seed < 0:
-            fail(f"--seed must be >= 0, got {seed}")
+        from sim.scenario import UINT_MAX
+        if not 0 <= seed <= UINT_MAX:  # the same range as every other command's seed
+            fail(f"--seed must be between 0 and 2**64-1, got {seed}")
         try:
             paths = []
             for f in files:  # a folder stands for its *.litmus files

@@ -60,6 +60,15 @@ def test_run_options_are_range_checked(cli, args, fragment):
     assert fragment in line and len(line) < 700
 
 
+@pytest.mark.parametrize("command", [
+    ["litmus", "data/litmus/SB.litmus", "--runs", "2"],
+    ["hunt", "race_counter_asm", "--budget", "2"],
+])
+def test_litmus_and_hunt_seeds_are_range_checked(cli, command):
+    line = refusal(cli(*command, "--seed", "99999999999999999999999"))
+    assert "--seed must be between 0 and 2**64-1" in line
+
+
 def test_a_megabyte_token_is_not_echoed(cli, scenario):
     src = scenario / "counter.s"
     src.write_text(src.read_text() + "\n    " + "x" * 1_000_000 + " r1, r2\n")
