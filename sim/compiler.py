@@ -1,10 +1,12 @@
 """Decode once: every instruction becomes a small specialised Python function.
 
-For one machine's code and one execution mode (memory model x how events are reported: not at
-all, by calls, or as packed rows) we generate the source of a factory `make(core, mem, ...)` whose
-nested functions are the instructions, with register numbers, constants, sites and branch targets
-inlined; `exec` runs once per distinct program and mode (cached), and calling the factory per core
-costs microseconds. The step loop then only dispatches: `pc = code[pc](regs)`.
+For a chunk of one machine's code and one execution mode (memory model x how events are
+reported: not at all, by calls, or as packed rows) we generate the source of a factory
+`make(core, mem, ...)` whose nested functions are the instructions, with register numbers,
+constants, sites and branch targets inlined; `exec` runs once per distinct chunk and mode
+(cached), and calling the factory per core costs microseconds. A chunk compiles when one of its
+instructions first runs (LazyCode), so loading a program costs no compiling at all. The step loop
+then only dispatches: `pc = code[pc](regs)`.
 
 An instruction that changes scheduling state (locks, sleep, send, delay, ...) or is rare raises
 `Slow` before doing anything; the loop then runs it through `System.slow_op` with the exact cycle.
@@ -15,7 +17,9 @@ ZeroDivisionError) and the loop turns them into a panic at that pc.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
+from .gc_pause import paused_gc
 from .isa import MASK64, STACK_WORDS, Imm, Mem, Reg
 from .observer import (
     ACQ, ACQUIRE, ATOMIC, ATOMIC_NORET, FENCE, MARKED, MB, READ, REL, RELEASE, RMB, RMW, ROW, WMB, WRITE,
@@ -270,68 +274,106 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
     return lines + [f"return {npc}"]
 
 
-CHUNK = 256  # instructions per generated factory function (see factory_source)
+CHUNK = 128  # instructions per compiled chunk (see LazyCode)
 _PARAMS = "core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm, burst, w, p, gid, owners"
 
 
-def factory_source(code: list[Instr], tso: bool, mode: str) -> str:
-    """The factory's source as one text (see factory_sources)."""
-    return "".join(factory_sources(code, tso, mode))
+def chunk_source(code: list[Instr], first: int, end: int, tso: bool, mode: str) -> str:
+    """The source of one chunk's factory `make(...)`, which returns the functions of instructions
+    first..end-1.
 
-
-def factory_sources(code: list[Instr], tso: bool, mode: str) -> list[str]:
-    """Observed instructions take their place in the burst as a second argument (a small int,
+    Observed instructions take their place in the burst as a second argument (a small int,
     cached, where the cycle itself would be a new int object per instruction); `burst[0]`, set
     once per burst by the loop, is the burst's first cycle. Rows carry both; a call gets their
     sum, and so does the system's clock just before a store-buffer drain reports. Row codes are
-    constants of the factory with the core's number or-ed in once, when it is called.
-
-    The instructions are made by one factory function per CHUNK of them, each its own source
-    (compiled on its own), and `make` calls each: CPython parses and compiles one source in time
-    that grows faster than its size (one function of 16,384 nested functions took 80 s), while
-    chunks of a fixed size keep loading linear in the program's size (bench/bench_load.py)."""
+    constants of the factory with the core's number or-ed in once, when it is called."""
     observed = mode != PLAIN
-    sources = []
-    chunks = range(0, len(code), CHUNK)
-    for first in chunks:
-        codes: dict[str, int] = {}
-        defs = []
-        pcs = range(first, min(first + CHUNK, len(code)))
-        for pc in pcs:
-            body = _body(code[pc], pc, tso, mode, codes)
-            defs.append(f"    def i{pc}(regs, k):" if observed else f"    def i{pc}(regs):")
-            defs.extend("        " + line for line in body)
-        out = [f"def make{first // CHUNK}({_PARAMS}):"]
-        out.extend(f"    {name} = {value} | gid" for name, value in codes.items())
-        out.extend(defs)
-        out.append("    return [" + ", ".join(f"i{pc}" for pc in pcs) + "]")
-        sources.append("\n".join(out) + "\n")
-    out = [f"def make({_PARAMS}):", "    code = []"]
-    out.extend(f"    code += make{first // CHUNK}({_PARAMS})" for first in chunks)
-    out.append("    return code")
-    sources.append("\n".join(out) + "\n")
-    return sources
+    codes: dict[str, int] = {}
+    defs = []
+    pcs = range(first, end)
+    for pc in pcs:
+        body = _body(code[pc], pc, tso, mode, codes)
+        defs.append(f"    def i{pc}(regs, k):" if observed else f"    def i{pc}(regs):")
+        defs.extend("        " + line for line in body)
+    out = [f"def make({_PARAMS}):"]
+    out.extend(f"    {name} = {value} | gid" for name, value in codes.items())
+    out.extend(defs)
+    out.append("    return [" + ", ".join(f"i{pc}" for pc in pcs) + "]")
+    return "\n".join(out) + "\n"
 
 
-_factories: dict[str, Callable] = {}
+# Compiled chunk factories, once per process (sweeps and replays build many Systems of one
+# program). The key holds everything chunk_source reads: the instructions (op, operands, site),
+# where the chunk starts (pcs and branch targets are absolute) and the mode.
+_factories: dict[tuple, Callable] = {}
+compiled_chunks = 0  # chunks compiled since the process started (a cache miss each; for tests)
 
 
-def code_factory(code: list[Instr], tso: bool, mode: str) -> Callable:
-    """The compiled factory for this code and mode, compiled once per process (sweeps reuse it)."""
-    sources = factory_sources(code, tso, mode)
-    key = "".join(sources)
+def chunk_factory(code: list[Instr], first: int, end: int, tso: bool, mode: str) -> Callable:
+    """The compiled factory of one chunk (from the cache when the same chunk was compiled before)."""
+    global compiled_chunks
+    key = (tso, mode, first, tuple(code[first:end]))
     make = _factories.get(key)
     if make is None:
         namespace: dict = {"B": SIGN_BIT, "sdiv": _sdiv, "smod": _smod}
-        for source in sources:
-            exec(compile(source, "<revtrace-code>", "exec"), namespace)
+        exec(compile(chunk_source(code, first, end, tso, mode), f"<revtrace-code {first}>", "exec"), namespace)
         make = _factories[key] = namespace["make"]
+        compiled_chunks += 1
     return make
 
 
+class CompileFailure(RuntimeError):
+    """Compiling a chunk failed: a bug of the compiler, never the program's fault. It must not
+    look like one (an IndexError from here would become a panic of the simulated program)."""
+
+
+class LazyCode:
+    """One core's instruction functions, compiled a chunk at a time when first executed.
+
+    Loading a program must cost time linear in its size and small (issue #14: 100,000
+    instructions in under 3 s), and a program rarely runs all of its code: so building a System
+    compiles nothing. Each pc first holds an entry stub (a `partial`, made in C); the stub
+    compiles its chunk of CHUNK instructions (or takes it from the cache), puts the chunk's
+    functions in place of the chunk's stubs in the same list, and runs its own instruction. The
+    step loop keeps calling `code[pc](regs)` and never knows: after the first call of a chunk it
+    only dispatches to compiled functions, as before. What runs is the same code in the same
+    order, so runs stay deterministic, whenever the chunks compile."""
+
+    __slots__ = ("code", "tso", "mode", "params", "functions")
+
+    def __init__(self, code: list[Instr], tso: bool, mode: str, params: tuple):
+        self.code, self.tso, self.mode, self.params = code, tso, mode, params
+        enter = self._enter if mode == PLAIN else self._enter_observed
+        with paused_gc():  # one stub per instruction, long-lived, no cycles (sim.gc_pause)
+            self.functions: list[Callable] = [partial(enter, pc) for pc in range(len(code))]
+
+    def _enter(self, pc: int, regs: list[int]) -> int:
+        self._compile(pc)
+        return self.functions[pc](regs)
+
+    def _enter_observed(self, pc: int, regs: list[int], k: int) -> int:
+        self._compile(pc)
+        return self.functions[pc](regs, k)
+
+    def _compile(self, pc: int) -> None:
+        first = pc - pc % CHUNK
+        end = min(first + CHUNK, len(self.code))
+        try:
+            self.functions[first:end] = chunk_factory(self.code, first, end, self.tso, self.mode)(*self.params)
+        except Exception as e:
+            raise CompileFailure(f"compiling instructions {first}..{end - 1} failed: {e!r}") from e
+
+    def compile_all(self) -> None:
+        """Compile every chunk now (benchmarks; a program that will run all its code anyway)."""
+        for first in range(0, len(self.code), CHUNK):
+            if isinstance(self.functions[first], partial):
+                self._compile(first)
+
+
 def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer, system=None) -> list[Callable]:
-    """The instruction functions for one core. `store_buffer` is None under sc; `system` is the
-    clock the observed versions publish the cycle on. An observer with `row_writer` gets rows."""
+    """The instruction functions for one core (compiled lazily: LazyCode). `store_buffer` is None
+    under sc; `system` is the clock the observed versions publish the cycle on. An observer with
+    `row_writer` gets rows."""
     tso = store_buffer is not None
     write = emit = None
     if observer is None:
@@ -342,15 +384,15 @@ def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer
     else:
         mode = CALLS
         emit = _event_emitter(observer, core, system)
-    make = code_factory(code, tso, mode)
     if tso:
         sb, load, drain_one, drain_all = (store_buffer.entries, store_buffer.load,
                                           store_buffer.drain_one, store_buffer.drain_all)
     else:
         sb = load = drain_one = drain_all = None
     burst = system.burst if observer is not None else None
-    return make(core, mem, sb, load, drain_one, drain_all, emit, Slow, MASK64, system, burst, write, ROW.pack, core.gid,
-                core.machine.lock_owner)
+    params = (core, mem, sb, load, drain_one, drain_all, emit, Slow, MASK64, system, burst, write, ROW.pack, core.gid,
+              core.machine.lock_owner)
+    return LazyCode(code, tso, mode, params).functions
 
 
 def _event_emitter(observer, core, system) -> Callable:

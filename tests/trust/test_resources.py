@@ -49,16 +49,40 @@ def test_a_stack_just_below_the_limit_is_fine(tmp_path):
     assert out.outcome == "completed"
 
 
-def test_code_is_compiled_in_chunks(tmp_path, monkeypatch):
-    """Each chunk is its own source; the instructions still run as one program (a jump across
-    chunk boundaries, a call into another chunk)."""
+def test_code_is_compiled_in_chunks_on_first_execution(tmp_path, monkeypatch):
+    """Building a System compiles nothing; a chunk compiles when one of its instructions first
+    runs, once (a jump across chunk boundaries, a call into another chunk); code that never runs
+    is never compiled; the program computes the same either way."""
     monkeypatch.setattr(compiler, "CHUNK", 4)
     body = "".join("    add r2, 1\n" for _ in range(9))
+    unused = "".join("    add r3, 1\n" for _ in range(40))
     src = (".word out, 0\nworker:\n    mov r2, 0\n    call f\n" + body + "    st [out], r2\n    halt\n"
-           "f:\n" + body + "    ret\n")
+           "f:\n" + body + "    ret\nnever:\n" + unused + "    ret\n")
     sc = load_scenario(scenario(tmp_path, src))
     compiler._factories.clear()
+    before = compiler.compiled_chunks
     s = System(sc, RunOptions())
+    assert compiler.compiled_chunks == before  # loading compiles nothing
     assert s.run().outcome == "completed" and s.read_symbol("out") == 18
     code = s.image.machines["host"].code
-    assert len(compiler.factory_sources(code, False, compiler.PLAIN)) == -(-len(code) // 4) + 1
+    used = -(-(code.index(next(i for i in code if i.op == "ret")) + 1) // 4)  # chunks up to f's ret
+    assert compiler.compiled_chunks - before == used < -(-len(code) // 4)
+    again = System(sc, RunOptions())  # a second System of the same program: from the cache
+    assert again.run().outcome == "completed" and again.read_symbol("out") == 18
+    assert compiler.compiled_chunks - before == used
+
+
+def test_chunk_size_does_not_change_a_recording(tmp_path, monkeypatch):
+    """Determinism whatever the chunking: byte-identical events with 3-instruction chunks and the
+    default ones (a TSO run of the C NFS model, observed as rows)."""
+    from tracer.record_session import record
+
+    parts = []
+    for chunk in (3, compiler.CHUNK):
+        monkeypatch.setattr(compiler, "CHUNK", chunk)
+        compiler._factories.clear()
+        out = tmp_path / f"run{chunk}"
+        record("nfs_vmxmon", out, options=RunOptions(cores=2, seed=5, memory_model="tso", step_limit=20000),
+               background=False)
+        parts.append(b"".join(p.read_bytes() for p in sorted((out / "events").glob("part-*.arrows"))))
+    assert parts[0] == parts[1] and len(parts[0]) > 1000
