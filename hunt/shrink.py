@@ -14,6 +14,7 @@ with its own schedule, so it replays byte for byte, and told as a short story of
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -59,7 +60,7 @@ class _Tracker(Scheduler):
     name = "shrink"
     controls_drains = True
 
-    def __init__(self, system, player=None, directives=(), drains=None):
+    def __init__(self, system, player=None, directives=(), drains=None, tell: bool = False):
         self.system = system
         self.player = player
         self.counts = [0] * len(system.threads)
@@ -71,7 +72,39 @@ class _Tracker(Scheduler):
         self.directives = {(d.thread, d.count): d for d in directives}
         self.drains = drains or {}
         self.fired: set = set()
+        due: dict[int, set] = {}  # per thread, the counts at which a directive or drain is due
+        for th, c in list(self.directives) + list(self.drains):
+            due.setdefault(th, set()).add(c)
+        self.due = {th: sorted(cs) for th, cs in due.items()}
         self.story: list[tuple] = []  # (preempted thread, where, next thread) as the run goes
+        self.last_pc: list[int] | None = None
+        if tell:
+            self._watch_pcs()
+
+    def _watch_pcs(self) -> None:
+        """Note, per core, the pc of every instruction as it starts (each compiled instruction
+        wrapped), so that a story can name the last one a preempted thread ran: its pc after the
+        burst is already the next one's. Only the run that is told pays for this."""
+        self.last_pc = last = [-1] * len(self.system.cores)
+
+        def wrap(f, gid, pc):
+            def noted(*args):
+                last[gid] = pc
+                return f(*args)
+            return noted
+
+        for core in self.system.cores:
+            core.code = [wrap(f, core.gid, pc) for pc, f in enumerate(core.code)]
+
+    def _where(self, core, t) -> str:
+        """Where `t` is: after the last instruction it ran on `core` (C function, file:line), when
+        the pcs are watched, else at its next one."""
+        system = self.system
+        pc = self.last_pc[core.gid] if self.last_pc is not None else -1
+        if pc < 0:
+            return "at " + system.describe_pc(t)
+        s = system.image.sites[system.machines[t.machine].code[pc].site]
+        return f"after {s.function} {s.file}:{s.line}"
 
     def _account(self) -> None:
         system = self.system
@@ -129,15 +162,17 @@ class _Tracker(Scheduler):
             n = BURST
             if core.thread is not None:
                 tid = core.thread.tid
-                upcoming = [c - self.counts[tid] for (th, c) in self.directives if th == tid and c > self.counts[tid]]
-                upcoming += [c - self.counts[tid] for (th, c) in self.drains if th == tid and c > self.counts[tid]]
-                if upcoming:
-                    n = min(n, min(upcoming))
+                due = self.due.get(tid)
+                if due:  # end the burst at the thread's next due point
+                    i = bisect_right(due, self.counts[tid])
+                    if i < len(due):
+                        n = min(n, due[i] - self.counts[tid])
         if cur is not None and core is not cur and t is not None:
             target = core.thread.tid if core.thread is not None else -1
             self.switches.append(Directive(t.tid, self.counts[t.tid], target, can_go_on))
             if can_go_on:
-                self.story.append((t.name, self.system.describe_pc(t), core.thread.name if core.thread else "?"))
+                where = self._where(cur, t) if self.last_pc is not None else ""
+                self.story.append((t.name, where, core.thread.name if core.thread else "?"))
         self.last_core = core
         self.at = instructions
         return core, n
@@ -166,7 +201,7 @@ class ShrinkResult:
         head = f"{n} preemption{'s' if n != 1 else ''}"
         if not self.story:
             return head + ": the failure happens without any preemption"
-        parts = [f"{who} is preempted at {where} and {nxt} runs" for who, where, nxt in self.story]
+        parts = [f"{who} is preempted {where} and {nxt} runs" for who, where, nxt in self.story]
         return head + ": " + "; ".join(parts)
 
     def as_dict(self) -> dict:
@@ -184,8 +219,29 @@ def options_from_meta(meta: dict) -> RunOptions:
     return RunOptions(**kw)
 
 
-def _run(sc, opts, tracker_args: dict, save: bool = False):
-    system = System(sc, opts, save_schedule=save)
+class _Candidates:
+    """Runs candidate schedules on one System, restored to its unbooted state each time (building
+    a System compiles every core's code, which costs more than the run itself), with a step
+    limit: a candidate still running at several times the failing run's length has diverged and
+    will not fail the same way."""
+
+    def __init__(self, sc, opts, image, limit: int):
+        self.system = System(sc, opts, image=image)
+        self.system.step_limit = min(self.system.step_limit, limit)
+        self.fresh = self.system.snapshot_state()
+
+    def run(self, tracker_args: dict):
+        system = self.system
+        system.restore_state(self.fresh)
+        tracker = _Tracker(system, **tracker_args)
+        system.scheduler = tracker
+        system._decide = system._decide_hooked
+        outcome = system.run()
+        return tracker, outcome.as_dict()
+
+
+def _run(sc, opts, image, tracker_args: dict, save: bool = False):
+    system = System(sc, opts, image=image, save_schedule=save)
     tracker = _Tracker(system, **tracker_args)
     system.scheduler = tracker
     system._decide = system._decide_hooked
@@ -195,16 +251,23 @@ def _run(sc, opts, tracker_args: dict, save: bool = False):
 
 def shrink_schedule(sc, opts, schedule: Schedule, *, progress: Callable[[dict], None] | None = None,
                     explore_bound: int = 3, max_states: int | None = 2_000_000) -> ShrinkResult:
-    """Shrink a failing schedule of (scenario, options) to a 1-minimal set of preemptions.
+    """Shrink a failing schedule of (scenario, options) to as few preemptions as fail the same way.
 
-    ddmin over the run's preemptions first. When the directives do not reproduce the failure
-    (timers fire between other bursts than the original's) or still leave preemptions, the
-    explorer (sim.explorer, delay bounding) then looks for the same failure with fewer, up to
-    `explore_bound`; whichever needs fewer preemptions wins."""
+    Cheapest first, each step only when the one before left preemptions:
+    1. the run without any of its preemptions, then with each one alone (most bugs need one or
+       two, CHESS's observation): as many runs as preemptions;
+    2. the explorer (sim.explorer, delay bounding) from the other side, bounds 0, 1, ... up to
+       `explore_bound` or one fewer than found so far: its first failure that fails the same way
+       has the fewest preemptions and delays (every smaller bound was searched whole);
+    3. if it found none within `max_states`, ddmin over the preemptions.
+    Candidates run on one System restored each time and stop once they run three times as long
+    as the failing run (they have diverged)."""
+    from sim.scenario import assemble_scenario
     from sim.schedule import SchedulePlayer
 
     start = time.perf_counter()
-    system = System(sc, opts)
+    image = assemble_scenario(sc, opts)  # once: compiling C sources costs far more than a run
+    system = System(sc, opts, image=image)
     player = SchedulePlayer(schedule, system.cores, strict=True)
     tracker = _Tracker(system, player=player)
     system.scheduler = tracker
@@ -217,12 +280,13 @@ def shrink_schedule(sc, opts, schedule: Schedule, *, progress: Callable[[dict], 
     forced = [d for d in tracker.switches if not d.preemption]
     drains = tracker.drain_log
     tests = 0
-    best = None
+    best = None  # (preemptions its run had, the subset of directives)
+    candidates = _Candidates(sc, opts, image, 3 * system.instructions + 1000)
 
     def test(subset: list[Directive]) -> bool:
         nonlocal tests, best
         tests += 1
-        system, tr, out = _run(sc, opts, {"directives": forced + subset, "drains": drains})
+        tr, out = candidates.run({"directives": forced + subset, "drains": drains})
         ok = signature(out) == want
         if ok:
             used = len(tr.story)
@@ -232,35 +296,52 @@ def shrink_schedule(sc, opts, schedule: Schedule, *, progress: Callable[[dict], 
             progress({"tests": tests, "preemptions": len(subset), "best": None if best is None else best[0]})
         return ok
 
-    if not test(preemptive):
-        # the directives do not reproduce the run (timers fire between other bursts): fall back to
-        # the failing schedule itself
-        best = None
-        current = None
-    else:
-        current = _ddmin(preemptive, test)
-    final_schedule = schedule
-    if best is not None:
-        chosen = best[1] if best[0] <= (len(current) if current is not None else best[0]) else current
-        system, tr, out = _run(sc, opts, {"directives": forced + chosen, "drains": drains}, save=True)
-        final_schedule = system.saved_schedule()
+    # 1. none, or one alone; the directives may not reproduce the run at all (timers fire
+    # between other bursts than the recorded run's): the explorer still can
+    if test(preemptive):
+        _few(preemptive, test)
     found = best[0] if best is not None else len(preemptive)
+    final_schedule = schedule
+    if best is not None and best[0] < len(preemptive):
+        final_schedule = _saved(sc, opts, image, forced + best[1], drains)
+    # 2. the explorer, below what was found
+    failure = None
     if found > 0 and explore_bound:
-        # the search from the other side: the fewest preemptions (and delays) that fail the same way
-        res = explore(sc, opts, preemptions=min(found - 1, explore_bound), delays=True,
-                      accept=lambda o: signature(o) == want, max_states=max_states)
+        res = explore(sc, opts, preemptions=min(found - 1, explore_bound), delays=True, image=image,
+                      accept=lambda o: signature(o) == want, max_states=max_states, progress=progress)
         tests += res.total_explored
-        if res.failure is not None:
-            final_schedule = res.failure.schedule
+        failure = res.failure
+        if failure is not None:
+            final_schedule = failure.schedule
+    # 3. ddmin, when neither found few
+    if failure is None and found > 1 and best is not None:
+        _ddmin(preemptive, test)
+        if best[0] < found:
+            final_schedule = _saved(sc, opts, image, forced + best[1], drains)
     # the final schedule, followed and told
-    system = System(sc, opts, schedule=final_schedule)
+    system = System(sc, opts, image=image, schedule=final_schedule)
     player = system.scheduler
-    tracker = _Tracker(system, player=player)
+    tracker = _Tracker(system, player=player, tell=True)
     system.scheduler = tracker
     system._decide = system._decide_hooked
     out = system.run().as_dict()
     return ShrinkResult(len(preemptive), len(tracker.story), tracker.story, out, tests,
                         time.perf_counter() - start, final_schedule, signature=want)
+
+
+def _saved(sc, opts, image, directives: list[Directive], drains) -> Schedule:
+    """The schedule of the run that follows these directives, as a schedule file's steps."""
+    system, _, _ = _run(sc, opts, image, {"directives": directives, "drains": drains}, save=True)
+    return system.saved_schedule()
+
+
+def _few(items: list, test: Callable[[list], bool]) -> list | None:
+    """The cheap pass before ddmin: no preemption at all, then each one alone (most bugs need one
+    or two, CHESS's observation; a failure that needs one is then found in len(items) runs,
+    where ddmin on a fragile run can take thousands)."""
+    if test([]):
+        return []
+    return next(([x] for x in items if test([x])), None)
 
 
 def _ddmin(items: list, test: Callable[[list], bool]) -> list:

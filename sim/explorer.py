@@ -130,10 +130,44 @@ class _Controller(Scheduler):
         pass
 
 
-def _state_key(system) -> int:
+def _memory_plan(system) -> list[list[tuple]]:
+    """Per machine, the parts of memory the state key covers: everything but the C threads'
+    stacks, and of each stack only its live part [sp, top). The dead part below sp holds what
+    returned frames left, which well-defined C never reads before writing it, so two states that
+    differ only there continue alike; leaving it out makes the key several times cheaper (stacks
+    are most of memory: 8,192 of the NFS model's 8,497 words per machine). A thread's stack on
+    another machine than its own is never used."""
+    stacks = system.image.stacks
+    plans = []
+    for m in system.machines:
+        size = len(m.mem)
+        regions = sorted((lo, hi, t) for t in system.threads if (lohi := stacks.get(t.name)) for lo, hi in [lohi])
+        plan, at = [], 0
+        for lo, hi, t in regions:
+            if lo > at:
+                plan.append((at, lo, None))
+            if t.machine == m.index:
+                plan.append((lo, hi, t))
+            at = max(at, hi)
+        if at < size:
+            plan.append((at, size, None))
+        plans.append(plan)
+    return plans
+
+
+def _state_key(system, plans=None) -> int:
     """A hash of everything the run's continuation depends on, with times relative to now."""
     now = system.cycle
-    parts = [tuple(m.mem) for m in system.machines]
+    if plans is None:
+        parts = [tuple(m.mem) for m in system.machines]
+    else:
+        parts = []
+        for m, plan in zip(system.machines, plans):
+            mem = m.mem
+            for lo, hi, t in plan:
+                if t is not None:
+                    lo = min(max(lo, t.regs[15]), hi)  # the live frames: [sp, top)
+                parts.append(tuple(mem[lo:hi]))
     for t in system.threads:
         parts.append((t.pc, tuple(t.regs), tuple(t.calls), tuple(t.stack), t.state, t.preempt, t.in_kernel,
                       t.wake_pending, t.spinning_lock, t.blocked_on, t.core))
@@ -141,8 +175,10 @@ def _state_key(system) -> int:
         parts.append((-1 if c.thread is None else c.thread.tid, max(0, c.stall_until - now), c.slice_end - now,
                       c.spinning, tuple(c.sb.entries) if c.sb is not None else ()))
     parts.append(tuple(tuple(t.tid for t in m.run_queue) for m in system.machines))
-    parts.append(tuple((at - now, kind, repr(data)) for at, _, kind, data in sorted(system.timers)))
-    parts.append(repr(system.network.state()))
+    # timer data and queued messages are tuples of ints: hashable as they are
+    parts.append(tuple((at - now, kind, data) for at, _, kind, data in sorted(system.timers)))
+    net = system.network
+    parts.append((net.next_message, tuple((tuple(p.queue), tuple(t.tid for t in p.waiters)) for p in net.ports)))
     return hash(tuple(parts))
 
 
@@ -164,7 +200,8 @@ class Explorer:
         self.system._decide = self.system._decide_hooked  # one instruction per decision, no log
         self.system.run(pause_at=0)  # boot: threads on their cores
         self.system.settle()
-        self.root = self.system.snapshot()
+        self.root = self.system.snapshot_state()
+        self.plans = _memory_plan(self.system) if self.system.image.stacks else None
         self.final_key = final_key
         self.progress = progress
         self.max_states = max_states
@@ -232,7 +269,7 @@ class Explorer:
 
     def root_choices(self) -> int:
         """How many transitions leave the initial state (the subtrees a parallel search splits)."""
-        self.system.restore(self.root)
+        self.system.restore_state(self.root)
         return len(self._children(-1, None))
 
     def run(self, bound: int | None, root_child: int | None = None) -> dict:
@@ -245,7 +282,7 @@ class Explorer:
         path: list[tuple] = []  # ("run", gid, n) / ("drain", gid)
         stack: list[list] = []  # frames: [snapshot, children left, path length, last, last thread tid, used]
         failure = None
-        system.restore(self.root)
+        system.restore_state(self.root)
         node = (-1, None, 0)  # last core gid, the thread it ran, preemptions used
         last_report = time.monotonic()
         while True:
@@ -265,7 +302,7 @@ class Explorer:
                 if self.final_key is not None and outcome.outcome == "completed":
                     self.finals.add(self.final_key(system))
             else:
-                key = (_state_key(system), last)
+                key = (_state_key(system, self.plans), last)
                 left = big if bound is None else bound - used
                 if seen.get(key, -1) >= left:
                     counts["pruned"] += 1
@@ -286,7 +323,7 @@ class Explorer:
                         children.append((kind, core.gid, cost))
                 if children:
                     if len(children) > 1:
-                        stack.append([system.snapshot(), children[1:], len(path), last,
+                        stack.append([system.snapshot_state(), children[1:], len(path), last,
                                       last_thread.tid if last_thread is not None else -1, used])
                     node = self._apply(children[0], path, node)
                     continue
@@ -306,7 +343,7 @@ class Explorer:
             child = children.pop(0)
             if not children:
                 stack.pop()
-            system.restore(blob)
+            system.restore_state(blob)
             del path[depth:]
             node = self._apply(child, path, (last, None if tid < 0 else system.threads[tid], used))
         return {"counts": counts, "failure": failure}

@@ -960,7 +960,12 @@ class System:
     def snapshot(self) -> bytes:
         """The whole system as bytes: restoring them into a System of the same scenario and options
         and running on gives exactly the continuation of this run."""
-        state = {
+        return snapshot_codec.encode(self.snapshot_state())
+
+    def snapshot_state(self) -> dict:
+        """The snapshot as live Python data (copies, never shared with the running system), for
+        `restore_state` of this same System: the explorer's backtracking, without encoding."""
+        return {
             "cycle": self.cycle, "instructions": self.instructions,
             "mems": [m.mem[:] for m in self.machines],
             "run_queues": [[t.tid for t in m.run_queue] for m in self.machines],
@@ -973,7 +978,11 @@ class System:
             "outcome": None if self.outcome is None else asdict(self.outcome), "booted": self.booted,
             "lock_owners": [sorted((a, tid, pc) for a, (tid, pc) in m.lock_owner.items()) for m in self.machines],
         }
-        return snapshot_codec.encode(state)
+
+    def restore_state(self, state: dict) -> None:
+        """Continue from `snapshot_state()` of this System (trusted: no shape checks; it can be
+        restored any number of times)."""
+        self._restore(state)
 
     def restore(self, blob: bytes) -> None:
         """Continue from a snapshot (SnapshotFormatError when it is damaged or not of this system:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -46,24 +47,30 @@ def test_nfs_v1_is_clean_at_k1():
 
 
 def test_shrink_nfs_failure(tmp_path):
-    nfs = str(Path(__file__).resolve().parents[2] / "bench" / "scenarios" / "nfs_vmxmon_asm")  # the assembly original
+    # the C model, v2 on two cores: seed 69 panics after 66 preemptions
     run = tmp_path / "run"
-    assert invoke("record", nfs, "--cores", "2", "--seed", "2", "-o", run, "--json").exit_code == 0
+    assert invoke("record", "nfs_vmxmon", "--cores", "2", "--seed", "69", "-o", run, "--json").exit_code == 0
     shrunk = tmp_path / "shrunk"
     result = invoke("shrink", run, "-o", shrunk, "--json")
     assert result.exit_code == 0, result.output
     d = json.loads(result.output)
-    explored = json.loads(invoke("explore", nfs, "--cores", "2", "--preemptions", "2", "--json").output)
-    assert d["preemptions"] <= explored["failure"]["preemptions"] < d["original_preemptions"]
+    assert d["original_preemptions"] == 66 and 1 <= d["preemptions"] <= 2
+    # explore needs as many: with one fewer it searches everything and finds no failure
+    clean = json.loads(invoke("explore", "nfs_vmxmon", "--cores", "2", "--preemptions", str(d["preemptions"] - 1),
+                              "--json").output)
+    assert clean["failure"] is None and clean["stopped"] is None
     meta = json.loads((shrunk / "meta.json").read_text())
     original = json.loads((run / "meta.json").read_text())
     assert meta["outcome"] == "panic"
     assert {k: meta["panic"][k] for k in ("file", "line", "message")} == \
         {k: original["panic"][k] for k in ("file", "line", "message")}
     assert d["text"].startswith(f"{d['preemptions']} preemption")
+    # each preemption is told by the last C line the preempted thread ran
+    assert len(d["story"]) == d["preemptions"]
+    assert all(re.fullmatch(r"after \w+ [\w/.-]+\.c:\d+", s["at"]) for s in d["story"]), d["story"]
     # the shrunk run replays byte for byte from its own schedule
     again = tmp_path / "again"
-    assert invoke("record", nfs, "--cores", "2", "--schedule", shrunk / "schedule.json", "-o", again,
+    assert invoke("record", "nfs_vmxmon", "--cores", "2", "--schedule", shrunk / "schedule.json", "-o", again,
                   "--json").exit_code == 0
     parts = sorted(p.name for p in (shrunk / "events").iterdir())
     assert parts and all((shrunk / "events" / p).read_bytes() == (again / "events" / p).read_bytes() for p in parts)

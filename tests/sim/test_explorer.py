@@ -160,3 +160,13 @@ def test_nfs_v2_fails_with_one_delay_and_the_schedule_reproduces_it():
     assert (panic["file"], panic["line"]) == ("client.s", 76)
     system = System(load_scenario(NFS_ASM), RunOptions(cores=2), schedule=result.failure.schedule)
     assert system.run().as_dict() == result.failure.outcome
+
+
+@pytest.mark.slow
+def test_nfs_c_v2_needs_two_preemptions_and_the_schedule_reproduces_it():
+    # the C port: clean with one preemption or delay (the whole search), found with two
+    result = explore("nfs_vmxmon", RunOptions(cores=2), preemptions=2, delays=True)
+    assert [p["bound"] for p in result.passes] == [0, 1, 2] and result.failure is not None
+    assert result.failure.preemptions == 2 and result.failure.outcome["panic"]["function"] == "nfs_page_async_flush"
+    system = System(load_scenario("nfs_vmxmon"), RunOptions(cores=2), schedule=result.failure.schedule)
+    assert system.run().as_dict() == result.failure.outcome
