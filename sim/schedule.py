@@ -30,6 +30,7 @@ neither follows nor saves a schedule pays nothing.
 from __future__ import annotations
 
 import json
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +79,12 @@ class Schedule:
 
     def dumps(self) -> str:
         # one step per line: readable, diffable, and still plain JSON
-        head = json.dumps({k: v for k, v in self.as_dict().items() if k != "steps"}, sort_keys=True)
-        body = ",\n".join("  " + json.dumps(list(s)) for s in self.steps)
+        # (formatted by hand, exactly as json.dumps writes a step: a recording saves one step per
+        # burst, often over 100,000, and json.dumps per step cost more than the rest of saving)
+        head = json.dumps({"format": FORMAT, "version": VERSION, "cores": list(self.cores),
+                           "memory_model": self.memory_model}, sort_keys=True)
+        body = ",\n".join(['  ["drain", %d]' % s[1] if s[0] == DRAIN else "  [%d, %d]" % (s[0], s[1])
+                          for s in self.steps])
         return head[:-1] + ', "steps": [\n' + body + ("\n" if body else "") + "]}\n"
 
     def save(self, path: str | Path) -> None:
@@ -285,37 +290,64 @@ class SchedulePlayer(Scheduler):
 
 
 class ScheduleLog:
-    """Writes down every decision of a run as it is made (System(save_schedule=True))."""
+    """Writes down every decision of a run as it is made (System(save_schedule=True)).
+
+    A recording makes one decision per burst (often over 100,000), so the log is one flat list of
+    (what, instructions) pairs, appended item by item (two list appends cost a tenth of an
+    array's extend by a tuple): (core, instructions when picked) for a pick, (-1 - core,
+    instructions) for a drain, (ENDED, instructions) when the run ended. The steps follow from it
+    (`result`): a burst ran until the next entry. It travels to the trace writer's process (which
+    writes the schedule file) as one array of integers."""
+
+    ENDED = -(1 << 62)
 
     def __init__(self, cores: list[str], memory_model: str):
-        self.schedule = Schedule(list(cores), memory_model)
-        self.core = -1  # picked last, not yet accounted
-        self.at = 0
+        self.cores = list(cores)
+        self.memory_model = memory_model
+        self.entries: list[int] = []
+        self.add = self.entries.append  # add(what); add(instructions)
 
-    def drain(self, gid: int) -> None:
-        self.schedule.add_drain(gid)
+    def __getstate__(self):
+        return {"cores": self.cores, "memory_model": self.memory_model, "entries": array("q", self.entries)}
 
-    def ran(self, instructions: int) -> None:
-        """The burst picked last has run: it ran this many instructions in all."""
-        if self.core >= 0:
-            n = instructions - self.at
-            if n:
-                self.schedule.add_run(self.core, n)
-            self.core = -1
+    def __setstate__(self, state):
+        self.__dict__.update(state, entries=state["entries"].tolist())
+        self.add = self.entries.append
 
     def pick(self, gid: int, instructions: int) -> None:
-        self.core = gid
-        self.at = instructions
+        self.add(gid)
+        self.add(instructions)
+
+    def drain(self, gid: int, instructions: int) -> None:
+        self.add(-1 - gid)
+        self.add(instructions)
+
+    def ended(self, instructions: int) -> None:
+        """The run ended at a decision (nobody could run any more)."""
+        self.add(self.ENDED)
+        self.add(instructions)
 
     def result(self, instructions: int, outcome: str | None) -> Schedule:
         """The schedule so far, or of the finished run (`outcome`). The last burst gets one
         instruction more after a panic (a faulting instruction panics without counting) and a
         `[core, 0]` at the step limit, so that following it ends the same way."""
-        out = Schedule(list(self.schedule.cores), self.schedule.memory_model, list(self.schedule.steps))
-        if self.core >= 0:
-            n = instructions - self.at
+        out = Schedule(list(self.cores), self.memory_model)
+        steps = out.steps
+        core, at = -1, 0  # the burst picked last, not yet accounted
+        flat = self.entries
+        for what, when in zip(flat[0::2], flat[1::2]):
+            if core >= 0:  # the burst picked last ran until this entry
+                if when != at:
+                    steps.append((core, when - at))
+                core = -1
+            if what >= 0:
+                core, at = what, when
+            elif what != self.ENDED:
+                steps.append((DRAIN, -1 - what))
+        if core >= 0:
+            n = instructions - at
             if outcome == "panic":
                 n += 1
             if n or outcome == "step_limit":
-                out.add_run(self.core, n)
+                steps.append((core, n))
         return out

@@ -181,8 +181,11 @@ class System:
             self.scheduler = SchedulePlayer(schedule, self.cores, strict_schedule, schedule_file)
         if save_schedule:
             self.schedule_log = ScheduleLog(core_names(self.cores), options.memory_model)
-        if schedule is not None or save_schedule:
+            self._log_add = self.schedule_log.add
+        if schedule is not None:
             self._decide = self._decide_hooked
+        elif save_schedule:
+            self._decide = self._decide_saving
 
         self.booted = False  # threads are placed on cores by the first run(), so that a
         # snapshot taken before it holds no event (replay from seq 0 starts there)
@@ -271,9 +274,9 @@ class System:
         """`_decide` for a run that follows or saves its schedule: the same decisions, each one
         written down, drains included; a followed schedule also chooses the drains."""
         log = self.schedule_log
-        if log is not None:
-            log.ran(self.instructions)
         if not self.settle():
+            if log is not None:
+                log.ended(self.instructions)
             return None
         sched = self.scheduler
         if self.tso:
@@ -284,13 +287,35 @@ class System:
                 drained = () if core is None else (core,)
             if log is not None:
                 for core in drained:
-                    log.drain(core.gid)
+                    log.drain(core.gid, self.instructions)
         core, n = sched.pick(self.active, self.instructions)
         if log is not None:
             log.pick(core.gid, self.instructions)
         picked = self._run_picked(core, n)
         self.burst_thread = core.thread
         return picked
+
+    def _decide_saving(self):
+        """`_decide_hooked` for a run that only saves its schedule (a recording): the same
+        decisions, written down with two list appends each (sim.schedule.ScheduleLog), and as short as `_decide` in the common case
+        (a recording makes one decision per burst, often a few instructions long)."""
+        timers = self.timers
+        if (timers and timers[0][0] <= self.cycle) or not self.active:
+            if not self.settle():
+                self.schedule_log.ended(self.instructions)
+                return None
+        add = self._log_add
+        if self.tso:
+            drained = self._maybe_drain()
+            if drained is not None:
+                add(-1 - drained.gid)
+                add(self.instructions)
+        core, n = self.scheduler.pick(self.active, self.instructions)
+        add(core.gid)
+        add(self.instructions)
+        if self.cycle < core.slice_end and n < self.step_limit - self.instructions:
+            return core, n
+        return self._run_picked(core, n)
 
     def saved_schedule(self) -> Schedule:
         """The schedule of this run so far (System(save_schedule=True)); complete once it ended."""

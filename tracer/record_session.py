@@ -121,8 +121,8 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
             if system.instructions >= next_checkpoint:
                 writer.checkpoint(recorder.seq, system.cycle, system.instructions, system.snapshot())
                 next_checkpoint = system.instructions + every
+        writer.schedule(system.schedule_log, system.instructions, outcome.outcome)
         events = writer.close()
-        system.saved_schedule().save(run.path / schema.SCHEDULE_FILE)
     except BaseException as e:
         # disk full, permission lost, Ctrl-C: keep what was written readable and say so
         try:

@@ -23,9 +23,11 @@ import numpy as np
 import pyarrow as pa
 
 from sim import observer as k
+from sim.errors import SimError
 
 from . import schema
 from .checkpoints import CheckpointWriter
+from .errors import TraceError
 from .happens_before import CLOCK_KINDS, HappensBefore
 from .run_dir import RunDir
 from .trace_stream import TraceStream
@@ -72,6 +74,16 @@ class TraceWriter:
         if changes:
             self.hb.changes = []
             self.vclocks.write(vclock_batch(changes))
+
+    def schedule(self, log, instructions: int, outcome: str | None) -> None:
+        """RUN/schedule.json from the run's schedule log (sim.schedule.ScheduleLog): written here,
+        in the writer's process when there is one, since a recording's schedule has a step per
+        burst and turning them into text costs as much as a tenth of the run."""
+        path = self.run.path / schema.SCHEDULE_FILE
+        try:
+            log.result(instructions, outcome).save(path)
+        except SimError as e:
+            raise TraceError(e.message, str(path)) from None
 
     def checkpoint(self, seq: int, cycle: int, instructions: int, snapshot: bytes) -> None:
         """A checkpoint before event `seq` (every row before it has been given to `rows`)."""
