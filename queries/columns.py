@@ -88,8 +88,17 @@ def narrowest_uint(hi: int) -> str:
 # A column stored as another: `old` of the accesses is stored as `old_rel` when that is narrower:
 # a read's `old` itself (0, or 1 for a read of its own buffered store), a write's or rmw's
 # `new - old` (1 for a counter's increment, +-2**bit for a flag), so old = new - old_rel.
-DERIVED = {"old": "old_rel"}
+# Likewise `issued` (the cycle a tso store ran at, -1 for every access that was not buffered) is
+# stored as `issued_rel` when every buffered store's delay is positive: 0 when not buffered, else
+# cycle - issued, the cycles it sat in the store buffer (a small number; 0 everywhere under sc, a
+# column of one run: run-end encoded), so issued = -1 if issued_rel == 0 else cycle - issued_rel.
+DERIVED = {"old": "old_rel", "issued": "issued_rel"}
 READ_CODE = 0  # tracer.schema.KIND_NAMES.index("read")
+
+
+def issued_rel(cycle: np.ndarray, issued: np.ndarray) -> np.ndarray:
+    """`issued_rel` of accesses (see DERIVED)."""
+    return np.where(issued < 0, 0, cycle.astype(np.int64) - issued.astype(np.int64))
 
 
 def old_rel(kind: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -243,10 +252,13 @@ class Mapped:
 
     def numpy(self, column: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Rows [start, stop) of a column; zero-copy except for bool (unpacked), run-end
-        encoded columns (decoded) and derived ones (`old` from `old_rel`: computed)."""
+        encoded columns (decoded) and derived ones (`old` from `old_rel`, `issued` from `issued_rel`:
+        computed)."""
         stop = self.layout.rows if stop is None else stop
         if column in DERIVED and not self.layout.has(column) and self.layout.has(DERIVED[column]):
             rel = self.numpy(DERIVED[column], start, stop).astype(np.int64)
+            if column == "issued":
+                return np.where(rel == 0, -1, self.numpy("cycle", start, stop).astype(np.int64) - rel)
             new = self.numpy("new", start, stop).astype(np.int64)
             return np.where(self.numpy("kind", start, stop) == READ_CODE, rel, new - rel).astype(np.uint64)
         t, _, _ = self.layout.column(column)

@@ -39,10 +39,11 @@ class StreamRead:
     batches: list[pa.RecordBatch] = field(default_factory=list)
     problem: str | None = None
     metadata: list[dict] = field(default_factory=list)  # each batch's custom metadata
+    streamed: int = 0  # rows handed out by iter_stream (which keeps no batches)
 
     @property
     def rows(self) -> int:
-        return sum(b.num_rows for b in self.batches)
+        return self.streamed + sum(b.num_rows for b in self.batches)
 
 
 class RunDir:
@@ -132,22 +133,33 @@ def read_stream(path: Path) -> StreamRead:
     """Every complete record batch of an Arrow IPC stream; a truncated tail is noted, not fatal.
     (The recorder's own reader, tracer.trace_stream.read_part, does the reading.)"""
     out = StreamRead(path)
+    for batch, meta in iter_stream(path, out):
+        out.streamed -= batch.num_rows
+        out.batches.append(batch)
+        out.metadata.append(meta)
+    return out
+
+
+def iter_stream(path: Path, out: StreamRead):
+    """The complete batches of an Arrow IPC stream, with their custom metadata, one at a time
+    (decoded as they come: a compressed part is never held whole); what went wrong after them,
+    if anything, is in `out.problem` once the iteration ends, and the rows handed out in
+    `out.streamed`."""
     try:
         if path.stat().st_size == 0:
             out.problem = "empty file"
-            return out
+            return
         for batch, meta in read_part_metadata(path, strict=True):
-            out.batches.append(batch)
-            out.metadata.append(meta)
+            out.streamed += batch.num_rows
+            yield batch, meta
     except DamagedPart as err:
         damaged = "checksum" in err.reason
-        if out.batches:
+        if out.rows:
             out.problem = f"{'damaged' if damaged else 'truncated'} after {out.rows:,} rows ({err.reason})"
         else:
             out.problem = f"{'damaged' if damaged else 'unreadable'} stream ({err.reason})"
     except (TraceError, OSError) as err:
         out.problem = f"unreadable stream ({_one_line(err)})"
-    return out
 
 
 def conform(table: pa.Table, schema: pa.Schema, location: str) -> pa.Table:

@@ -24,9 +24,10 @@ class WriteIndex:
         self.seq = accesses.numpy("seq")
         self.kind = accesses.numpy("kind")
         self.new = accesses.numpy("new")  # zero-copy (in the narrowest unsigned type)
-        self.cols = {name: accesses.numpy(name) for name in ("cycle", "core", "thread", "site", "issued")}
-        # `machine` may be run-end encoded and `old` stored as old_rel (columns.py): those are
-        # read a row or a slice at a time (decoding them whole would cost more than every look-up)
+        self.cols = {name: accesses.numpy(name) for name in ("cycle", "core", "thread", "site")}
+        # `machine` may be run-end encoded, `old` and `issued` stored as old_rel and issued_rel
+        # (columns.py): those are read a row or a slice at a time (decoding them whole would cost
+        # more than every look-up)
         layout = accesses.layout
         self.machine_runs = accesses.runs("machine") if layout.column("machine")[0] == "ree_int64" else None
         self.machine = None if self.machine_runs is not None else accesses.numpy("machine")
@@ -98,6 +99,6 @@ class WriteIndex:
         c = self.cols
         return {"seq": int(self.seq[i]), "cycle": int(c["cycle"][i]), "machine": self._machine(i),
                 "core": int(c["core"][i]), "thread": int(c["thread"][i]), "site": int(c["site"][i]),
-                "issued": int(c["issued"][i]),
+                "issued": int(self.acc.numpy("issued", i, i + 1)[0]),  # perhaps from issued_rel
                 "kind": int(self.kind[i]), "atomic": bool((int(self.atomic_bits[i >> 3]) >> (i & 7)) & 1),
                 "old": int(self._old(i, i + 1)[0]), "new": int(self.new[i])}

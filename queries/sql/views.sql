@@ -3,7 +3,8 @@
 -- `revtrace sql`) opens, as zero-copy Arrow tables over the column files in RUN/index/:
 --
 --   _accesses     every read, write and rmw, in (addr, seq) order (some columns stored narrower;
---                 `old` perhaps as old_rel, which the accesses view reads back: queries/columns.py)
+--                 `old` and `issued` perhaps as old_rel and issued_rel, which the accesses view
+--                 reads back: queries/columns.py)
 --   _other_events every event that is not a memory access, in seq order
 --   _vclocks      a thread's full vector clock whenever it changes, in (thread, of_thread, clock) order
 
@@ -24,7 +25,7 @@ CREATE VIEW accesses AS
 SELECT addr, seq::BIGINT AS seq, cycle::BIGINT AS cycle, machine::SMALLINT AS machine,
        core::SMALLINT AS core, thread::INTEGER AS thread, site::INTEGER AS site, kind,
        {old} AS old, new::UBIGINT AS new,
-       clock::BIGINT AS clock, atomic, mode, issued::BIGINT AS issued
+       clock::BIGINT AS clock, atomic, mode, {issued} AS issued
 FROM _accesses;
 
 -- events: every event with raw ids, exactly the recording's columns (accesses UNION ALL

@@ -239,6 +239,6 @@ def _sanitise(b: RunBuilder, meta: dict) -> None:
 @pytest.mark.parametrize("seed", range(4))
 def test_random_traces_in_small_groups(seed, rundir, monkeypatch):
     """The index build's multi-group path (runs with more accesses than one sorting group)."""
-    import queries.index
-    monkeypatch.setattr(queries.index, "GROUP_ROWS", 7)
+    import queries.index_build
+    monkeypatch.setattr(queries.index_build, "GROUP_ROWS", 7)
     test_random_traces(seed, rundir)

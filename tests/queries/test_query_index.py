@@ -221,8 +221,8 @@ def test_open_run_survives_a_rebuild(rundir):
 
 def test_many_words_and_far_addresses(rundir, monkeypatch):
     """More words than 16-bit ids hold, addresses beyond the lookup table, several sort groups."""
-    import queries.index
-    monkeypatch.setattr(queries.index, "GROUP_ROWS", 5000)
+    import queries.index_build
+    monkeypatch.setattr(queries.index_build, "GROUP_ROWS", 5000)
     n = 33000
     words = {f"w{i}": (0x100 + 3 * i, 0) for i in range(n)}
     words["far"] = (1 << 40, 7)
