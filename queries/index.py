@@ -10,7 +10,9 @@ opened here registers with DuckDB, zero-copy (`register`):
   addr column is run-end encoded (one run per word), and so is machine when every word is one
   machine's; its integer columns are stored in the narrowest type that holds the run's values,
   new as the narrowest unsigned type and old as `old_rel` when that is narrower (a read's old, a
-  write's new - old: columns.DERIVED); the view `accesses` gives them the recording's types.
+  write's new - old), issued as `issued_rel` (a tso store's cycles in the store buffer, 0 when
+  not buffered: one run under sc) (columns.DERIVED); the view `accesses` gives them the
+  recording's types.
   other_events and vclocks are narrowed the same way, behind views of the same names. The
   catalogue uses DuckDB's smallest block size (16 KiB). On race_counter this takes the index from
   30 to 19 bytes per event. `word_offsets` says where each word's rows start: the last-writer
@@ -27,16 +29,18 @@ at least 3M events/s. Plain buffers cost one `pwrite`, the numpy paths read them
 and DuckDB scans registered Arrow memory about as fast as its own Parquet files (it cannot skip
 row groups in them, though: a SQL look-up of one word scans the addr column).
 
-The build: one pass over the memory-mapped streams gives every access a dense word id (2 bytes
-per event, kept) and counts each batch's accesses per word, so that every batch knows where its
-rows of each word go in (addr, seq) order. Meanwhile another thread writes the vector clocks, the
-catalogue and the schedule. Then, for groups of words of up to GROUP_ROWS accesses (one group
-below that), every batch's rows of the group are sorted by word (a radix sort) to give their
-final rows, and two threads scatter the columns, straight from the memory-mapped input, into one
-reused buffer per thread that is written to the column file with `pwrite`. The event parts are
-zstd-compressed (tracer.trace_stream), so the batches are held decoded (read one part ahead, on
-a thread, while the previous one is counted): memory is about 70 bytes per event plus the group
-(about 24 bytes per access of it).
+The build (queries/index_build.py): one pass over the event streams, decoded batch by batch a
+few batches ahead on a thread of their own (queries/part_reader.py), gives every access a dense
+word id (2 bytes per event, kept) and counts each batch's accesses per word, so that every batch
+knows where its rows of each word go in (addr, seq) order; each batch's columns, narrowed, are
+spilled to a file in the build folder. Meanwhile another thread writes the vector clocks, the
+catalogue and the schedule (queries/index_catalogue.py). Then, for groups of words of up to
+GROUP_ROWS accesses (one group below that), every batch's rows of the group are sorted by word (a
+radix sort) to give their final rows, and two threads scatter the columns, straight from the
+memory-mapped spill file, into one reused buffer per thread that is written to the column file
+with `pwrite`. The build's own memory is then the word ids and the group's buffers (about 26
+bytes per access of the largest group), whatever the size of the parts (decoding them whole, as
+the build did when they were first compressed, took 1.2 GB at 10M events).
 
 The new index is written to a temporary folder and renamed into place (data files first, the
 catalogue last), so a reader never sees half an index (and one that has it open keeps reading the
@@ -45,6 +49,9 @@ build the same index at once. It is rebuilt when missing, unreadable, of another
 schema version, or when its fingerprint (meta.json and the size and mtime of every part file and
 side table) no longer matches the run directory. The data files are not fsynced: the index is a
 cache of the recording (`open_run(rebuild=True)` rebuilds it).
+
+This module finds a current index (or has it built); what an index is and how a connection opens
+it are queries/index_state.py's, the progress bar queries/index_progress.py's.
 """
 
 from __future__ import annotations

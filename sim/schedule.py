@@ -296,8 +296,8 @@ class ScheduleLog:
     (what, instructions) pairs, appended item by item (two list appends cost a tenth of an
     array's extend by a tuple): (core, instructions when picked) for a pick, (-1 - core,
     instructions) for a drain, (ENDED, instructions) when the run ended. The steps follow from it
-    (`result`): a burst ran until the next entry. It travels to the trace writer's process (which
-    writes the schedule file) as one array of integers."""
+    (`result`): a burst ran until the next entry. A recording hands it to its trace writer a piece
+    at a time (`take`), which writes the file as the pieces come (ScheduleText)."""
 
     ENDED = -(1 << 62)
 
@@ -306,13 +306,12 @@ class ScheduleLog:
         self.memory_model = memory_model
         self.entries: list[int] = []
         self.add = self.entries.append  # add(what); add(instructions)
+        self._sent = 0  # entries already taken
 
-    def __getstate__(self):
-        return {"cores": self.cores, "memory_model": self.memory_model, "entries": array("q", self.entries)}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state, entries=state["entries"].tolist())
-        self.add = self.entries.append
+    def take(self) -> array:
+        """The entries since the last take (for a ScheduleText that writes them as they come)."""
+        sent, self._sent = self._sent, len(self.entries)
+        return array("q", self.entries[sent:])
 
     def pick(self, gid: int, instructions: int) -> None:
         self.add(gid)
@@ -351,3 +350,59 @@ class ScheduleLog:
             if n or outcome == "step_limit":
                 steps.append((core, n))
         return out
+
+
+class ScheduleText:
+    """The schedule file of a ScheduleLog that arrives in pieces (`ScheduleLog.take`): a recording's
+    trace writer formats each piece as it comes, so that saving a schedule of a step per burst costs
+    nothing at the end of the recording. The text is exactly `log.result(...).dumps()`'s."""
+
+    RUN = "  [%d, %d]"
+    DRAIN = '  ["drain", %d]%.0s'  # (a second argument, unused, like a run's)
+
+    def __init__(self, cores: list[str], memory_model: str):
+        self.cores = list(cores)
+        self.memory_model = memory_model
+        self.pieces: list[str] = []
+        self.carry: list[int] = []  # the last entry: a burst picked there is still running
+
+    def add(self, entries) -> None:
+        flat = self.carry + list(entries)
+        if len(flat) >= 4:
+            self._format(flat[:-2], flat[-1])
+            flat = flat[-2:]
+        self.carry = flat
+
+    def _format(self, flat: list[int], next_when: int) -> None:
+        """Steps of (what, when) entries; the burst picked at the last one ran until next_when."""
+        import numpy as np
+
+        pairs = np.array(flat, dtype=np.int64).reshape(-1, 2)
+        what, when = pairs[:, 0], pairs[:, 1]
+        n = np.empty_like(when)
+        n[:-1] = when[1:] - when[:-1]
+        n[-1] = next_when - when[-1]
+        drain = (what < 0) & (what != ScheduleLog.ENDED)
+        keep = ((what >= 0) & (n != 0)) | drain
+        if not keep.any():
+            return
+        first = np.where(drain, -1 - what, what)[keep]
+        second = np.where(drain, 0, n)[keep]
+        templates = np.where(drain[keep], self.DRAIN, self.RUN).tolist()
+        self.pieces.append(",\n".join(templates) % tuple(np.stack([first, second], axis=1).ravel().tolist()))
+
+    def finish(self, instructions: int, outcome: str | None) -> str:
+        """The file, once the run has ended (or stopped) after `instructions`; see ScheduleLog.result."""
+        pieces = list(self.pieces)
+        if self.carry:
+            what, at = self.carry
+            if what >= 0:
+                n = instructions - at + (1 if outcome == "panic" else 0)
+                if n or outcome == "step_limit":
+                    pieces.append(self.RUN % (what, n))
+            elif what != ScheduleLog.ENDED:
+                pieces.append(self.DRAIN % (-1 - what, 0))
+        head = json.dumps({"format": FORMAT, "version": VERSION, "cores": list(self.cores),
+                           "memory_model": self.memory_model}, sort_keys=True)
+        body = ",\n".join(pieces)
+        return head[:-1] + ', "steps": [\n' + body + ("\n" if body else "") + "]}\n"

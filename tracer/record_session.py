@@ -17,7 +17,7 @@ from sim.scenario import (
     scenario_hash,
     validate_options,
 )
-from sim.schedule import Schedule
+from sim.schedule import Schedule, ScheduleText
 from sim.system import System
 from sim.thread import check_shown
 
@@ -97,8 +97,9 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     recorder = Recorder()
     system = System(sc, opts, image=image, observer=recorder, schedule=schedule, save_schedule=True,
                     schedule_file=schedule_where)
+    log = system.schedule_log
     writer = TraceWriter(run, [(c.mid, c.index) for c in system.cores], len(sc.threads),
-                         [t.tid for t in sc.threads if t.start])
+                         [t.tid for t in sc.threads if t.start], ScheduleText(log.cores, log.memory_model))
     if background is None:
         background = writer_process.available()
     if background:
@@ -114,6 +115,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
             pause = min(next_checkpoint, system.instructions + FLUSH_EVERY)
             outcome = system.run(pause_at=pause)
             writer.rows(*recorder.take())  # a SIGKILL from here on loses nothing before this point
+            writer.steps(log.take())
             if progress is not None:
                 progress(system.instructions, recorder.seq)
             if outcome is not None:
@@ -121,7 +123,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
             if system.instructions >= next_checkpoint:
                 writer.checkpoint(recorder.seq, system.cycle, system.instructions, system.snapshot())
                 next_checkpoint = system.instructions + every
-        writer.schedule(system.schedule_log, system.instructions, outcome.outcome)
+        writer.schedule(system.instructions, outcome.outcome)
         events = writer.close()
     except BaseException as e:
         # disk full, permission lost, Ctrl-C: keep what was written readable and say so

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from sim import observer as k
-from sim.errors import SimError
+from sim.schedule import ScheduleText
 
 from . import schema
 from .checkpoints import CheckpointWriter
@@ -38,10 +38,12 @@ GID_MASK = (1 << k.CODE_GID_BITS) - 1
 class TraceWriter:
     """Writes `events/`, `vclocks/`, `checkpoints/` and the dimension tables of one run directory."""
 
-    def __init__(self, run: RunDir, cores: list[tuple[int, int]], threads: int, started: list[int]):
+    def __init__(self, run: RunDir, cores: list[tuple[int, int]], threads: int, started: list[int],
+                 schedule: ScheduleText | None = None):
         """`cores`: (machine, core on it) per global core number; `started`: threads running at
-        the start (their first clock is written out at seq 0)."""
+        the start (their first clock is written out at seq 0); `schedule`: where `steps` go."""
         self.run = run
+        self.schedule_text = schedule
         self.events = TraceStream(run.path / schema.EVENTS_DIR, schema.EVENTS)
         self.vclocks = TraceStream(run.path / schema.VCLOCKS_DIR, schema.VCLOCKS)
         self.checkpoints = CheckpointWriter(run.path)
@@ -75,15 +77,19 @@ class TraceWriter:
             self.hb.changes = []
             self.vclocks.write(vclock_batch(changes))
 
-    def schedule(self, log, instructions: int, outcome: str | None) -> None:
-        """RUN/schedule.json from the run's schedule log (sim.schedule.ScheduleLog): written here,
-        in the writer's process when there is one, since a recording's schedule has a step per
-        burst and turning them into text costs as much as a tenth of the run."""
+    def steps(self, entries) -> None:
+        """The run's scheduling decisions since the last call (sim.schedule.ScheduleLog.take)."""
+        self.schedule_text.add(entries)
+
+    def schedule(self, instructions: int, outcome: str | None) -> None:
+        """RUN/schedule.json, once the run has ended. Its steps (one per burst, often over 100,000)
+        are turned into text as they arrive (`steps`), here, in the writer's process when there is
+        one: at the end, when the recording waits for this, only the last few remain."""
         path = self.run.path / schema.SCHEDULE_FILE
         try:
-            log.result(instructions, outcome).save(path)
-        except SimError as e:
-            raise TraceError(e.message, str(path)) from None
+            path.write_text(self.schedule_text.finish(instructions, outcome))
+        except OSError as e:
+            raise TraceError(f"cannot write the schedule: {e.strerror or e}", str(path)) from None
 
     def checkpoint(self, seq: int, cycle: int, instructions: int, snapshot: bytes) -> None:
         """A checkpoint before event `seq` (every row before it has been given to `rows`)."""

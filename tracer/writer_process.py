@@ -3,7 +3,7 @@ core while the simulator goes on (rr likewise compresses its trace on other thre
 GIL makes that a process here).
 
 The recording process forks the writer once, then sends it, in order, what it would have called
-on a TraceWriter: rows, checkpoints, tables, the schedule, close. The pipe keeps the two at most a batch or so
+on a TraceWriter: rows, steps, checkpoints, tables, the schedule, close. The pipe keeps the two at most a batch or so
 apart. The writer answers only when it fails (the next call in the recording process raises the
 error) and when it has closed (with the number of events written). If the recording process is
 killed, the writer still writes everything it was sent, closes the files and exits: a SIGKILL
@@ -40,7 +40,8 @@ def available() -> bool:
 
 
 class WriterProcess:
-    """The TraceWriter interface (tables, rows, checkpoint, schedule, close, abandon), run by a child process."""
+    """The TraceWriter interface (tables, rows, steps, checkpoint, schedule, close, abandon), run by a child
+    process."""
 
     def __init__(self, writer: TraceWriter):
         ctx = multiprocessing.get_context("fork")
@@ -74,8 +75,11 @@ class WriterProcess:
     def checkpoint(self, seq: int, cycle: int, instructions: int, snapshot: bytes) -> None:
         self._send(("checkpoint", seq, cycle, instructions, snapshot))
 
-    def schedule(self, log, instructions: int, outcome: str | None) -> None:
-        self._send(("schedule", log, instructions, outcome))
+    def steps(self, entries) -> None:
+        self._send(("steps", entries))
+
+    def schedule(self, instructions: int, outcome: str | None) -> None:
+        self._send(("schedule", instructions, outcome))
 
     def close(self) -> int:
         """Wait for the writer to finish; the number of events written. Raises its error, if any."""
@@ -218,6 +222,8 @@ def _serve(writer: TraceWriter, requests, replies, inherited) -> None:
                 writer.checkpoint(*message[1:])
             elif op == "tables":
                 writer.tables(message[1])
+            elif op == "steps":
+                writer.steps(message[1])
             elif op == "schedule":
                 writer.schedule(*message[1:])
         reply = ("closed", writer.close())

@@ -102,3 +102,28 @@ def test_a_schedule_that_is_not_this_runs_is_an_error():
     schedule = Schedule.from_dict(json.loads(json.dumps(data)))
     with pytest.raises(ScheduleError, match="cannot run at instruction|no store"):
         System(sc, RunOptions(cores=2), schedule=schedule).run()
+
+
+@pytest.mark.parametrize(("name", "options"), RUNS + [
+    ("race_counter_asm", RunOptions(seed=1, step_limit=777)),  # ends at the step limit: a [core, 0] step
+    ("nfs_vmxmon", RunOptions(cores=2, seed=69, memory_model="tso")),
+])
+def test_the_schedule_written_piece_by_piece_is_the_saved_one(name, options):
+    """A recording's writer formats the schedule as pieces of the log arrive (ScheduleText); the
+    file is byte for byte the one Schedule.dumps writes, however the pieces are cut."""
+    import random
+
+    from sim.schedule import ScheduleText
+
+    system = System(load_scenario(name), options, save_schedule=True)
+    log = system.schedule_log
+    text = ScheduleText(log.cores, log.memory_model)
+    rng = random.Random(7)
+    while system.run(pause_at=system.instructions + rng.randrange(1, 400)) is None:
+        text.add(log.take())
+    text.add(log.take())
+    outcome = system.outcome.outcome
+    assert text.finish(system.instructions, outcome) == system.saved_schedule().dumps()
+    whole = ScheduleText(log.cores, log.memory_model)
+    whole.add(log.entries)
+    assert whole.finish(system.instructions, outcome) == system.saved_schedule().dumps()
