@@ -33,6 +33,15 @@ class WriteIndex:
         self.machine = None if self.machine_runs is not None else accesses.numpy("machine")
         self.old = accesses.numpy("old") if layout.has("old") else None
         self.old_rel = None if layout.has("old") else accesses.numpy("old_rel")
+        # issued: itself, or issued_rel (zero-copy), or issued_rel's one value (run-end encoded)
+        self.issued = accesses.numpy("issued") if layout.has("issued") else None
+        self.issued_rel = self.issued_rel_all = None
+        if self.issued is None:
+            if layout.column("issued_rel")[0] == "ree_int64":
+                ends, values = accesses.runs("issued_rel")
+                self.issued_rel_all = int(values[0]) if len(values) == 1 else None
+            if self.issued_rel_all is None:
+                self.issued_rel = accesses.numpy("issued_rel")
         self.atomic_bits = accesses.raw("atomic")  # bit-packed, least significant bit first
         rows = con.execute("SELECT addr, start, count FROM word_offsets ORDER BY addr").fetchnumpy()
         self.addrs = np.asarray(rows["addr"], dtype=np.int64)
@@ -89,6 +98,12 @@ class WriteIndex:
         rel, new = self.old_rel[lo:hi].astype(np.int64), self.new[lo:hi].astype(np.int64)
         return np.where(self.kind[lo:hi] == READ, rel, new - rel).astype(np.uint64)
 
+    def _issued(self, i: int) -> int:
+        if self.issued is not None:
+            return int(self.issued[i])
+        rel = self.issued_rel_all if self.issued_rel is None else int(self.issued_rel[i])
+        return -1 if rel == 0 else int(self.cols["cycle"][i]) - rel
+
     def _machine(self, i: int) -> int:
         if self.machine is not None:
             return int(self.machine[i])
@@ -99,6 +114,6 @@ class WriteIndex:
         c = self.cols
         return {"seq": int(self.seq[i]), "cycle": int(c["cycle"][i]), "machine": self._machine(i),
                 "core": int(c["core"][i]), "thread": int(c["thread"][i]), "site": int(c["site"][i]),
-                "issued": int(self.acc.numpy("issued", i, i + 1)[0]),  # perhaps from issued_rel
+                "issued": self._issued(i),
                 "kind": int(self.kind[i]), "atomic": bool((int(self.atomic_bits[i >> 3]) >> (i & 7)) & 1),
                 "old": int(self._old(i, i + 1)[0]), "new": int(self.new[i])}
