@@ -67,10 +67,10 @@ def measure(folder: Path) -> dict:
     system = System(sc, options, image=image)
     w2, c2 = time.perf_counter(), time.process_time()
     outcome = system.run()
-    w3 = time.perf_counter()
+    w3, c3 = time.perf_counter(), time.process_time()
     count = len(image.machines["host"].code)
     assert outcome.outcome == "completed" and outcome.instructions == count, (outcome, count)
-    return {"asm": w1 - w0, "build": w2 - w1, "load": w2 - w0, "load_cpu": c2 - c0, "run": w3 - w2,
+    return {"asm": w1 - w0, "build": w2 - w1, "load": w2 - w0, "load_cpu": c2 - c0, "run": w3 - w2, "run_cpu": c3 - c2,
             "count": count}
 
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'instructions':>12} {'assemble s':>10} {'build s':>8} {'load s':>7} {'load cpu s':>10} "
-          f"{'us/instr':>8} {'first run s':>11}")
+          f"{'us/instr':>8} {'first run s':>11} {'run cpu s':>9}")
     with tempfile.TemporaryDirectory(prefix="revtrace-load-") as tmp:
         for n in (int(x) for x in args.sizes.split(",")):
             folder = write_program(n, Path(tmp) / f"p{n}")
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                 return statistics.median(r[key] for r in runs)
             count = runs[0]["count"]
             print(f"{count:>12,} {med('asm'):>10.3f} {med('build'):>8.3f} {med('load'):>7.3f} "
-                  f"{med('load_cpu'):>10.3f} {med('load') / count * 1e6:>8.1f} {med('run'):>11.3f}")
+                  f"{med('load_cpu'):>10.3f} {med('load') / count * 1e6:>8.1f} {med('run'):>11.3f} "
+                  f"{med('run_cpu'):>9.3f}")
     print(f"target: 100,000 instructions load in under {TARGET_S:.0f} s")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0

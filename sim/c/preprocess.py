@@ -58,6 +58,17 @@ class _Pre(Preprocessor):
     def on_comment(self, tok):
         return False
 
+    def at_directive(self, message: str) -> CError:
+        """A CError at the directive being processed (file:line:col of its name)."""
+        d = getattr(self, "lastdirective", None)
+        if d is None:
+            return CError(f"preprocessor: {message}")
+        name = self._name(d.source)
+        text, col = self.texts.get(name), None
+        if text is not None and isinstance(getattr(d, "lexpos", None), int) and 0 <= d.lexpos <= len(text):
+            col = d.lexpos - text.rfind("\n", 0, d.lexpos)
+        return CError(f"preprocessor: {message}", name, d.lineno, col)
+
     def _name(self, path) -> str:
         if path is None:
             return "<input>"
@@ -77,12 +88,17 @@ def preprocess(text: str, display_name: str, folder: Path, display: Callable[[st
         pre.add_path(str(d))
     for name, value in PREDEFINED.items():
         pre.define(f"{name} {value}")
-    pre.parse(text, display_name)
     out = io.StringIO()
     try:
+        pre.parse(text, display_name)
         pre.write(out)
     except CError:
         raise
+    except RecursionError:  # pcpp includes recursively
+        raise pre.at_directive("#include nested too deeply (does a file include itself?)") from None
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError):  # pcpp on a malformed directive
+        d = pre.lastdirective
+        raise pre.at_directive(f"malformed #{getattr(d, 'value', '')} directive") from None
     # pcpp writes the paths it opened; the AST should carry the display paths
     result = out.getvalue()
     lines = []

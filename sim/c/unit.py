@@ -252,6 +252,8 @@ class Unit(DeclMixin):
             raise self.syntax_error(str(e), parser) from None
         except AssertionError as e:  # pycparser's own checks on malformed input
             raise self.syntax_error(f": {e}", parser) from None
+        except RecursionError:  # the parser descends recursively: absurd nesting exhausts it
+            raise self.syntax_error(": nested too deeply", parser) from None
         defs = []
         for ext in ast.ext:
             if isinstance(ext, c_ast.FuncDef):
@@ -269,10 +271,10 @@ class Unit(DeclMixin):
                 raise at(ext.coord, f"unsupported top-level construct ({type(ext).__name__})")
         for info in defs:
             if not info.static:
-                self.generate(info)
+                self.generate_bounded(info)
         while self.used_statics:
             info = self.used_statics.pop()
-            self.generate(info)
+            self.generate_bounded(info)
         self.link.add_code(self)
 
     def syntax_error(self, text: str, parser) -> CError:
@@ -286,8 +288,18 @@ class Unit(DeclMixin):
             msg = text.split(": ", 1)[-1]
             if tok is not None:
                 msg = f"{msg} at '{tok.value}'"
+            if line is None and file == self.display_name:  # at the end of input: where the text ends
+                last = self.text.rstrip().split("\n")
+                line, col = len(last), len(last[-1]) + 1
         msg = f"syntax error {msg}" if msg.startswith("before") else f"syntax error: {msg}"
         return CError(msg, file, line, col)
+
+    def generate_bounded(self, info: FnInfo) -> None:
+        """generate, with nesting too deep for the recursive code generator one clear error."""
+        try:
+            self.generate(info)
+        except RecursionError:
+            raise at(info.coord, f"function '{info.name}' is nested too deeply to compile") from None
 
     def generate(self, info: FnInfo) -> None:
         outer = set(range(len(self.em.label_pos)))
