@@ -3,7 +3,10 @@ program loading in chunks (compile time linear in size: bench/bench_load.py meas
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import pytest
 
 from sim import compiler
 from sim.isa import KERNEL_STACK_BYTES, STACK_WORDS, WORD_BYTES
@@ -86,3 +89,51 @@ def test_chunk_size_does_not_change_a_recording(tmp_path, monkeypatch):
                background=False)
         parts.append(b"".join(p.read_bytes() for p in sorted((out / "events").glob("part-*.arrows"))))
     assert parts[0] == parts[1] and len(parts[0]) > 1000
+
+
+def _all_scenarios() -> list[Path]:
+    data = Path(__file__).resolve().parents[2] / "data" / "scenarios"
+    return sorted(p.parent for p in data.rglob("scenario.toml"))
+
+
+@pytest.mark.parametrize("folder", _all_scenarios(), ids=lambda p: p.name)
+def test_fast_lines_assemble_as_the_general_path_does(folder, monkeypatch):
+    """sim/asm/line_forms reads the common lines with one regular expression and encodes each
+    operand text once: every bundled scenario (assembly, the kernel.inc macros, C) assembles to the
+    same image, Sites and all, as when every line goes through the general tokenizing path."""
+    from sim import assembler
+    from sim.scenario import assemble_scenario, validate_options
+
+    sc = load_scenario(folder)
+    options = validate_options(sc, RunOptions())
+    fast = assemble_scenario(sc, options)
+    monkeypatch.setattr(assembler, "FAST_LINE", re.compile(r"(?!)"))  # matches nothing
+    general = assemble_scenario(sc, options)
+    assert fast.machines == general.machines
+    assert fast.sites == general.sites and fast.symbols == general.symbols
+    assert (fast.constants, fast.bits, fast.memory_words) == (general.constants, general.bits, general.memory_words)
+
+
+BAD_LINES = ["    jmp nowhere", "    beq r1, 3, .nolabel", "    add r1, undefined_name", "    ld r1, [r99]",
+             "    ld r1, [w + nope]", "    st [w], 1, 2", "    add r1", "    mov 5, r1", "    jz r1, w",
+             "    ld r1, [lock + 99999999999999999999]", "    mov r1, 0x1ffffffffffffffff", "    call worker.nope",
+             ".x: .x:", "worker:", "    send nope, 1", "    mov r1, -r1", "    xor r1, r2, r3, r4"]
+
+
+@pytest.mark.parametrize("line", BAD_LINES)
+def test_fast_and_general_paths_report_the_same_error(tmp_path, line, monkeypatch):
+    """An error in a line the fast path takes is the general path's message, at the same
+    file:line:col, and it is reported at load, even in code that would never run."""
+    from sim import assembler
+    from sim.errors import AsmError
+
+    src = f".word w, 0\n.word lock, 0\nworker:\n    halt\nnever:\n.top:\n{line}\n    ret\n"
+    sc = load_scenario(scenario(tmp_path, src))
+    messages = []
+    for general in (False, True):
+        if general:
+            monkeypatch.setattr(assembler, "FAST_LINE", re.compile(r"(?!)"))
+        with pytest.raises(AsmError) as e:
+            System(sc, RunOptions())
+        messages.append(str(e.value))
+    assert messages[0] == messages[1] and "prog.s:7:" in messages[0], messages
