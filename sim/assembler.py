@@ -3,7 +3,8 @@
 Two passes:
   pass 1 reads each machine's sources line by line (following .include and expanding macros as
          it goes), records labels at pcs, defines constants and structs, allocates data objects in
-         the one global layout, and queues every instruction with its operand tokens;
+         the one global layout, and queues every instruction with its operands (the common lines,
+         read whole by one regular expression, with their operand texts: sim.asm.line_forms);
   pass 2 runs after every machine's pass 1, when every label and data address is known: it
          encodes the queued operands (sim.isa signatures), builds the Sites and evaluates the data
          initializers.
@@ -15,8 +16,11 @@ assembled once per machine that includes it); data names are global, because all
 one address space in which every word belongs to exactly one machine. Every malformed input
 raises `AsmError(message, file, line, col)`; helpers below raise `LineError(message, col)` and the
 line loop adds the file and line.
-"""
 
+This module is pass 1's line loop and the whole run; its parts live in sim/asm/ (files and
+includes, macros, data directives and names, pass 2's encoding, the fast line forms), each
+mixed into `_Machine` or used by it.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ from .asm.encode import Encoder, _Pending
 from .asm.files import _Files, _Source, split_lines
 from .asm.line_forms import FAST_LINE, operand_texts
 from .asm.macros import MacroReader, _Macro
-from .gc_pause import paused_gc
 from .asm.source_line import Arg, Where, is_punct, split_args, suggest
+from .gc_pause import paused_gc
 from .isa import MASK64, OPS, Label, Operand
 from .lexer import NAME, LineError, Token, strip_comment, tokenize
 from .program import Image, MachineCode, Site
