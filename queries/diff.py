@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,6 +25,7 @@ from tracer.run_dir import RunDir
 
 from .errors import QueryError
 from .names import bit_names, decode_bits, is_flags_name
+from .stack_names import StackNamer
 
 IGNORED_KINDS = ("switch",)  # scheduling noise: where a thread ran is not what it did
 MAX_EVENTS_PER_THREAD = 200_000  # beyond this the alignment gets slow; the prefix is aligned
@@ -38,6 +40,8 @@ class _Run:
     symbol_of: dict[int, str]
     bit_names: dict[int, str]
     thread_names: dict[int, str]
+    stack: StackNamer | None = None  # C stack words, named per access (queries/stack_names.py)
+    stack_names: dict[int, str] | None = None  # seq -> name of an access through a pointer
 
     @classmethod
     def load(cls, path: str | Path) -> _Run:
@@ -50,8 +54,20 @@ class _Run:
             threads = run.table("threads.parquet").to_pylist()
         except TraceError as e:
             raise QueryError(str(e)) from None
-        return cls(run.path, run.meta, events, sites, {s["addr"]: s["name"] for s in symbols},
-                   bit_names((b["name"], b["bit"]) for b in bits), {t["thread"]: t["name"] for t in threads})
+        out = cls(run.path, run.meta, events, sites, {s["addr"]: s["name"] for s in symbols},
+                  bit_names((b["name"], b["bit"]) for b in bits), {t["thread"]: t["name"] for t in threads})
+        frames = {name: run.table(f"{name}.parquet") if (run.path / f"{name}.parquet").exists() else None
+                  for name in ("frame_words", "frame_sites", "frames")}
+        namer = StackNamer(symbols, threads, sites, frames["frame_words"], frames["frame_sites"], frames["frames"])
+        if namer.stacks:
+            out.stack = namer
+            addr = events["addr"].to_numpy()
+            kinds = events["kind"].cast(pa.string()).to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(namer.stack_mask(addr) & np.isin(kinds, ["read", "write", "rmw"]))
+            cols = [events[c].to_numpy()[rows].astype(np.int64) for c in ("seq", "cycle", "issued", "addr", "site")]
+            seqs, names = namer.pointer_names(*cols)
+            out.stack_names = dict(zip(seqs.tolist(), names))
+        return out
 
     def symbol(self, addr: int, kind: str) -> str:
         if kind in ("send", "recv"):
@@ -72,6 +88,9 @@ class _Run:
             r["file"] = site["file"] if site else ""
             r["line"] = site["line"] if site else 0
             r["symbol"] = self.symbol(r["addr"], r["kind"])
+            if self.stack is not None and r["kind"] in ("read", "write", "rmw") and self.stack.is_stack(r["addr"]):
+                r["symbol"] = (self.stack.direct_name(r["site"], r["thread"])
+                               or self.stack_names.get(r["seq"]) or r["symbol"])
             r["thread"] = self.thread_names.get(r["thread"], str(r["thread"]))
         return rows
 

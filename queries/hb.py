@@ -124,7 +124,9 @@ def check_lockset(run, decl: dict, k: int) -> dict:
     lock = str(decl["lock"])
     names = run.names
     words = names.words  # addr -> name
-    fields = sorted({a for a, w in words.items() if any(fnmatch.fnmatchcase(w, p) for p in patterns)})
+    # C stack words are thread-private: a lockset never covers them (queries/stack_names.py)
+    fields = sorted({a for a, w in words.items() if any(fnmatch.fnmatchcase(w, p) for p in patterns)
+                     and not names.is_stack(a)})
     if not fields:
         raise QueryError(f"fields {', '.join(patterns)}: " + suggestion(patterns[0], words.values(), "symbol"),
                          where)

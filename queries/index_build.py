@@ -22,20 +22,24 @@ import pyarrow as pa
 from tracer import schema as S
 
 from . import columns as C
-from . import index_check, intact
+from . import index_check, intact, stack_names
 from .errors import QueryError, QueryWarning
 from .index_catalogue import ScheduleRuns, side_work
 from .index_progress import Progress, want_progress
 from .index_state import (
     ACCESS_COLUMNS,
     ACCESS_SCHEMA,
+    CATALOG,
     DATA_DIR,
     FILE_PREFIX,
     INDEX_FILE,
     TABLES,
     IndexState,
     checksums_name,
+    connect,
     first_line,
+    open_data,
+    register,
     to_numpy,
 )
 from .part_reader import PartReader
@@ -261,6 +265,18 @@ def _column(batch: dict[str, np.ndarray], name: str) -> np.ndarray:
 
 
 
+def _name_stack_words(tmp: Path, state: IndexState) -> None:
+    """C stack words accessed through pointers, named by the frame live then (stack_names.py);
+    only for a run with recorded C frames."""
+    con = connect(tmp / INDEX_FILE, read_only=False)
+    try:
+        register(con, open_data(tmp, state))
+        stack_names.add_pointer_names(con)
+        con.execute(f"CHECKPOINT {CATALOG}")
+    finally:
+        con.close()
+
+
 def build_index(rd: RunDir, progress: bool | None = None, sole_builder: bool = False) -> IndexState:
     """Build the index now (callers hold the build lock: see ensure_index). `sole_builder`: the
     lock is really held, so any other `.index-build-*` folder is a dead builder's and goes."""
@@ -282,6 +298,8 @@ def build_index(rd: RunDir, progress: bool | None = None, sole_builder: bool = F
     try:
         try:
             state = _build(rd, tmp, build_id, parts, bar, notes, fingerprint)
+            if stack_names.has_frames(rd):
+                _name_stack_words(tmp, state)
             names = [Path(layout.file).name for layout in state.layouts.values()]
             sums = index_check.record(tmp / DATA_DIR, names)
             (tmp / DATA_DIR / checksums_name(state.layouts)).write_text(json.dumps(sums))

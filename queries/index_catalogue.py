@@ -17,7 +17,7 @@ import pyarrow as pa
 from tracer import schema as S
 
 from . import columns as C
-from . import intact
+from . import intact, stack_names
 from .index_state import CATALOG, INDEX_FILE, INDEX_FORMAT, REGISTERED, TABLES, connect, to_numpy
 from .rundir import RunDir
 from .sqlfiles import load_sql
@@ -147,6 +147,8 @@ def side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
             side[name] = table
             insert(con, name, table)
         insert(con, "words", words_table(side["symbols"]))
+        for name, table in stack_names.catalogue_tables(rd, side["symbols"], side["threads"]).items():
+            insert(con, name, table)
         machines = rd.machines
         cores = rd.cores
         insert(con, "machines", pa.table({

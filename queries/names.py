@@ -50,6 +50,10 @@ class Names:
         return dict(self.con.execute("SELECT thread, name FROM threads").fetchall())
 
     @cached_property
+    def thread_ids(self) -> dict[str, int]:
+        return {name: tid for tid, name in self.threads.items()}
+
+    @cached_property
     def machines(self) -> list[str]:
         return [r[0] for r in self.con.execute("SELECT name FROM machines ORDER BY machine").fetchall()]
 
@@ -75,6 +79,50 @@ class Names:
         for addr, name in self.words.items():
             out.setdefault(name, (addr, 1))
         return out
+
+    # -- C stack words (queries/stack_names.py): named per access, by the frame that holds them ---
+    @cached_property
+    def stacks(self) -> list[tuple[int, int, int]]:
+        """(lo, hi, thread) of every thread's C stack region, by address."""
+        return [tuple(r) for r in self.con.execute("SELECT lo, hi, thread FROM stacks ORDER BY lo").fetchall()]
+
+    @cached_property
+    def frame_sites(self) -> dict[int, str]:
+        """site -> function.local of a direct frame access."""
+        return dict(self.con.execute("SELECT site, name FROM frame_sites").fetchall())
+
+    @cached_property
+    def stack_names(self) -> dict[int, str]:
+        """seq -> name of an access through a pointer into a live frame."""
+        return dict(self.con.execute("SELECT seq, name FROM stack_names").fetchall())
+
+    @cached_property
+    def stack_namer(self):
+        """The frames of the run (for `THREAD:FUNCTION.LOCAL` targets)."""
+        from .stack_names import namer_from_catalogue
+        return namer_from_catalogue(self.con)
+
+    def stack_owner(self, addr: int) -> int | None:
+        """The thread whose C stack holds addr, or None."""
+        for lo, hi, thread in self.stacks:
+            if lo <= addr < hi:
+                return thread
+        return None
+
+    def is_stack(self, addr: int) -> bool:
+        return bool(self.stacks) and self.stack_owner(addr) is not None
+
+    def access_word(self, addr: int, seq: int, site: int, thread: int) -> str | None:
+        """The name of the word an access touched: a C stack word is named by the frame that held
+        it then (`flusher:nfs_page_async_flush.req`), any other word by its symbol."""
+        if self.stacks and self.stack_owner(addr) is not None:
+            local = self.frame_sites.get(site)
+            if local is not None:
+                return f"{self.threads.get(thread, thread)}:{local}"
+            name = self.stack_names.get(seq)
+            if name is not None:
+                return name
+        return self.words.get(addr)
 
     @cached_property
     def bits(self) -> dict[str, int]:

@@ -53,7 +53,15 @@ def races(run, engine: str = "numpy", chunk_rows: int = CHUNK_ROWS, all_pairs: b
     vc = VectorClocks({name: vt.numpy(name) for name in ("thread", "of_thread", "clock", "value")})
     groups: dict[int, dict] = {}
     carry: dict[str, np.ndarray] | None = None  # the context of a word that goes on in the next chunk
+    stacks = run.names.stacks  # C stack words are thread-private: never reported (stack_names.py)
     for chunk, more in _chunks(run, chunk_rows):
+        if stacks:
+            shared = _not_stack(chunk["addr"], stacks)
+            if not shared.all():
+                chunk = {k: np.asarray(v)[shared] for k, v in chunk.items()}
+                if not len(chunk["addr"]):
+                    carry = None
+                    continue
         ctx = 0
         if carry is not None and len(chunk["addr"]) and carry["addr"][0] == chunk["addr"][0]:
             ctx = len(carry["addr"])
@@ -168,6 +176,14 @@ def _chunks(run, chunk_rows: int) -> Iterator[tuple[dict[str, np.ndarray], bool]
         word_goes_on = not (j < len(ends) and ends[j] == stop)
         yield {name: acc.numpy(name, start, stop) for name in COLUMNS}, word_goes_on
         start = stop
+
+
+def _not_stack(addr: np.ndarray, stacks: list[tuple[int, int, int]]) -> np.ndarray:
+    """Which rows are not C stack words (stacks: (lo, hi, thread) regions)."""
+    out = np.ones(len(addr), dtype=bool)
+    for lo, hi, _ in stacks:
+        out &= (addr < lo) | (addr >= hi)
+    return out
 
 
 def _context(c: dict[str, np.ndarray], all_pairs: bool = False) -> dict[str, np.ndarray]:

@@ -152,6 +152,13 @@ class Run:
         t = self.target(target)
         bound = self.seq_arg(before)
         mask = t.mask or (~0 & 0xFFFFFFFFFFFFFFFF if changed else 0)
+        if t.local is not None:  # a C local: the writes named so, at any of its words
+            if engine == "sql":
+                rows = self.rows("last_writer_local", {"name": t.local, "addrs": list(t.addrs),
+                                                       "before": bound, "mask": mask})
+                return self._write_from_sql(rows[0], t) if rows else None
+            found = self._local_rows(t, mask, bound)
+            return self._write_from_raw(self.writes_index.row(found[-1][1]), t, found[-1][2]) if found else None
         if engine == "sql":
             if t.bit is not None:
                 rows = self.rows("last_writer_bit", {"addr": t.addr, "before": bound, "bit": t.bit})
@@ -167,6 +174,10 @@ class Run:
     def history(self, target: str, limit: int | None = None, engine: str = "fast") -> list[dict]:
         """Every write to TARGET, oldest first (for symbol:bit, those that changed the bit)."""
         t = self.target(target)
+        if t.local is not None:
+            found = self._local_rows(t, t.mask, None)
+            out = [self._write_from_raw(self.writes_index.row(i), t, a) for _, i, a in found]
+            return out[:limit] if limit is not None else out
         if engine == "sql":
             rows = self.rows("history", {"addr": t.addr, "mask": t.mask})
             out = [self._write_from_sql(r, t) for r in rows]
@@ -179,6 +190,8 @@ class Run:
         """The word's value as event `at` saw it (after every write with seq < at)."""
         t = self.target(target)
         bound = self.seq_arg(at, "--at")
+        if t.local is not None:  # the word of the innermost frame live at `at`
+            t = self._live_local(t, bound)
         word = Target(t.text, t.addr, t.symbol)  # the writer is described as a write to the word
         writer = None
         if engine == "sql":
@@ -199,9 +212,42 @@ class Run:
             out.update(bit=t.bit, bit_name=t.bit_name, bit_value=(value >> t.bit) & 1)
         return out
 
-    def _write_from_raw(self, raw: dict, t: Target) -> dict:
-        return self._write_dict(**self.names.event(raw), atomic=raw["atomic"], symbol=self.names.word(t.addr),
-                                addr=t.addr, old=raw["old"], new=raw["new"], issued=_issued(raw["issued"]),
+    def _local_rows(self, t: Target, mask: int, before: int | None) -> list[tuple[int, int, int]]:
+        """(seq, row, addr) of the writes named t.local (changing a bit of mask, if given) before
+        `before`, in seq order: the words that bore the name, each access checked (queries/stack_names.py)."""
+        wi, names = self.writes_index, self.names
+        out = []
+        for a in t.addrs:
+            for i in wi.rows(a, mask, before).tolist():
+                seq, site, thread = int(wi.seq[i]), int(wi.cols["site"][i]), int(wi.cols["thread"][i])
+                if names.access_word(a, seq, site, thread) == t.local:
+                    out.append((seq, i, a))
+        out.sort()
+        return out
+
+    def _live_local(self, t: Target, at: int) -> Target:
+        """The word of t.local in the innermost frame of its function live when event `at` ran."""
+        rows = self.con.execute("SELECT cycle FROM events WHERE seq = ?", [min(at, self.end - 1)]).fetchall()
+        cycle = int(rows[0][0]) + (at >= self.end) if rows else 0
+        thread_name, _, path = t.local.partition(":")
+        namer = self.names.stack_namer
+        tid = {v: k for k, v in self.names.threads.items()}[thread_name]
+        live = [f for f in namer.frames if f.thread == tid and f.entered < cycle < f.left
+                and path.startswith(f.layout.function + ".")
+                and path[len(f.layout.function) + 1:] in f.layout.words.values()]
+        if not live:
+            raise QueryError(f"{t.local}: no frame of {path.rsplit('.', 1)[0].split('.')[0]} on {thread_name} "
+                             f"is live at seq {at}")
+        f = max(live, key=lambda f: f.entered)
+        local = path[len(f.layout.function) + 1:]
+        off = next(o for o, n in f.layout.words.items() if n == local)
+        return Target(t.text, f.base + off, t.local, t.bit, t.bit_name)
+
+    def _write_from_raw(self, raw: dict, t: Target, addr: int | None = None) -> dict:
+        addr = t.addr if addr is None else addr
+        return self._write_dict(**self.names.event(raw), atomic=raw["atomic"],
+                                symbol=self.names.access_word(addr, raw["seq"], raw["site"], raw["thread"]),
+                                addr=addr, old=raw["old"], new=raw["new"], issued=_issued(raw["issued"]),
                                 target=t)
 
     def _write_from_sql(self, row: dict, t: Target) -> dict:

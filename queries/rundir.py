@@ -28,6 +28,13 @@ SIDE_TABLES = {
     "sites": ("sites.parquet", S.SITES),
     "threads": ("threads.parquet", S.THREADS),
 }
+# C frames (tracer/schema.py): absent from runs without C frames recorded before them, which is
+# not a damage (their stack words keep their region's names)
+OPTIONAL_TABLES = {
+    "frame_words": ("frame_words.parquet", S.FRAME_WORDS),
+    "frame_sites": ("frame_sites.parquet", S.FRAME_SITES),
+    "frames": ("frames.parquet", S.FRAMES),
+}
 CHECKPOINT_INDEX = "index.parquet"
 
 
@@ -76,7 +83,7 @@ class RunDir:
         for part in self.event_parts() + self.vclock_parts():
             st = part.stat()
             h.update(f"{part.parent.name}/{part.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-        for name, _ in SIDE_TABLES.values():
+        for name, _ in [*SIDE_TABLES.values(), *OPTIONAL_TABLES.values()]:
             p = self.path / name
             if p.exists():
                 st = p.stat()
@@ -118,6 +125,18 @@ class RunDir:
         except (pa.ArrowException, OSError) as err:
             raise QueryError(f"{filename} is unreadable ({err})", self.location) from None
         return conform(table, schema, f"{self.location}/{filename}"), None
+
+    def read_optional_table(self, name: str) -> pa.Table:
+        """An optional side table (OPTIONAL_TABLES) cast to its schema; empty when the file is missing."""
+        filename, schema = OPTIONAL_TABLES[name]
+        path = self.path / filename
+        if not path.exists():
+            return schema.empty_table()
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as err:
+            raise QueryError(f"{filename} is unreadable ({err})", self.location) from None
+        return conform(table, schema, f"{self.location}/{filename}")
 
     def read_checkpoints(self) -> pa.Table:
         path = self.path / S.CHECKPOINTS_DIR / CHECKPOINT_INDEX

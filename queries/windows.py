@@ -77,6 +77,9 @@ def _resolve(run, inv: Invariant, op: Operand) -> tuple[int, int | None]:
     if entry is None:
         raise QueryError(suggestion(op.symbol, names.symbols, "symbol"), where)
     addr, size = entry
+    if names.is_stack(addr):  # thread-private, and named per access: no invariant can hold them
+        raise QueryError(f"'{op.symbol}' is a word of a thread's C stack (thread-private: invariants "
+                         "and their windows are over shared data)", where)
     if size > 1:
         raise QueryError(f"'{op.symbol}' covers {size} words; name one, e.g. {op.symbol}[0]", where)
     if op.bit is None:

@@ -77,6 +77,7 @@ class _Machine(MacroReader, DataDirectives, Encoder):
         self.c_statics: dict[tuple, str] = {}
         self.c_function_names: set[str] = set()
         self.c_locals: list[tuple] = []
+        self.c_frames: list[tuple] = []  # C functions with a frame: (function, lo pc, hi pc, words, names)
 
     # -- pass 1: reading ----------------------------------------------------------------------
 
@@ -262,6 +263,7 @@ class _Assembly:
             sources=self.files.sources,
             stacks=stacks,
             locals={m.name: m.c_locals for m in machines if m.c_locals},
+            frames={m.name: m.c_frames for m in machines if m.c_frames},
             values=values,
         )
 

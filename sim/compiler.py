@@ -182,10 +182,15 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
         return [f"if (regs[{a.n}] ^ B) {_SIGNED_BRANCH[op]} {rhs}: return {target.pc}", f"return {npc}"]
     if op == "enter":  # a C frame on the thread's in-memory stack; below its bottom: overflow
         n = _val(args[0])
-        return [f"s = regs[15] - {n}", "if s < core.thread.stack_lo: raise Slow", "regs[15] = s",
-                f"return {npc}"]
+        lines = [f"s = regs[15] - {n}", "if s < core.thread.stack_lo: raise Slow", "regs[15] = s"]
+        if mode == ROWS:  # the recorder keeps C frames on the side (queries name stack words by them)
+            lines.append(f"fr((burst[0] + k, s, {site}, 1))")
+        return lines + [f"return {npc}"]
     if op == "leave":
-        return [f"regs[15] = (regs[15] + {_val(args[0])}) & M", f"return {npc}"]
+        lines = [f"regs[15] = (regs[15] + {_val(args[0])}) & M"]
+        if mode == ROWS:
+            lines.insert(0, f"fr((burst[0] + k, regs[15], {site}, 0))")
+        return lines + [f"return {npc}"]
     if op == "call":  # the stack's depth is checked where it grows (System._op_call panics)
         return ["t = core.thread", f"if len(t.calls) + len(t.stack) >= {STACK_WORDS}: raise Slow",
                 f"t.calls.append({npc})", f"return {args[0].pc}"]
@@ -275,7 +280,7 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
 
 
 CHUNK = 128  # instructions per compiled chunk (see LazyCode)
-_PARAMS = "core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm, burst, w, p, gid, owners"
+_PARAMS = "core, mem, sb, load, drain_one, drain_all, ev, Slow, M, sysm, burst, w, p, gid, owners, fr"
 
 
 def chunk_source(code: list[Instr], first: int, end: int, tso: bool, mode: str) -> str:
@@ -375,12 +380,13 @@ def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer
     under sc; `system` is the clock the observed versions publish the cycle on. An observer with
     `row_writer` gets rows."""
     tso = store_buffer is not None
-    write = emit = None
+    write = emit = frame = None
     if observer is None:
         mode = PLAIN
     elif hasattr(observer, "row_writer"):
         mode = ROWS
         write = observer.row_writer(core)
+        frame = getattr(observer, "frame_writer", _no_frames)
     else:
         mode = CALLS
         emit = _event_emitter(observer, core, system)
@@ -391,8 +397,12 @@ def compile_core(code: list[Instr], core, mem: list[int], store_buffer, observer
         sb = load = drain_one = drain_all = None
     burst = system.burst if observer is not None else None
     params = (core, mem, sb, load, drain_one, drain_all, emit, Slow, MASK64, system, burst, write, ROW.pack, core.gid,
-              core.machine.lock_owner)
+              core.machine.lock_owner, frame)
     return LazyCode(code, tso, mode, params).functions
+
+
+def _no_frames(entry) -> None:
+    """The frame writer of a row observer that does not keep C frames."""
 
 
 def _event_emitter(observer, core, system) -> Callable:

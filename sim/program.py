@@ -67,6 +67,9 @@ class Image:
     # (function, name, type, register or None, frame slot or None, first pc, end pc) of each
     stacks: dict[str, tuple[int, int]] = field(default_factory=dict)
     locals: dict[str, list[tuple]] = field(default_factory=dict)
+    # per machine, each C function with an in-memory frame: (function, first pc, end pc, frame
+    # size in words, ((offset, word name), ...)); its code has one `enter` and one `leave`
+    frames: dict[str, list[tuple]] = field(default_factory=dict)
     # constant expressions given from outside the sources (threads' initial registers), evaluated
     # as an operand on that machine would be: (machine, text) -> value
     values: dict[tuple[str, str], int] = field(default_factory=dict)

@@ -124,11 +124,13 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
                 writer.checkpoint(recorder.seq, system.cycle, system.instructions, system.snapshot())
                 next_checkpoint = system.instructions + every
         writer.schedule(system.instructions, outcome.outcome)
+        writer.tables([frames_table(recorder.frames)])
         events = writer.close()
     except BaseException as e:
         # disk full, permission lost, Ctrl-C: keep what was written readable and say so
         try:
             writer.rows(*recorder.take())
+            writer.tables([frames_table(recorder.frames)])
         except Exception:
             pass
         written = writer.abandon()
@@ -172,9 +174,42 @@ def dimension_tables(sc: Scenario, image) -> list[tuple[str, pa.Schema, dict]]:
         "site": list(range(len(sites))), "machine": [s.machine for s in sites], "pc": [s.pc for s in sites],
         "file": [s.file for s in sites], "line": [s.line for s in sites], "col": [s.col for s in sites],
         "function": [s.function for s in sites], "label": [s.label for s in sites], "text": [s.text for s in sites]}))
+    tables += frame_layout_tables(image)
     threads = sc.threads
     tables.append(("threads.parquet", schema.THREADS, {
         "thread": [t.tid for t in threads], "name": [t.name for t in threads],
         "machine": [t.machine for t in threads], "kind": [t.kind for t in threads],
         "entry": [t.entry for t in threads]}))
     return tables
+
+
+def frame_layout_tables(image) -> list[tuple[str, pa.Schema, dict]]:
+    """frame_words and frame_sites: the words of every C frame by name, and the instructions that
+    access their own frame directly ([sp + k], sp = r15), whose word the site alone names."""
+    from sim.isa import Mem
+    words: dict[str, list] = {f.name: [] for f in schema.FRAME_WORDS}
+    sites: dict[int, tuple[int, str]] = {}
+    for machine, frames in sorted(image.frames.items()):
+        code = image.machines[machine].code
+        for function, lo, hi, size, names in frames:
+            for offset, name in names:
+                for key, value in zip(words, (machine, function, lo, hi, size, offset, name)):
+                    words[key].append(value)
+            by_offset = dict(names)
+            for pc in range(lo, min(hi, len(code))):
+                ins = code[pc]
+                for a in ins.args:
+                    if isinstance(a, Mem) and a.base == 15 and a.disp in by_offset:
+                        sites.setdefault(ins.site, (a.disp, f"{function}.{by_offset[a.disp]}"))
+    ordered = sorted(sites.items())
+    return [("frame_words.parquet", schema.FRAME_WORDS, words),
+            ("frame_sites.parquet", schema.FRAME_SITES, {
+                "site": [s for s, _ in ordered], "off": [o for _, (o, _n) in ordered],
+                "name": [n for _, (_o, n) in ordered]})]
+
+
+def frames_table(frames: list[tuple[int, int, int, int]]) -> tuple[str, pa.Schema, dict]:
+    """frames.parquet: the C frames entered and left (sim.compiler's enter / leave, recorded)."""
+    cols = list(zip(*frames)) if frames else [[], [], [], []]
+    return ("frames.parquet", schema.FRAMES, {"cycle": list(cols[0]), "base": list(cols[1]),
+                                              "site": list(cols[2]), "entered": [bool(e) for e in cols[3]]})

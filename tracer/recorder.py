@@ -31,6 +31,10 @@ class Recorder:
         self.taken = 0  # events handed on
         self.panic_seq: int | None = None
         self.system = None
+        # C frames entered and left: (cycle, frame base, site of enter/leave, 1 entered / 0 left).
+        # Kept on the side (written as frames.parquet when the run ends), so seqs are unchanged
+        self.frames: list[tuple[int, int, int, int]] = []
+        self.frame_writer = self.frames.append
 
     @property
     def seq(self) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim.errors import SimError
+from sim.frames import stack_word_name
 from sim.scenario import RunOptions, assemble_scenario, load_scenario, scenario_hash, validate_options
 from sim.schedule import Schedule
 from sim.snapshot_codec import SnapshotFormatError
@@ -220,8 +221,11 @@ def _state(system: System, run: RunDir, seq: int, ckpt_seq: int, replayed: int, 
     event["kind"] = KIND_NAMES[event["kind"]]
     sym = image.symbol_at(event["addr"]) if event["addr"] >= 0 and event["kind"] not in ("send", "recv") else None
     site = image.sites[event["site"]] if 0 <= event["site"] < len(image.sites) else None
+    symbol = sym.name if sym else None
+    if image.stacks and event["kind"] in ("read", "write", "rmw"):  # a C local of a live frame
+        symbol = stack_word_name(system, event["addr"]) or symbol
     names = {"thread": system.threads[event["thread"]].name, "machine": system.machines[event["machine"]].name,
-             "symbol": sym.name if sym else None, "file": site.file if site else None,
+             "symbol": symbol, "file": site.file if site else None,
              "line": site.line if site else None, "function": site.function if site else None,
              "text": site.text if site else None}
     threads = {t.name: ("running" if t.core >= 0 else _state_name(t)) for t in system.threads}

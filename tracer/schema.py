@@ -12,6 +12,9 @@ Run directory layout (a contract, documented in the README):
     bits.parquet                BITS: named bit numbers
     sites.parquet               SITES: instruction sites
     threads.parquet             THREADS: thread ids, names, machines
+    frame_words.parquet         FRAME_WORDS: the words of each C function's frame, by name
+    frame_sites.parquet         FRAME_SITES: instructions that access their own C frame directly
+    frames.parquet              FRAMES: every C frame entered and left (written when the run ends)
     checkpoints/index.parquet   CHECKPOINTS: seq, cycle, instructions, file
     checkpoints/ckpt-NNNNN.bin  snapshots of the whole system
     schedule.json               the run's scheduling decisions, drains included (sim/schedule.py)
@@ -123,6 +126,34 @@ THREADS = pa.schema([
     pa.field("machine", pa.string(), nullable=False),
     pa.field("kind", pa.string(), nullable=False),  # kernel or user
     pa.field("entry", pa.string(), nullable=False),
+])
+
+# C frames (sim/c): the stack words of a thread are named by the frame that holds them, as the
+# thread's C local (`flusher:nfs_page_async_flush.req`). FRAME_WORDS: every word of each C
+# function's frame; FRAME_SITES: the instructions that access their own frame directly ([sp + k]:
+# the name follows from the site); FRAMES: every frame entered and left during the run (the
+# cycle of its enter / leave instruction, the frame's lowest word), for accesses through pointers.
+FRAME_WORDS = pa.schema([
+    pa.field("machine", pa.string(), nullable=False),
+    pa.field("function", pa.string(), nullable=False),
+    pa.field("lo_pc", pa.int32(), nullable=False),  # the function's code: pcs lo_pc .. hi_pc - 1
+    pa.field("hi_pc", pa.int32(), nullable=False),
+    pa.field("size", pa.int32(), nullable=False),  # the frame's words
+    pa.field("off", pa.int32(), nullable=False),  # this word: base + off
+    pa.field("name", pa.string(), nullable=False),  # req, s.flags, buf[2]
+])
+
+FRAME_SITES = pa.schema([
+    pa.field("site", pa.int32(), nullable=False),
+    pa.field("off", pa.int32(), nullable=False),  # the word: sp + off
+    pa.field("name", pa.string(), nullable=False),  # function.local: nfs_page_async_flush.req
+])
+
+FRAMES = pa.schema([
+    pa.field("cycle", pa.int64(), nullable=False),  # when the enter / leave instruction ran
+    pa.field("base", pa.int64(), nullable=False),  # the frame's lowest word (sp inside it)
+    pa.field("site", pa.int32(), nullable=False),  # the enter / leave instruction's site
+    pa.field("entered", pa.bool_(), nullable=False),  # true: enter, false: leave
 ])
 
 CHECKPOINTS = pa.schema([

@@ -23,3 +23,12 @@ CREATE TABLE checkpoints (seq BIGINT, cycle BIGINT, instructions BIGINT, file VA
 CREATE TABLE word_offsets (addr BIGINT, start BIGINT, count BIGINT);
 CREATE TABLE meta (key VARCHAR, value JSON);
 CREATE TABLE index_info (key VARCHAR, value VARCHAR);
+-- C stack frames (queries/stack_names.py): each thread's stack region; the words of every C
+-- function's frame; the sites that access their own frame directly (named by the site); every
+-- frame entered and left (cycle, base); the names of accesses through pointers into a live frame.
+CREATE TABLE stacks (thread INTEGER, name VARCHAR, lo BIGINT, hi BIGINT);
+CREATE TABLE frame_words (machine VARCHAR, function VARCHAR, lo_pc INTEGER, hi_pc INTEGER, size INTEGER,
+                          off INTEGER, name VARCHAR);
+CREATE TABLE frame_sites (site INTEGER, off INTEGER, name VARCHAR);
+CREATE TABLE frames (cycle BIGINT, base BIGINT, site INTEGER, entered BOOLEAN);
+CREATE TABLE stack_names (seq BIGINT, name VARCHAR);

@@ -32,6 +32,8 @@ WITH acc AS (
     SELECT addr, seq, thread, clock, site, core, machine, kind,
            kind IN ('write', 'rmw') AND old <> new AS is_write, mode <> 'plain' AS atomic, mode
     FROM accesses
+    -- C stack words are thread-private: recorded, never reported (queries/stack_names.py)
+    WHERE NOT EXISTS (SELECT 1 FROM stacks st WHERE addr >= st.lo AND addr < st.hi)
 ),
 shared AS (  -- the words that can race at all
     SELECT addr

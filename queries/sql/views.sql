@@ -39,11 +39,14 @@ SELECT seq, cycle, machine, core, thread, site, kind, addr, old, new, clock, syn
 FROM other_events;
 
 -- events_named (alias ev): every event with names instead of numbers: machine and thread names,
--- the word's symbol, the sync object's name (lock symbol, thread name or message id), and the
--- site's function, file, line, label and source text.
+-- the word's symbol (a C stack word: the local of the frame that held it, `t1:worker.s.a`), the
+-- sync object's name (lock symbol, thread name or message id), and the site's function, file,
+-- line, label and source text.
 CREATE VIEW events_named AS
 SELECT e.seq, e.cycle, m.name AS machine, e.machine AS machine_id, e.core,
-       t.name AS thread, e.thread AS thread_id, e.kind, e.addr, w.name AS symbol, e.old, e.new,
+       t.name AS thread, e.thread AS thread_id, e.kind, e.addr,
+       CASE WHEN e.kind IN ('read', 'write', 'rmw') THEN coalesce(t.name || ':' || fs.name, sn.name, w.name)
+       END AS symbol, e.old, e.new,
        e.clock, e.sync,
        CASE WHEN e.kind IN ('acquire', 'release') THEN lw.name
             WHEN e.kind IN ('spawn', 'wake', 'sleep') THEN st.name
@@ -56,21 +59,26 @@ LEFT JOIN threads t ON t.thread = e.thread
 LEFT JOIN words w ON w.addr = CASE WHEN e.kind IN ('read', 'write', 'rmw') THEN e.addr END
 LEFT JOIN words lw ON lw.addr = CASE WHEN e.kind IN ('acquire', 'release') THEN e.sync END
 LEFT JOIN threads st ON st.thread = CASE WHEN e.kind IN ('spawn', 'wake', 'sleep') THEN e.sync END
-LEFT JOIN sites s ON s.site = e.site;
+LEFT JOIN sites s ON s.site = e.site
+LEFT JOIN frame_sites fs ON fs.site = e.site
+LEFT JOIN stack_names sn ON sn.seq = e.seq;
 
 CREATE VIEW ev AS SELECT * FROM events_named;
 
 -- accesses_named: every read, write and rmw with names (fast when filtered by addr or symbol:
--- the underlying table is clustered by (addr, seq)).
+-- the underlying table is clustered by (addr, seq)). A C stack word's symbol is the local of the
+-- frame that held it at that access (`flusher:nfs_page_async_flush.req`, queries/stack_names.py).
 CREATE VIEW accesses_named AS
-SELECT a.addr, w.name AS symbol, a.seq, a.cycle, m.name AS machine, a.machine AS machine_id,
+SELECT a.addr, coalesce(t.name || ':' || fs.name, sn.name, w.name) AS symbol, a.seq, a.cycle, m.name AS machine, a.machine AS machine_id,
        a.core, t.name AS thread, a.thread AS thread_id, a.kind, a.old, a.new, a.atomic, a.mode, a.clock,
        a.issued, a.site, s.function, s.file, s.line, s.label, s.text
 FROM accesses a
 LEFT JOIN words w ON w.addr = a.addr
 LEFT JOIN machines m ON m.machine = a.machine
 LEFT JOIN threads t ON t.thread = a.thread
-LEFT JOIN sites s ON s.site = a.site;
+LEFT JOIN sites s ON s.site = a.site
+LEFT JOIN frame_sites fs ON fs.site = a.site
+LEFT JOIN stack_names sn ON sn.seq = a.seq;
 
 -- writes: the writes and read-modify-writes among accesses_named.
 CREATE VIEW writes AS

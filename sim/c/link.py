@@ -137,6 +137,8 @@ class Link:
             m.pending.append(CPending(ins, base, label_pos))
         for function, name, type_, reg, slot, lo, hi in unit.locals:
             m.c_locals.append((function, name, type_, reg, slot, base + label_pos[lo], base + label_pos[hi]))
+        for function, lo, hi, size, words in unit.frames:
+            m.c_frames.append((function, base + label_pos[lo], base + label_pos[hi], size, words))
         m.asm.files.sources.update(unit.sources)
 
 

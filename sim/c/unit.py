@@ -140,6 +140,9 @@ class FuncGen(ExprMixin, CallMixin, StmtMixin, KernelApiMixin):
         for var, lo, hi in self.var_ranges:
             self.unit.locals.append((self.name, var.name, str(var.type), var.reg, var.slot,
                                      self.fn_start if lo is None else lo, end if hi is None else hi))
+        if self.frame_size:  # what each word of the frame is called in queries (`req`, `s.flags`)
+            self.unit.frames.append((self.name, self.fn_start, end, self.frame_size,
+                                     frame_word_names(self.frame_vars)))
 
 
 _READS_FIRST = frozenset({"jz", "jnz", "beq", "bne", "blt", "ble", "bgt", "bge", "blt_s", "ble_s", "bgt_s",
@@ -156,6 +159,26 @@ def _written(code) -> set[int]:
                 and ins.op not in _READS_FIRST:
             out.add(ins.args[0].n)
     return out
+
+
+def frame_word_names(frame_vars) -> tuple[tuple[int, str], ...]:
+    """(offset, name) for every word of a frame, named as globals' words are: `req`, `s.flags`,
+    `buf[2]`, `reqs[1].wb_flags` (a union's word takes its first member's name)."""
+    out: dict[int, str] = {}
+
+    def walk(name: str, t, off: int) -> None:
+        if isinstance(t, Struct) and t.fields:
+            for f in t.fields.values():
+                walk(f"{name}.{f.name}", f.type, off + f.offset)
+        elif isinstance(t, Array) and t.n:
+            for i in range(t.n):
+                walk(f"{name}[{i}]", t.of, off + i * t.of.size)
+        else:
+            out.setdefault(off, name)
+
+    for slot, name, t in frame_vars:
+        walk(name, t, slot)
+    return tuple(sorted(out.items()))
 
 
 def _frame(slot: int):
@@ -211,6 +234,7 @@ class Unit(DeclMixin):
         self.globals: dict[str, Var] = {}
         self.functions: dict[str, FnInfo] = {}
         self.locals: list[tuple] = []  # (function, name, type, reg, slot, start label, end label)
+        self.frames: list[tuple] = []  # (function, start label, end label, frame words, word names)
         self.sites: dict[tuple, SiteInfo] = {}
         self.text, self.folder, self.display = text, folder, display
         self.texts: dict[str, list[str]] = {}
