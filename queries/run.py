@@ -157,7 +157,7 @@ class Run:
                 rows = self.rows("last_writer_local", {"name": t.local, "addrs": list(t.addrs),
                                                        "before": bound, "mask": mask})
                 return self._write_from_sql(rows[0], t) if rows else None
-            found = self._local_rows(t, mask, bound)
+            found = self._local_rows(t, mask, bound, last=True)
             return self._write_from_raw(self.writes_index.row(found[-1][1]), t, found[-1][2]) if found else None
         if engine == "sql":
             if t.bit is not None:
@@ -212,16 +212,20 @@ class Run:
             out.update(bit=t.bit, bit_name=t.bit_name, bit_value=(value >> t.bit) & 1)
         return out
 
-    def _local_rows(self, t: Target, mask: int, before: int | None) -> list[tuple[int, int, int]]:
+    def _local_rows(self, t: Target, mask: int, before: int | None, last: bool = False) -> list[tuple[int, int, int]]:
         """(seq, row, addr) of the writes named t.local (changing a bit of mask, if given) before
-        `before`, in seq order: the words that bore the name, each access checked (queries/stack_names.py)."""
+        `before`, in seq order: the words that bore the name, each access checked (queries/stack_names.py).
+        `last`: only each word's last such write (enough for last-writer)."""
         wi, names = self.writes_index, self.names
         out = []
         for a in t.addrs:
-            for i in wi.rows(a, mask, before).tolist():
+            rows = wi.rows(a, mask, before)
+            for i in (reversed(rows.tolist()) if last else rows.tolist()):
                 seq, site, thread = int(wi.seq[i]), int(wi.cols["site"][i]), int(wi.cols["thread"][i])
                 if names.access_word(a, seq, site, thread) == t.local:
                     out.append((seq, i, a))
+                    if last:
+                        break
         out.sort()
         return out
 

@@ -81,6 +81,7 @@ class StackNamer:
         self.layouts = sorted(layouts.values(), key=lambda lay: (lay.machine, lay.lo))
         self.site_pc = {int(s["site"]): (s["machine"], int(s["pc"])) for s in _rows(sites)}
         self.frames = self._frames(_rows(frames))
+        self._addresses: dict[tuple, list[int]] = {}
 
     # -- which words are stack words ---------------------------------------------------------------
     def owner(self, addr: int) -> int | None:
@@ -182,13 +183,14 @@ class StackNamer:
 
     def addresses(self, thread: int, function: str, local: str) -> list[int]:
         """Every word that bore THREAD:FUNCTION.LOCAL at some point of the run."""
-        out = set()
-        for f in self.frames:
-            if f.thread == thread and f.layout.function == function:
-                for off, name in f.layout.words.items():
-                    if name == local:
-                        out.add(f.base + off)
-        return sorted(out)
+        key = (thread, function, local)
+        found = self._addresses.get(key)
+        if found is None:
+            offsets = {id(lay): [off for off, name in lay.words.items() if name == local] for lay in self.layouts}
+            found = self._addresses[key] = sorted({f.base + off for f in self.frames
+                                                   if f.thread == thread and f.layout.function == function
+                                                   for off in offsets[id(f.layout)]})
+        return found
 
 
 def _rows(table) -> list[dict]:

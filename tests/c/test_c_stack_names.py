@@ -176,3 +176,27 @@ def test_an_invariant_over_a_stack_word_is_refused(crun, tmp_path):
                            extra_toml='[[invariants]]\nname = "stack"\nexpr = "__stack_t1[2047] == 0"\n')
     run = tracer.record(folder, tmp_path / "run", seed=0)
     refused(invoke("windows", run.path), "thread's C stack", "thread-private")
+
+
+def test_under_tso_a_buffered_store_is_named_by_the_frame_it_was_issued_in(crun, tmp_path):
+    folder = crun.scenario(FRAMES, threads=[{"name": "t1", "entry": "worker"}])
+    sc_run = tracer.record(folder, tmp_path / "sc", seed=0).path
+    tso_run = tracer.record(folder, tmp_path / "tso", seed=0, memory_model="tso").path
+    with open_run(sc_run, progress=False) as a, open_run(tso_run, progress=False) as b:
+        sc_names = sorted((k, s) for _, k, s, _ in _named(a))
+        tso_names = sorted((k, s) for _, k, s, _ in _named(b))
+        assert b.sql("SELECT count(*) AS n FROM accesses WHERE issued >= 0").to_pylist()[0]["n"] > 0
+    assert tso_names == sc_names  # every store drains later than it ran, under the same name
+
+
+def test_two_threads_running_the_same_recursion_have_their_own_names(crun, tmp_path):
+    folder = crun.scenario(FRAMES, cores=2, threads=[{"name": "a", "entry": "worker"},
+                                                      {"name": "b", "entry": "worker"}])
+    run = tracer.record(folder, tmp_path / "run", cores=2, seed=2).path
+    with open_run(run, progress=False) as r:
+        by_thread = r.sql("SELECT thread, count(*) AS n FROM writes WHERE symbol = thread || ':down.here' "
+                          "GROUP BY thread ORDER BY thread").to_pylist()
+        assert by_thread == [{"thread": "a", "n": 5}, {"thread": "b", "n": 5}]
+        assert [h["thread"] for h in r.history("b:down.here")] == ["b"] * 5
+        assert r.sql("SELECT count(*) AS n FROM accesses_named WHERE symbol LIKE '__stack_%'"
+                     ).to_pylist() == [{"n": 0}]
