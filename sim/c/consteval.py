@@ -1,4 +1,4 @@
-"""C integer arithmetic on 64-bit words: constant folding with the subset's signedness rules.
+"""C integer arithmetic on 64-bit words: constant folding with C's promotions, conversions and widths.
 
 The same rules the generated code follows at run time (sim.isa's signed and unsigned ops), so a
 folded constant and a computed value never differ.
@@ -7,7 +7,7 @@ folded constant and a computed value never differ.
 from __future__ import annotations
 
 from ..isa import MASK64
-from .ctype import LONG, CType, arith, is_unsigned
+from .ctype import INT, LONG, UINT, ULONG, CType, arith, is_unsigned, promote, wrap
 
 SIGN = 1 << 63
 
@@ -33,17 +33,19 @@ COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 def fold(op: str, a: int, b: int, ta: CType, tb: CType) -> tuple[int, CType]:
     """(value, type) of `a op b`; raises ZeroDivisionError for / and % by zero."""
     if op in ("<<", ">>"):
-        rt = ta if ta.is_scalar else LONG
+        rt = promote(ta) if ta.is_scalar else LONG
         n = b & 63
+        a = wrap(a, rt)
         if op == "<<":
-            return (a << n) & MASK64, rt
-        return ((a & MASK64) >> n if is_unsigned(rt) else signed(a) >> n) & MASK64, rt
+            return wrap(a << n, rt), rt
+        return wrap((a & MASK64) >> n if is_unsigned(rt) else signed(a) >> n, rt), rt
     rt = arith(ta, tb)
     uns = is_unsigned(rt)
+    a, b = wrap(a, rt), wrap(b, rt)
     x, y = (a & MASK64, b & MASK64) if uns else (signed(a), signed(b))
     if op in COMPARISONS:
         r = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[op]
-        return int(r), LONG
+        return int(r), INT
     if op == "+":
         r = x + y
     elif op == "-":
@@ -65,12 +67,33 @@ def fold(op: str, a: int, b: int, ta: CType, tb: CType) -> tuple[int, CType]:
     elif op == "^":
         r = x ^ y
     elif op == "&&":
-        return int(bool(x) and bool(y)), LONG
+        return int(bool(x) and bool(y)), INT
     elif op == "||":
-        return int(bool(x) or bool(y)), LONG
+        return int(bool(x) or bool(y)), INT
     else:
         raise KeyError(op)
-    return r & MASK64, rt
+    return wrap(r, rt), rt
+
+
+def literal_type(text: str, value: int) -> CType:
+    """The type of an integer literal, as C gives it: the first of int, (unsigned int for hex and
+    octal), long, unsigned long that holds the value, as its suffix allows."""
+    t = text.lower()
+    suffix = ""
+    while t and t[-1] in "ul":
+        suffix = t[-1] + suffix
+        t = t[:-1]
+    decimal = not (len(t) > 1 and t.startswith("0"))
+    candidates = [INT, UINT, LONG, ULONG] if not decimal else [INT, LONG, ULONG]
+    if "u" in suffix:
+        candidates = [UINT, ULONG]
+    if "l" in suffix:
+        candidates = [c for c in candidates if c.bits == 64]
+    for c in candidates:
+        limit = 1 << (c.bits - (0 if is_unsigned(c) else 1))
+        if value < limit:
+            return c
+    return ULONG
 
 
 def parse_int(text: str) -> tuple[int, bool]:

@@ -1,8 +1,11 @@
-"""C types of the subset: every scalar is one 64-bit word, and sizes count words.
+"""C types of the subset: every scalar is stored in one 64-bit word, and sizes count words.
 
-Integer types differ only in signedness (`char`, `short`, `int`, `long`, `long long` and the
-kernel's `s8..s64` are signed 64-bit words; their `unsigned` forms, `u8..u64`, `size_t` and
-pointers are unsigned 64-bit words). `_Bool` holds 0 or 1.
+Storage is one word per scalar, but integer types have C's widths on x86-64 (LP64): `char` 8 bits,
+`short` 16, `int` 32, `long` and `long long` 64 (the kernel's `u8..u64`, `s8..s64` are typedefs of
+them), pointers 64. A value of a narrower type is always held as C holds it, truncated to its width
+and sign- or zero-extended to the word (`u8 x = 255; x++` gives 0; `int` arithmetic wraps at 32
+bits); arithmetic follows C's integer promotions and usual arithmetic conversions (`promote`,
+`arith`). `_Bool` holds 0 or 1.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Int(CType):
     signed: bool
     name: str = "long"
     is_bool: bool = False
+    bits: int = 64  # C's width (the word holds the value truncated to it and extended)
 
     def __str__(self) -> str:
         return self.name
@@ -98,7 +102,9 @@ class Func(CType):
 
 LONG = Int(True, "long")
 ULONG = Int(False, "unsigned long")
-BOOL = Int(False, "_Bool", True)
+INT = Int(True, "int", bits=32)
+UINT = Int(False, "unsigned int", bits=32)
+BOOL = Int(False, "_Bool", True, bits=1)
 VOID = Void()
 
 SIGNED_NAMES = {"char", "short", "int", "long", "signed", "long long", "s8", "s16", "s32", "s64",
@@ -116,7 +122,8 @@ def int_type(words: list[str]) -> Int | None:
     if not rest:
         rest = ["int"]
     if all(w in ("char", "short", "int", "long") for w in rest):
-        return Int(not unsigned, " ".join(ws))
+        bits = 8 if "char" in rest else 16 if "short" in rest else 64 if "long" in rest else 32
+        return Int(not unsigned, " ".join(ws), bits=bits)
     return None
 
 
@@ -133,11 +140,53 @@ def is_unsigned(t: CType) -> bool:
     return isinstance(t, Ptr) or (isinstance(t, Int) and not t.signed)
 
 
+def promote(t: CType) -> CType:
+    """C's integer promotion: a type narrower than int (and _Bool) becomes int."""
+    if isinstance(t, Int) and t.bits < 32:
+        return INT
+    return t
+
+
 def arith(a: CType, b: CType) -> Int:
-    """The usual arithmetic conversions at one width: unsigned if either side is."""
-    if is_unsigned(a) or is_unsigned(b):
-        return ULONG
-    return LONG
+    """C's usual arithmetic conversions (LP64): after promotion the wider type wins, and at equal
+    width the unsigned one. Pointers count as unsigned long."""
+    a, b = promote(a), promote(b)
+    wa = a.bits if isinstance(a, Int) else 64
+    wb = b.bits if isinstance(b, Int) else 64
+    width = max(wa, wb)
+    uns = (wa == width and is_unsigned(a)) or (wb == width and is_unsigned(b))
+    if width == 32:
+        return UINT if uns else INT
+    return ULONG if uns else LONG
+
+
+def is_narrow(t: CType) -> bool:
+    """An integer type narrower than the word (not _Bool, which conversions make 0 or 1)."""
+    return isinstance(t, Int) and not t.is_bool and t.bits < 64
+
+
+def wrap(v: int, t: CType) -> int:
+    """The word that holds value v converted to type t (truncated, then sign- or zero-extended)."""
+    v &= (1 << 64) - 1
+    if not is_narrow(t):
+        return v
+    v &= (1 << t.bits) - 1
+    if t.signed and v >> (t.bits - 1):
+        v -= 1 << t.bits
+    return v & ((1 << 64) - 1)
+
+
+def needs_wrap(frm: CType, to: CType) -> bool:
+    """Does converting a value of type frm (held as C holds it) to type to change its word?"""
+    if not is_narrow(to):
+        return False
+    if isinstance(frm, Int) and frm.is_bool:
+        return False
+    fb = frm.bits if isinstance(frm, Int) else 64
+    fs = isinstance(frm, Int) and frm.signed
+    if fb < to.bits:
+        return fs and not to.signed  # a negative value of a narrower signed type
+    return not (fb == to.bits and fs == to.signed)
 
 
 def pointee_size(t: CType) -> int:

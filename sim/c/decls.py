@@ -8,9 +8,10 @@ import difflib
 from pycparser import c_ast
 
 from ..isa import MASK64
-from .consteval import fold, parse_char, parse_int, signed
+from .consteval import fold, literal_type, parse_char, parse_int, signed
 from .ctype import (
     BOOL,
+    INT,
     LONG,
     ULONG,
     VOID,
@@ -25,14 +26,16 @@ from .ctype import (
     decay,
     int_type,
     pointee_size,
+    promote,
+    wrap,
 )
 from .emitter import Addr
 from .errors import at
 
 MAX_OBJECT_WORDS = 1 << 16
 REFUSED_TYPES = {
-    "float": "floating point is not supported (every scalar is a 64-bit integer word)",
-    "double": "floating point is not supported (every scalar is a 64-bit integer word)",
+    "float": "floating point is not supported (every scalar is an integer in a 64-bit word)",
+    "double": "floating point is not supported (every scalar is an integer in a 64-bit word)",
     "_Complex": "complex numbers are not supported",
     "jmp_buf": "setjmp/longjmp are not supported",
 }
@@ -121,7 +124,7 @@ class DeclMixin:
             return self.struct_type(node, union=True)
         if isinstance(node, c_ast.Enum):
             self.enum_type(node)
-            return Int(True, "enum")
+            return Int(True, "enum", bits=32)
         raise at(getattr(node, "coord", None), f"unsupported type {type(node).__name__}")
 
     def struct_type(self, node, union: bool) -> Struct:
@@ -192,7 +195,7 @@ class DeclMixin:
         if isinstance(node, c_ast.ID):
             name = node.name
             if name in self.enums:
-                return self.enums[name], LONG
+                return wrap(self.enums[name], INT), INT
             if name in self.constants:
                 return self.constants[name] & MASK64, LONG
             g = self.globals.get(name)
@@ -204,6 +207,8 @@ class DeclMixin:
             v, _ = self.const(node.expr)
             if t is BOOL and not isinstance(v, Addr):
                 v = int(v != 0)
+            elif not isinstance(v, Addr):
+                v = wrap(v, t)
             return v, t
         if isinstance(node, c_ast.UnaryOp):
             op = node.op
@@ -214,14 +219,15 @@ class DeclMixin:
             v, t = self.const(node.expr)
             if isinstance(v, Addr):
                 raise at(node.coord, "not a constant integer (an address)")
+            t = promote(t)
             if op == "-":
-                return (-v) & MASK64, t
+                return wrap(-v, t), t
             if op == "+":
                 return v, t
             if op == "~":
-                return ~v & MASK64, t
+                return wrap(~v, t), t
             if op == "!":
-                return int(v == 0), LONG
+                return int(v == 0), INT
             raise at(node.coord, f"not a constant expression (operator {op})")
         if isinstance(node, c_ast.BinaryOp):
             a, ta = self.const(node.left)
@@ -243,15 +249,15 @@ class DeclMixin:
     def constant(self, node: c_ast.Constant) -> tuple[int, CType]:
         try:
             if node.type == "char":
-                return parse_char(node.value), LONG
+                return parse_char(node.value), INT
             if node.type == "string":
                 raise at(node.coord, "string literals are only accepted as messages of BUG/WARN/printk")
             if node.type in ("float", "double", "long double"):
-                raise at(node.coord, "floating point is not supported (every scalar is a 64-bit integer word)")
-            v, unsigned = parse_int(node.value)
+                raise at(node.coord, "floating point is not supported (every scalar is an integer in a 64-bit word)")
+            v, _unsigned = parse_int(node.value)
         except ValueError as e:
             raise at(node.coord, str(e)) from None
-        return v, (ULONG if unsigned else LONG)
+        return v, literal_type(node.value, v)
 
     def const_address(self, node) -> tuple[Addr, CType]:
         """&global, &global.field, &global[const], ... as an Addr."""
@@ -350,6 +356,8 @@ class DeclMixin:
         value, _ = self.const(init)
         if isinstance(t, Int) and t.is_bool and not isinstance(value, Addr):
             value = int(value != 0)
+        elif not isinstance(value, Addr):
+            value = wrap(value, t)  # u8 x = 300 holds 44
         if value != 0:
             self.link.init(addr, value)
 

@@ -12,7 +12,28 @@ from pycparser import c_ast
 
 from ..isa import MASK64, Imm, Mem, Reg
 from .consteval import COMPARISONS, fold, signed
-from .ctype import BOOL, LONG, ULONG, VOID, Array, CType, Func, Int, Ptr, Struct, Void, arith, decay, is_unsigned, pointee_size
+from .ctype import (
+    BOOL,
+    INT,
+    LONG,
+    ULONG,
+    VOID,
+    Array,
+    CType,
+    Func,
+    Int,
+    Ptr,
+    Struct,
+    Void,
+    arith,
+    decay,
+    is_narrow,
+    is_unsigned,
+    needs_wrap,
+    pointee_size,
+    promote,
+    wrap,
+)
 from .emitter import AT, SP, Addr, Jump
 from .errors import at
 from .values import LVal, Val
@@ -140,7 +161,7 @@ class ExprMixin:
             return self.load(self.lvalue(node), dest)
         name = node.name
         if name in self.unit.enums:
-            return Val(LONG, imm=self.unit.enums[name])
+            return Val(INT, imm=wrap(self.unit.enums[name], INT))
         if name in self.unit.constants:
             return Val(LONG, imm=self.unit.constants[name] & MASK64)
         if name in self.unit.functions:
@@ -293,6 +314,8 @@ class ExprMixin:
             d, owned = self.alloc(), True
         self.em.emit("ld", Reg(d), lv.mem)
         self.release(lv)
+        if is_narrow(lv.type):  # the word may have been written as another type (a pointer cast, assembly)
+            self.wrap_reg(d, d, lv.type)
         return Val(lv.type, d, owned=owned)
 
     def address(self, lv: LVal, dest: int | None, t: CType) -> Val:
@@ -347,23 +370,26 @@ class ExprMixin:
         if op == "!":
             v = self.gen(node.expr)
             if v.is_const:
-                return Val(LONG, imm=int(v.imm == 0))
+                return Val(INT, imm=int(v.imm == 0))
             self.release(v)
             return self.bool_value(node, dest)
         v = self.gen(node.expr)
-        t = decay(v.type)
+        t = promote(decay(v.type))
         if isinstance(t, Ptr) and op != "+":
             raise at(node.coord, f"wrong type argument to unary '{op}' ({v.type})")
         if op == "+":
-            return v
+            return Val(t, v.reg, v.imm, v.owned)
         if v.is_const:
-            return Val(t, imm=((-v.imm) if op == "-" else ~v.imm) & MASK64)
+            return Val(t, imm=wrap((-v.imm) if op == "-" else ~v.imm, t))
         v = self.in_reg(v)
         d, owned = self.target(dest, v)
         if op == "-":
             self.em.emit("mul", Reg(d), Reg(v.reg), Imm(MASK64))
+            self.wrap_reg(d, d, t)  # -INT_MIN wraps; an unsigned int's negation is mod 2**32
         elif op == "~":
             self.em.emit("not", Reg(d), Reg(v.reg))
+            if not t.signed:
+                self.wrap_reg(d, d, t)
         else:
             raise at(node.coord, f"unsupported unary operator {op}")
         self.release(v)
@@ -385,18 +411,22 @@ class ExprMixin:
         if lv.reg is not None:
             if not post:
                 self.em.emit(op, Reg(lv.reg), Reg(lv.reg), Imm(step))
+                self.wrap_reg(lv.reg, lv.reg, t)
                 return Val(t, lv.reg)
             d = self.alloc()
             self.em.emit("mov", Reg(d), Reg(lv.reg))
             self.em.emit(op, Reg(lv.reg), Reg(lv.reg), Imm(step))
+            self.wrap_reg(lv.reg, lv.reg, t)
             return Val(t, d, owned=True)
         d = self.alloc()
         self.em.emit("ld", Reg(d), lv.mem)
         if not post:
             self.em.emit(op, Reg(d), Reg(d), Imm(step))
+            self.wrap_reg(d, d, t)
             self.em.emit("st", lv.mem, Reg(d))
         else:
             self.em.emit(op, Reg(AT), Reg(d), Imm(step))
+            self.wrap_reg(AT, AT, t)
             self.em.emit("st", lv.mem, Reg(AT))
         self.release(lv)
         return Val(t, d, owned=True)
@@ -484,8 +514,40 @@ class ExprMixin:
             else:
                 raise at(node.coord, f"invalid operands to binary {op} ({a.type} and {b.type})")
             return self.arith_emit(op, a, b, dest, rt)
-        rt = ta if op in ("<<", ">>") else arith(ta, tb)
-        return self.arith_emit(op, a, b, dest, rt)
+        if op in ("<<", ">>"):  # the left operand's promoted type (promotion never changes a word)
+            rt = promote(ta)
+        else:  # both operands converted to the common type (a negative int to unsigned int)
+            rt = arith(ta, tb)
+            a, b = self.wrap_to(a, rt), self.wrap_to(b, rt)
+        r = self.arith_emit(op, a, b, dest, rt)
+        if is_narrow(rt) and op in ("+", "-", "*", "<<") and r.reg is not None:
+            self.wrap_reg(r.reg, r.reg, rt)  # int arithmetic wraps at 32 bits
+        return r
+
+    def wrap_reg(self, d: int, src: int, t) -> None:
+        """d = src as a value of type t holds it (truncated to t's width and extended); nothing
+        for types as wide as the word."""
+        if not is_narrow(t):
+            if d != src:
+                self.em.emit("mov", Reg(d), Reg(src))
+            return
+        if t.signed:
+            self.em.emit("shl", Reg(d), Reg(src), Imm(64 - t.bits))
+            self.em.emit("sar", Reg(d), Reg(d), Imm(64 - t.bits))
+        else:
+            self.em.emit("and", Reg(d), Reg(src), Imm((1 << t.bits) - 1))
+
+    def wrap_to(self, v: Val, t) -> Val:
+        """v converted to integer type t (code only where the word changes: a narrower type)."""
+        if not needs_wrap(decay(v.type), t):
+            return v
+        if v.is_const:
+            return Val(t, imm=wrap(v.imm, t))
+        v = self.in_reg(v)
+        d, owned = self.target(None, v)
+        self.wrap_reg(d, v.reg, t)
+        self.release(v)
+        return Val(t, d, owned=owned)
 
     def arith_emit(self, op: str, a: Val, b: Val, dest, rt: CType) -> Val:
         if a.is_const and b.is_const:
@@ -622,6 +684,8 @@ class ExprMixin:
             self.em.bind(end)
             self.release(v)
             return Val(BOOL, d, owned=True)
+        if isinstance(t, Int) and not isinstance(v.type, (Struct, Void)):
+            return self.wrap_to(v, t)
         return v
 
     def x_TernaryOp(self, node, dest):
@@ -659,6 +723,8 @@ class ExprMixin:
             raise at(node.coord, f"cannot cast {v.type} to {t}")
         if isinstance(t, Int) and t.is_bool:
             return self.convert(v, t, node)
+        if isinstance(t, Int):
+            v = self.wrap_to(v, t)
         return Val(t, v.reg, v.imm, v.owned)
 
     def x_ExprList(self, node, dest):
@@ -685,7 +751,7 @@ class ExprMixin:
         self.em.bind(true)
         self.em.emit("mov", Reg(d), Imm(1))
         self.em.bind(end)
-        return Val(LONG, d, owned=owned)
+        return Val(INT, d, owned=owned)
 
     def branch(self, node, label: int, when: bool) -> None:
         """Jump to label if the truth of node equals `when`; else fall through."""
@@ -720,7 +786,12 @@ class ExprMixin:
             ta, tb = decay(a.type), decay(b.type)
             if isinstance(ta, Struct) or isinstance(tb, Struct):
                 raise at(node.coord, f"invalid operands to {node.op} ({a.type} and {b.type})")
-            uns = is_unsigned(ta) or is_unsigned(tb)
+            if isinstance(ta, Ptr) or isinstance(tb, Ptr):
+                uns = True
+            else:  # compared in the common type (int -1 == unsigned int 0xffffffff)
+                ct = arith(ta, tb)
+                a, b = self.wrap_to(a, ct), self.wrap_to(b, ct)
+                uns = is_unsigned(ct)
             if a.reg is None and b.reg is not None:
                 a, b, op = b, a, _SWAPPED[op]
             a = self.in_reg(a)

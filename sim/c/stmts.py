@@ -11,7 +11,7 @@ from pycparser import c_ast
 
 from ..isa import Imm, Reg
 from .consteval import signed
-from .ctype import Array, Func, Int, Struct, Void, decay
+from .ctype import Array, Func, Int, Struct, Void, decay, promote, wrap
 from .emitter import RET, Jump
 from .errors import at
 from .values import LVal, Val, Var
@@ -123,7 +123,11 @@ class StmtMixin:
                 self.flatten_init(t, 0, init, words, exprs, node)
                 for i in range(t.size):
                     e = exprs.get(i)
-                    v = Val(Int(True), imm=words[i]) if e is None else self.gen(e)
+                    if e is None:
+                        v = Val(Int(True), imm=words[i])
+                    else:
+                        et, e = e
+                        v = self.convert(self.gen(e), et, e)
                     self.em.emit("st", LVal(t, base=15, off=var.slot + i).mem, v.operand)
                     self.release(v)
                 return
@@ -186,9 +190,9 @@ class StmtMixin:
             init = init.exprs[0]
         c = self.try_const(init)
         if c is not None:
-            words[off] = c.imm
+            words[off] = int(c.imm != 0) if isinstance(t, Int) and t.is_bool else wrap(c.imm, t)
         else:
-            exprs[off] = init
+            exprs[off] = (t, init)
 
     def set_site(self, node) -> None:
         self.em.site = self.site_of(node.coord)
@@ -298,6 +302,7 @@ class StmtMixin:
         v = self.in_reg(self.gen(node.cond))
         if not isinstance(v.type, Int):
             raise at(node.cond.coord, f"switch quantity is not an integer ({v.type})")
+        quantity = promote(v.type)
         cases: list[tuple[int, int]] = []
         default = None
         for c in _cases(node.stmt):
@@ -308,7 +313,7 @@ class StmtMixin:
                     raise at(c.coord, "multiple default labels in one switch")
                 default = label
             else:
-                value = self.unit.const_int(c.expr)
+                value = wrap(self.unit.const_int(c.expr), quantity)  # converted to the promoted type
                 if any(value == seen for seen, _ in cases):
                     raise at(c.coord, f"duplicate case value {signed(value)}")
                 cases.append((value, label))

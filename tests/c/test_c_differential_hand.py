@@ -155,6 +155,49 @@ PROGRAMS = {
             long m = a + b * c - d + e * f - g + h * i - j + k * l;
             out[0] = m; out[1] = a + b + c + d + e + f + g + h + i + j + k + l;
         }""",
+    "narrow types wrap, truncate and extend": """
+        unsigned long out[16];
+        typedef unsigned char u8; typedef signed char s8; typedef unsigned short u16; typedef int s32;
+        u8 gc = 300; s8 gs = 200; int gi = -5;
+        struct n { u8 a; short b; unsigned int c; } gn = { 511, 70000, -1 };
+        int add(int a, int b) { return a + b; }
+        u8 low(long x) { return x; }
+        void test_main(void) {
+            u8 x = 255; x++; out[0] = x;
+            int i = 2147483647; i++; out[1] = i;
+            unsigned int u = 0; u--; out[2] = u;
+            s8 s = 127; s += 1; out[3] = s;
+            short sh = -32768; sh--; out[4] = sh;
+            out[5] = gc + gs + gi; out[6] = gn.a + gn.b + gn.c;
+            u8 c1 = 200, c2 = 100; out[7] = c1 + c2; u8 c3 = c1 + c2; out[8] = c3;
+            out[9] = add(2147483647, 1); out[10] = low(0x1234);
+            int neg = -7; out[11] = (unsigned int)neg; out[12] = (long)(s8)0x80;
+            out[13] = (1u << 31) | (unsigned long)(u16)-1;
+            s32 big = 65536; out[14] = big * big; out[15] = (unsigned int)-1 * 2u;
+        }""",
+    "narrow types: promotions and the usual conversions": """
+        unsigned long out[14];
+        void test_main(void) {
+            int m = -1; unsigned int um = 1; unsigned char uc = 5; short sm = -3;
+            out[0] = m < um; out[1] = m == 0xffffffff; out[2] = m < uc; out[3] = sm < uc;
+            out[4] = m + um; out[5] = m + 1L; out[6] = um - 2; out[7] = um - 2L;
+            out[8] = ~uc; out[9] = -uc; out[10] = uc << 30; out[11] = (unsigned char)~uc;
+            out[12] = (m > 0u) + (sm > 0u); out[13] = -2147483647 - 1 == (int)0x80000000;
+        }""",
+    "narrow types: division, shifts, switch, arrays and pointers": """
+        unsigned long out[12];
+        unsigned short table[4] = { 65535, 65536, -1, 7 };
+        void fill(unsigned char *p, int n) { for (int k = 0; k < n; k++) p[k] = k * 100; }
+        void test_main(void) {
+            signed char d = -7; d /= 2; out[0] = d;
+            int q = -7; out[1] = q % 4; out[2] = (unsigned int)q / 4; out[3] = q >> 1;
+            unsigned int w = 0x80000000u; out[4] = w >> 31; out[5] = (int)w >> 31;
+            unsigned char sel = 258;
+            switch (sel) { case 2: out[6] = 1; break; case 258: out[6] = 2; break; default: out[6] = 3; }
+            out[7] = table[0] + table[1] + table[2] + table[3];
+            unsigned char bytes[4]; fill(bytes, 4); out[8] = bytes[3]; out[9] = bytes[1] + bytes[2];
+            short *ps = (short *)&table[0]; *ps = 40000; out[10] = *ps; out[11] = table[0];
+        }""",
 }
 
 

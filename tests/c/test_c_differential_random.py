@@ -1,11 +1,12 @@
 """Differential testing against gcc: seeded random programs (expressions over mixed signed and
-unsigned 64-bit types, control flow, structs, arrays, pointers, recursion), each run in the
-simulator and natively (gcc -O0 -fwrapv); every output word must agree.
+unsigned types of every width: char, short, int and long, control flow, structs, arrays,
+pointers, recursion), each run in the simulator and natively (gcc -O0 -fwrapv); every output word
+must agree.
 
 The default run checks DEFAULT_COUNT programs; `-m slow` checks FULL_COUNT (>= 300).
-Programs avoid undefined behaviour: divisors are 2..9 or -2..-9, shift counts are masked to 0..63,
-constants carry L/UL suffixes (so gcc's 32-bit int never appears), expressions have no side effects
-except calls to pure helpers, and loops are bounded.
+Programs avoid undefined behaviour: divisors are 2..9 or -2..-9, shift counts are masked to 0..63
+(0..31 where the shifted operand is an int), signed overflow is gcc's -fwrapv wrap, expressions
+have no side effects except calls to pure helpers, and loops are bounded.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 DEFAULT_COUNT = 40
 FULL_COUNT = 320
-OUTS = 12
+OUTS = 18
 
 TEMPLATE = """
 unsigned long out[{outs}];
@@ -25,6 +26,7 @@ long ga = {ga}; unsigned long gu = {gu};
 long arr[4] = {{ {arr} }};
 struct S s = {{ {sx}, {sy}, {{ {sz} }} }};
 struct S *ps = &s;
+unsigned short gw = {gw};
 
 long f1(long p, unsigned long q) {{ return (long)(p * 3 - (long)(q >> 3)) ^ (p < 0 ? 5L : 9L); }}
 unsigned long f2(unsigned long p) {{ unsigned long r = 1; for (long k = 0; k < 3; k++) r = r * 31UL + (p >> (k * 7)); return r; }}
@@ -35,18 +37,22 @@ void test_main(void) {{
     long a = {a}, b = {b}, c = {c};
     unsigned long u = {u}, v = {v};
     long loc[3] = {{ {loc} }};
+    int ni = {ni}; unsigned int nu = {nu}; short ns = {ns}; unsigned char nc = {nc}; signed char nsc = {nsc};
 {body}
     out[0] = a; out[1] = b; out[2] = c; out[3] = u; out[4] = v; out[5] = ga; out[6] = gu;
     out[7] = arr[0] + arr[1] * 3 + arr[2] * 5 + arr[3] * 7; out[8] = s.x ^ s.y;
     out[9] = s.z[0] - s.z[1]; out[10] = loc[0] + loc[1] * 11 + loc[2] * 13;
     out[11] = ps->x + ps->z[1];
+    out[12] = ni; out[13] = nu; out[14] = ns; out[15] = nc; out[16] = nsc; out[17] = gw;
 }}
 """
 
 SIGNED_LEAVES = ["a", "b", "c", "ga", "arr[{i4}]", "s.x", "s.z[{i2}]", "ps->x", "ps->z[{i2}]", "loc[{i3}]"]
 UNSIGNED_LEAVES = ["u", "v", "gu", "s.y", "ps->y"]
+NARROW_LEAVES = ["ni", "nu", "ns", "nc", "nsc", "gw"]  # int, unsigned int, short, unsigned char, signed char, unsigned short
 LVALUES = ["a", "b", "c", "u", "v", "ga", "gu", "arr[{i4}]", "s.x", "s.y", "s.z[{i2}]", "ps->x",
-           "ps->z[{i2}]", "loc[{i3}]"]
+           "ps->z[{i2}]", "loc[{i3}]", *NARROW_LEAVES]
+NARROW_CASTS = ["(int)", "(unsigned int)", "(short)", "(unsigned short)", "(unsigned char)", "(signed char)"]
 
 
 class Gen:
@@ -63,8 +69,11 @@ class Gen:
             return f"{r.randint(-20, 20)}L"
         if k < 0.7:
             return f"{r.randint(0, 1 << 64) - 1}UL"
-        if k < 0.85:
+        if k < 0.8:
             return f"{r.choice(['0x7fffffffffffffffL', '0x8000000000000000UL', '0xffffffffUL', '-1L', '1000000007L'])}"
+        if k < 0.9:  # int, unsigned int and long literals without a suffix
+            return r.choice([str(r.randint(-300, 300)), "2147483647", "0xffffffff", "0x80000000", "4294967296",
+                             "255", "65535", "-32768"])
         return f"{r.randint(-1 << 40, 1 << 40)}L"
 
     def index(self, n: int) -> str:
@@ -80,7 +89,8 @@ class Gen:
             return self.const()
         if self.loop_vars and k < 0.3:
             return r.choice(self.loop_vars)
-        pool = SIGNED_LEAVES if r.random() < 0.6 else UNSIGNED_LEAVES
+        k = r.random()
+        pool = SIGNED_LEAVES if k < 0.45 else UNSIGNED_LEAVES if k < 0.7 else NARROW_LEAVES
         return self.fill(r.choice(pool))
 
     def fill(self, pattern: str) -> str:
@@ -106,9 +116,11 @@ class Gen:
             return f"({a} {op} ({self.div(self.expr(depth - 2))}))"
         if k < 0.7:
             op = r.choice(["<<", ">>"])
-            return f"({a} {op} (({self.expr(depth - 2)}) & 63L))"
+            if r.random() < 0.3:  # int arithmetic: counts below 32
+                return f"({r.choice(['(int)', '(unsigned int)'])}({a}) {op} (({self.expr(depth - 2)}) & 31L))"
+            return f"({r.choice(['(long)', '(unsigned long)'])}({a}) {op} (({self.expr(depth - 2)}) & 63L))"
         if k < 0.78:
-            op = r.choice(["-", "~", "(long)", "(unsigned long)"])
+            op = r.choice(["-", "~", "(long)", "(unsigned long)", *NARROW_CASTS])
             return f"({op} {a})" if op in ("-", "~") else f"({op}({a}))"
         if k < 0.82:
             return f"(long)(!{a})"
@@ -136,7 +148,7 @@ class Gen:
             if op in ("/=", "%="):
                 e = self.div(e)
             elif op in ("<<=", ">>="):
-                e = f"({e}) & 63L"
+                e = f"({e}) & {'31L' if lv in NARROW_LEAVES else '63L'}"
             return f"{indent}{lv} {op} {e};"
         if k < 0.55:
             return f"{indent}{r.choice(['++', '--'])}{lv};" if r.random() < 0.5 else f"{indent}{lv}{r.choice(['++', '--'])};"
@@ -184,7 +196,8 @@ class Gen:
             outs=OUTS, ga=self.const(), gu=self.const(), arr=", ".join(self.const() for _ in range(4)),
             sx=self.const(), sy=self.const(), sz=f"{self.const()}, {self.const()}",
             a=self.const(), b=self.const(), c=self.const(), u=self.const(), v=self.const(),
-            loc=", ".join(self.const() for _ in range(3)), body=body)
+            loc=", ".join(self.const() for _ in range(3)), body=body, gw=self.const(), ni=self.const(),
+            nu=self.const(), ns=self.const(), nc=self.const(), nsc=self.const())
 
 
 def check(crun, seed: int) -> None:
