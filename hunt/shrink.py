@@ -87,14 +87,15 @@ class _Tracker(Scheduler):
         burst is already the next one's. Only the run that is told pays for this."""
         self.last_pc = last = [-1] * len(self.system.cores)
 
-        def wrap(f, gid, pc):
+        def wrap(functions, gid, pc):
             def noted(*args):
                 last[gid] = pc
-                return f(*args)
+                # looked up each time: compiled lazily, a chunk's functions replace their stubs there
+                return functions[pc](*args)
             return noted
 
         for core in self.system.cores:
-            core.code = [wrap(f, core.gid, pc) for pc, f in enumerate(core.code)]
+            core.code = [wrap(core.code, core.gid, pc) for pc in range(len(core.code))]
 
     def _where(self, core, t) -> str:
         """Where `t` is: after the last instruction it ran on `core` (C function, file:line), when

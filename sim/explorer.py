@@ -22,6 +22,14 @@ search over the simulator's states (CHESS, Musuvathi & Qadeer, PLDI 2007):
   A state is identified by a 64-bit hash of memory, registers, call stacks, store buffers, run
   queues, messages and timers (times relative to now, so that a spin loop that read the same value
   returns to the same state).
+- **Sleep sets** (Godefroid 1996), in unbounded searches only (`final_states`, `litmus
+  --exhaustive`): after a node's child t is explored, a later sibling u that commutes with t (other
+  cores, no word one writes and the other touches, nothing but plain accesses: no lock, message,
+  wake-up, block, spin, timer or time-slice tick) does not take t again; the result counts them as
+  `slept`. With state caching, a state is cut only if it was explored with no more transitions
+  asleep. Bounded passes leave them out: the commuted order a sleep set relies on may need more
+  preemptions than the bound (Coons, Musuvathi and McKinley, OOPSLA 2013, "Bounded partial-order
+  reduction"), so there state caching alone does the reduction.
 - **Delay bounding** (`delays=True`; Emmi, Qadeer and Rakamaric, POPL 2011). When the last core
   cannot go on, every other core is a free choice under preemption bounding, so a run with
   hundreds of blocking points (the NFS case sleeps and waits for messages all the time) has
@@ -50,7 +58,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .observer import SWITCH
+from .observer import READ, RMW, SWITCH, WRITE
 from .scenario import RunOptions, Scenario, load_scenario
 from .schedule import DRAIN, Schedule, core_names
 from .scheduler import Scheduler
@@ -79,13 +87,14 @@ class ExploreResult:
     passes: list[dict] = field(default_factory=list)  # per bound 0..K: explored, pruned, bounded, states
     final_states: set | None = None
     stopped: str | None = None  # why the search stopped early (max_states), else None
+    slept: int = 0  # transitions not taken by the sleep sets (unbounded searches only)
 
     @property
     def total_explored(self) -> int:
         return sum(p["explored"] for p in self.passes)
 
     def as_dict(self) -> dict:
-        d = {"preemptions": self.preemptions, "explored": self.explored, "pruned": self.pruned,
+        d = {"preemptions": self.preemptions, "explored": self.explored, "pruned": self.pruned, "slept": self.slept,
              "bounded": self.bounded, "states": self.states, "cut": self.cut, "seconds": round(self.seconds, 3),
              "passes": self.passes, "failure": None, "stopped": self.stopped}
         if self.failure is not None:
@@ -95,17 +104,47 @@ class ExploreResult:
 
 
 class _Visible:
-    """The observer: counts the reports that make an instruction visible to other cores."""
+    """The observer: counts the reports that make an instruction visible to other cores and, for
+    sleep sets, notes what a transition touched (`reads`, `writes` as (machine, addr), and
+    `other`: anything but a plain memory access)."""
 
     def __init__(self):
         self.seen = 0
+        self.reads: set = set()
+        self.writes: set = set()
+        self.other = False
 
     def attach(self, system) -> None:
         pass
 
-    def event(self, kind, core, *rest) -> None:
+    def event(self, kind, core, addr=0, *rest) -> None:
         if kind != SWITCH:
             self.seen += 1
+        if kind == READ:
+            self.reads.add((core.mid, addr))
+        elif kind == WRITE:
+            self.writes.add((core.mid, addr))
+        elif kind == RMW:
+            self.reads.add((core.mid, addr))
+            self.writes.add((core.mid, addr))
+        else:
+            self.other = True
+
+
+@dataclass(frozen=True)
+class _Footprint:
+    """What one transition did, to tell whether two commute: its core, the words it read and
+    wrote, and whether it did anything else (a lock, message, wake-up, block, spin, timer,
+    time-slice tick, the run's end): then it is taken to depend on every other transition."""
+
+    core: int
+    reads: frozenset
+    writes: frozenset
+    other: bool
+
+    def independent(self, o: _Footprint) -> bool:
+        return not (self.other or o.other or self.core == o.core or self.writes & (o.reads | o.writes)
+                    or o.writes & self.reads)
 
 
 class _Controller(Scheduler):
@@ -188,9 +227,10 @@ class Explorer:
     def __init__(self, scenario: Scenario, options: RunOptions, *, final_key: Callable | None = None,
                  progress: Callable[[dict], None] | None = None, max_states: int | None = None,
                  stop_at_failure: bool = True, delays: bool = False, accept: Callable | None = None,
-                 image=None):
+                 image=None, sleep_sets: bool = True):
         from .system import System
 
+        self.sleep_sets = sleep_sets
         self.accept = accept
         self.delays = delays
         self.visible = _Visible()
@@ -278,12 +318,20 @@ class Explorer:
         system = self.system
         seen: dict[tuple, int] = {}  # (state, last core) -> most budget left it was explored with
         big = 1 << 30
-        counts = {"explored": 0, "pruned": 0, "bounded": 0, "states": 0, "cut": 0}
+        counts = {"explored": 0, "pruned": 0, "bounded": 0, "states": 0, "cut": 0, "slept": 0}
         path: list[tuple] = []  # ("run", gid, n) / ("drain", gid)
-        stack: list[list] = []  # frames: [snapshot, children left, path length, last, last thread tid, used]
+        # frames: [snapshot, children left, path length, last, last thread tid, used, sleep set,
+        # footprints of the children done]
+        stack: list[list] = []
         failure = None
         system.restore_state(self.root)
         node = (-1, None, 0)  # last core gid, the thread it ran, preemptions used
+        # sleep sets (Godefroid 1996), in the unbounded search only: with a bound, the equivalent
+        # order that a sleep set relies on may cost more preemptions than the bound allows
+        # (Coons, Musuvathi and McKinley, OOPSLA 2013), so bounded passes use state caching alone
+        sleepy = bound is None and self.sleep_sets
+        sleep: dict = {}  # (kind, gid) -> _Footprint: transitions not to take here
+        slept_with: dict = {}  # state key -> the sleep set it was explored with
         last_report = time.monotonic()
         while True:
             # ---- at a node: the system is in its state, settled
@@ -304,13 +352,18 @@ class Explorer:
             else:
                 key = (_state_key(system, self.plans), last)
                 left = big if bound is None else bound - used
-                if seen.get(key, -1) >= left:
-                    counts["pruned"] += 1
+                asleep = frozenset(sleep)
+                if seen.get(key, -1) >= left and (not sleepy or slept_with[key] <= asleep):
+                    counts["pruned"] += 1  # explored before, with as much budget and no more asleep
                     expand = False
                 else:
                     if key not in seen:
                         counts["states"] += 1
+                    elif sleepy:
+                        asleep = asleep & slept_with[key]
                     seen[key] = left
+                    if sleepy:
+                        slept_with[key] = asleep
             if expand:
                 children = []
                 choices = self._children(last, last_thread)
@@ -319,13 +372,17 @@ class Explorer:
                 for kind, core, cost in choices:
                     if bound is not None and used + cost > bound:
                         counts["bounded"] += 1
+                    elif sleepy and (kind, core.gid) in sleep:
+                        counts["slept"] += 1  # an order of independent steps explored already
                     else:
                         children.append((kind, core.gid, cost))
                 if children:
+                    frame = None
                     if len(children) > 1:
-                        stack.append([system.snapshot_state(), children[1:], len(path), last,
-                                      last_thread.tid if last_thread is not None else -1, used])
-                    node = self._apply(children[0], path, node)
+                        frame = [system.snapshot_state(), children[1:], len(path), last,
+                                 last_thread.tid if last_thread is not None else -1, used, sleep, []]
+                        stack.append(frame)
+                    node, sleep = self._step(children[0], path, node, sleep, frame, sleepy)
                     continue
             if self.max_states is not None and counts["states"] >= self.max_states:
                 self.stopped = f"stopped after {counts['states']:,} states (max_states)"
@@ -339,14 +396,40 @@ class Explorer:
             if not stack:
                 break
             frame = stack[-1]
-            blob, children, depth, last, tid, used = frame
+            blob, children, depth, last, tid, used, sleep, _ = frame
             child = children.pop(0)
             if not children:
                 stack.pop()
             system.restore_state(blob)
             del path[depth:]
-            node = self._apply(child, path, (last, None if tid < 0 else system.threads[tid], used))
+            node, sleep = self._step(child, path, (last, None if tid < 0 else system.threads[tid], used), sleep,
+                                     frame, sleepy)
         return {"counts": counts, "failure": failure}
+
+    def _step(self, child, path, node, sleep: dict, frame, sleepy: bool):
+        """Take `child` from a node whose sleep set is `sleep` (its frame, if it has one, lists the
+        siblings done before); returns the new node and its sleep set: what slept here, and the
+        siblings done before, that commute with this step."""
+        if not sleepy:
+            return self._apply(child, path, node), sleep
+        system, visible = self.system, self.visible
+        core = system.cores[child[1]]
+        before = (len(system.timers), system.timer_order, core.slice_end, core.thread,
+                  [c.gid for c in system.active])
+        visible.reads, visible.writes, visible.other = set(), set(), False
+        node = self._apply(child, path, node)
+        after = (len(system.timers), system.timer_order, core.slice_end, core.thread,
+                 [c.gid for c in system.active])
+        other = visible.other or before != after or core.spinning or system.outcome is not None
+        fp = _Footprint(core.gid, frozenset(visible.reads), frozenset(visible.writes), other)
+        done = frame[7] if frame is not None else ()
+        new = {t: f for t, f in sleep.items() if f.independent(fp)}
+        for t, f in done:
+            if f.independent(fp):
+                new[t] = f
+        if frame is not None:
+            frame[7].append(((child[0], child[1]), fp))
+        return node, new
 
     def _apply(self, child, path, node) -> tuple:
         kind, gid, cost = child
@@ -398,10 +481,11 @@ def _explore_parallel(sc, opts, bounds, delays, max_states, map_tasks, start) ->
     passes, result = [], None
     for bound in bounds:
         outs = map_tasks(explore_subtree, [(str(sc.toml_path), opts, bound, delays, i, max_states) for i in range(n)])
-        c = {k: sum(o["counts"][k] for o in outs) for k in ("explored", "pruned", "bounded", "states", "cut")}
+        c = {k: sum(o["counts"][k] for o in outs) for k in ("explored", "pruned", "bounded", "states", "cut", "slept")}
         passes.append({"bound": bound, **c})
         stopped = next((o["stopped"] for o in outs if o["stopped"]), None)
         result = ExploreResult(bound, c["explored"], c["pruned"], c["bounded"], c["states"], 0.0, cut=c["cut"],
+                               slept=c["slept"],
                                passes=passes, stopped=stopped)
         failed = next((o["failure"] for o in outs if o["failure"] is not None), None)
         if failed is not None:
@@ -416,7 +500,7 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
             preemptions: int | None = 2, iterative: bool = True, stop_at_failure: bool = True,
             final_key: Callable | None = None, progress: Callable[[dict], None] | None = None,
             max_states: int | None = None, delays: bool = False, accept: Callable | None = None,
-            map_tasks: Callable | None = None, image=None) -> ExploreResult:
+            map_tasks: Callable | None = None, image=None, sleep_sets: bool = True) -> ExploreResult:
     """Every schedule of `scenario` with at most `preemptions` preemptions (None: no bound).
 
     With `iterative`, bounds 0, 1, ... `preemptions` are searched in turn and the first failure
@@ -438,7 +522,8 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
     if map_tasks is not None and final_key is None and accept is None and stop_at_failure:
         return _explore_parallel(sc, opts, bounds, delays, max_states, map_tasks, start)
     ex = Explorer(sc, opts, final_key=final_key, progress=progress, max_states=max_states,
-                  stop_at_failure=stop_at_failure, delays=delays, accept=accept, image=image)
+                  stop_at_failure=stop_at_failure, delays=delays, accept=accept, image=image,
+                  sleep_sets=sleep_sets)
     ex.stopped = None
     bounds = list(range(preemptions + 1)) if (iterative and preemptions is not None) else [preemptions]
     passes = []
@@ -448,6 +533,7 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
         c = out["counts"]
         passes.append({"bound": bound, **c})
         result = ExploreResult(bound, c["explored"], c["pruned"], c["bounded"], c["states"], 0.0, cut=c["cut"],
+                               slept=c["slept"],
                                passes=passes, stopped=ex.stopped)
         if out["failure"] is not None:
             outcome, path, used = out["failure"]
@@ -464,8 +550,8 @@ def explore(scenario: str | Path | Scenario, options: RunOptions | None = None, 
 
 def final_states(scenario: str | Path | Scenario, options: RunOptions | None = None, *,
                  key: Callable, preemptions: int | None = None, image=None,
-                 max_states: int | None = None) -> set:
+                 max_states: int | None = None, sleep_sets: bool = True) -> set:
     """The set of `key(system)` over the end states of every completed schedule (no preemption
     bound by default): for `litmus --exhaustive`, e.g. key=lambda s: (s.threads[0].regs[1], ...)."""
     return explore(scenario, options, preemptions=preemptions, iterative=False, stop_at_failure=False,
-                   final_key=key, image=image, max_states=max_states).final_states
+                   final_key=key, image=image, max_states=max_states, sleep_sets=sleep_sets).final_states
