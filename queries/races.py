@@ -19,30 +19,42 @@ another site, e.g. a stale read before an ordered write); the work grows with th
 The numpy engine computes exactly those pairs over the memory-mapped accesses, in (addr, seq)
 order, chunk by chunk (zero-copy views of the column file; a word's accesses may straddle chunks:
 the next chunk then starts with that word's carried context, each thread's latest access of each
-partner class, which is all a later access can pair with): for
-each thread T, four running "latest index of T's access of class k" arrays (a maximum.accumulate
-each: any access, writes, plain accesses, plain writes; per thread and site with all_pairs), the
-class each access needs picked with
-np.choose, the segment start ruling out other words, and VC(B)[T] found by one searchsorted in the
-sorted vector clocks. Work is O(accesses x threads), all vectorised, in chunks of whole words.
+partner class, which is all a later access can pair with). In a chunk, first the words that
+cannot race at all go (one thread, no write, or no plain access): at 100M accesses of the
+synthetic run, about half. Then, for each thread T (each thread and site with all_pairs), over
+the words T touches: T's own accesses, and for each of the four partner classes (any access,
+writes, plain accesses, plain writes) a maximum.accumulate over T's accesses alone; a cumsum
+gives each row the number of T's accesses before it, and one gather in that small table the
+partner of the class the row needs; a second gather rules out partners in another word. VC(B)[T]
+is one more gather in the vector clocks laid out densely (VectorClocks). Site pairs, threads and
+thread ids are numbered by counting (bincount) rather than sorting. Work is O(accesses x
+threads), all vectorised; chunks are worked on in WORKERS threads (numpy's loops let go of the
+GIL) and merged in order, so the answer does not depend on the number of workers.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .errors import QueryError
 
 CHUNK_ROWS = 6 * 1024 * 1024  # accesses per chunk (the default of races(chunk_rows=...))
+WORKERS = 2  # chunks worked on at once at most (memory grows with each)
 COLUMNS = ["addr", "seq", "thread", "clock", "site", "kind", "mode", "core", "machine", "old", "new"]
 PLAIN = 0  # the mode code of a plain access (tracer.schema.MODE_NAMES[0])
 
 
-def races(run, engine: str = "numpy", chunk_rows: int = CHUNK_ROWS, all_pairs: bool = False) -> list[dict]:
+def races(run, engine: str = "numpy", chunk_rows: int = CHUNK_ROWS, all_pairs: bool = False,
+          workers: int | None = None) -> list[dict]:
     """`chunk_rows`: accesses per numpy chunk (memory against per-chunk overhead; tests use tiny ones).
-    `all_pairs`: every distinct racing site pair (see the module docstring)."""
+    `all_pairs`: every distinct racing site pair (see the module docstring). `workers`: chunks
+    worked on at once, in threads (numpy lets go of the GIL in its loops); default one per core, at
+    most WORKERS."""
     if engine == "sql":
         return [_from_sql(run, r) for r in run.rows("races_all_pairs" if all_pairs else "races")]
     if engine != "numpy":
@@ -51,23 +63,32 @@ def races(run, engine: str = "numpy", chunk_rows: int = CHUNK_ROWS, all_pairs: b
         raise QueryError(f"chunk_rows must be at least 1, not {chunk_rows}")
     vt = run.data["vclocks"]
     vc = VectorClocks({name: vt.numpy(name) for name in ("thread", "of_thread", "clock", "value")})
+    if workers is None:
+        workers = min(WORKERS, os.cpu_count() or 1)
     groups: dict[int, dict] = {}
-    carry: dict[str, np.ndarray] | None = None  # the context of a word that goes on in the next chunk
     stacks = run.names.stacks  # C stack words are thread-private: never reported (stack_names.py)
-    for chunk, more in _chunks(run, chunk_rows):
-        if stacks:
-            shared = _not_stack(chunk["addr"], stacks)
-            if not shared.all():
-                chunk = {k: np.asarray(v)[shared] for k, v in chunk.items()}
-                if not len(chunk["addr"]):
-                    carry = None
-                    continue
-        ctx = 0
-        if carry is not None and len(chunk["addr"]) and carry["addr"][0] == chunk["addr"][0]:
-            ctx = len(carry["addr"])
-            chunk = {k: np.concatenate([carry[k], chunk[k]]) for k in COLUMNS}
-        _chunk_races(chunk, vc, groups, ctx, all_pairs)
-        carry = _context(chunk, all_pairs) if more else None
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        pending: deque = deque()  # chunks being worked on, in order: merged in order
+        carry: dict[str, np.ndarray] | None = None  # the context of a word that goes on in the next chunk
+        for chunk, more in _chunks(run, chunk_rows):
+            if stacks:
+                shared = _not_stack(chunk["addr"], stacks)
+                if not shared.all():
+                    chunk = {k: np.asarray(v)[shared] for k, v in chunk.items()}
+                    if not len(chunk["addr"]):
+                        carry = None
+                        continue
+            ctx = 0
+            if carry is not None and len(chunk["addr"]) and carry["addr"][0] == chunk["addr"][0]:
+                ctx = len(carry["addr"])
+                chunk = {k: np.concatenate([carry[k], chunk[k]]) for k in COLUMNS}
+            pending.append(pool.submit(_chunk_groups, chunk, vc, ctx, all_pairs))
+            carry = _context(chunk, all_pairs) if more else None
+            del chunk
+            while len(pending) > workers:
+                _merge(groups, pending.popleft().result())
+        while pending:
+            _merge(groups, pending.popleft().result())
     out = [_decorate(run, g) for g in groups.values()]
     out.sort(key=lambda r: (r["second"]["seq"], r["first"]["seq"]))
     return out
@@ -97,6 +118,10 @@ class VectorClocks:
         self.threads = np.unique(np.concatenate([t, o]))
         T = len(self.threads)
         self.T = T
+        self.table = None  # thread id -> thread number, when the ids are small
+        if T and self.threads[0] >= 0 and self.threads[-1] < 1 << 20:
+            self.table = np.full(int(self.threads[-1]) + 2, -1, dtype=np.int64)
+            self.table[self.threads] = np.arange(T)
         td = np.searchsorted(self.threads, t)
         od = np.searchsorted(self.threads, o)
         pair = td * max(T, 1) + od
@@ -122,14 +147,41 @@ class VectorClocks:
                 self.base[u, w] = off
                 off += n
             self.flat = flat
+            # for `positions` / `values`: a block of zeros that every (thread, of_thread) pair without
+            # vector clocks, and every unknown thread (row T), points at
+            zero = off
+            self.flat = np.concatenate([flat, np.zeros(int(self.maxc.max()) + 1, dtype=np.int64)])
+            self.base_ext = np.full((max(T, 1) + 1, max(T, 1) + 1), zero, dtype=np.int64)
+            self.base_ext[:max(T, 1), :max(T, 1)] = np.where(self.base >= 0, self.base, zero)
+            self.maxc_ext = np.append(self.maxc, 0)
         else:
             self.keys = ((pair.astype(np.int64)) << 40) | c
-            self.values = v
+            self.vals = v
+
+    def positions(self, thread: np.ndarray, clock: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per access: (its thread's number, or T when it has no clocks; its clock as an offset into
+        that thread's step functions), for `values`."""
+        u = self.dense_ids(thread)
+        if not self.dense:
+            return u, clock
+        T = max(self.T, 1)
+        uu = np.where((u >= 0) & (clock >= 0), u, T)
+        return uu, np.minimum(np.maximum(clock, 0), self.maxc_ext[uu])
+
+    def values(self, uu: np.ndarray, cl: np.ndarray, of_thread: int) -> np.ndarray:
+        """VC(thread at clock)[of_thread] for accesses given as `positions`: one gather."""
+        if not self.dense:
+            return self.lookup(uu, of_thread, cl)
+        if self.T == 0 or of_thread < 0:
+            return np.zeros(len(uu), dtype=np.int64)
+        return self.flat[self.base_ext[:, of_thread][uu] + cl]
 
     def dense_ids(self, thread: np.ndarray) -> np.ndarray:
         """Thread ids -> this table's thread numbers (-1 for threads without vector clocks)."""
         if self.T == 0:
             return np.full(len(thread), -1, dtype=np.int64)
+        if self.table is not None:  # small thread ids: one gather (the table's last entry is -1)
+            return self.table[np.clip(thread, -1, len(self.table) - 1)]
         i = np.minimum(np.searchsorted(self.threads, thread), self.T - 1)
         return np.where(self.threads[i] == thread, i, -1)
 
@@ -149,7 +201,7 @@ class VectorClocks:
         pos = np.searchsorted(self.keys, q, side="right") - 1
         ok = known & (pos >= 0)
         ok[ok] = (self.keys[pos[ok]] >> 40) == pair[ok]
-        return np.where(ok, self.values[np.maximum(pos, 0)], 0)
+        return np.where(ok, self.vals[np.maximum(pos, 0)], 0)
 
 
 def _sorted(t, o, c) -> bool:
@@ -213,6 +265,19 @@ def is_write(kind: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
     return (kind != 0) & (old != new)
 
 
+def _dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct keys in order, each key's number among them): np.unique(return_inverse=True),
+    by counting when the keys fall in a small range (thread ids, site pairs), as they mostly do."""
+    if len(key) == 0:
+        return key[:0], np.zeros(0, dtype=np.int64)
+    lo, hi = int(key.min()), int(key.max())
+    if hi - lo < 1 << 22:
+        present = np.bincount(key - lo, minlength=hi - lo + 1) > 0
+        number = np.cumsum(present) - 1
+        return np.flatnonzero(present) + lo, number[key - lo]
+    return np.unique(key, return_inverse=True)
+
+
 def _prev_index(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """For each i, the largest j < i with mask[j] (-1 when none)."""
     j = np.where(mask, idx, -1)
@@ -230,37 +295,46 @@ def _segments(addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, seg
 
 
-def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, dict], ctx: int = 0,
-                 all_pairs: bool = False) -> None:
-    """Adds the chunk's racing pairs to `groups`. Its first `ctx` rows are carried context from the
-    previous chunk: partners only (their own pairs were counted there)."""
+def _chunk_groups(c: dict[str, np.ndarray], vc: VectorClocks, ctx: int = 0, all_pairs: bool = False) -> list[dict]:
+    """The chunk's racing pairs, grouped by site pair (one partial group per pair of sites, in key
+    order, for _merge). Its first `ctx` rows are carried context: partners only."""
+    found = _chunk_pairs(c, vc, ctx, all_pairs)
+    if found is None:
+        return []
+    c, A, B, first, seg = found
+    return _group(c, A, B, first, seg)
+
+
+def _chunk_pairs(c: dict[str, np.ndarray], vc: VectorClocks, ctx: int, all_pairs: bool):
+    """(chunk restricted to the words that can race, A, B, word starts, word of each row): the
+    racing pairs, A[i] the partner (first) and B[i] the second access, as row numbers."""
     addr = c["addr"]
     is_w = is_write(c["kind"], c["old"], c["new"])
-    atomic = c["mode"] != PLAIN  # marked or atomic: KCSAN's rule
+    plain = c["mode"] == PLAIN  # marked or atomic otherwise: KCSAN's rule
     thread = c["thread"].astype(np.int64)
     # words that can race: two threads, a write, a plain access
     first, seg = _segments(addr)
     any_w = np.maximum.reduceat(is_w, first)
-    any_plain = np.maximum.reduceat(~atomic, first)
+    any_plain = np.maximum.reduceat(plain, first)
     keep_seg = any_w & any_plain & (np.minimum.reduceat(thread, first) != np.maximum.reduceat(thread, first))
     if not keep_seg.any():
-        return
-    counted = np.arange(len(addr)) >= ctx
+        return None
     if not keep_seg.all():
         keep = keep_seg[seg]
+        if ctx:
+            ctx = int(np.count_nonzero(keep[:ctx]))
         c = {k: v[keep] for k, v in c.items()}
-        addr, is_w, atomic, thread, counted = c["addr"], is_w[keep], atomic[keep], thread[keep], counted[keep]
+        addr, is_w, plain, thread = c["addr"], is_w[keep], plain[keep], thread[keep]
         first, seg = _segments(addr)
-    n = len(addr)
     clock = c["clock"].astype(np.int64)
-    u = vc.dense_ids(thread)
-    # the partner class each access needs: 0 any, 1 writes, 2 plain, 3 plain writes
-    need = np.where(is_w, np.where(atomic, 2, 0), np.where(atomic, 3, 1)).astype(np.int8)
-    plain = ~atomic
+    # an access's partner classes as two bits (1: a write, 2: plain); the class it needs is 3 - them:
+    # 0 any access (a plain write's partners), 1 writes (a plain read's), 2 plain accesses (an atomic
+    # write's), 3 plain writes (an atomic read's)
+    wp = (is_w.astype(np.int8) | (plain.astype(np.int8) << 1))
+    uu, cl = vc.positions(thread, clock)
     # which threads (or threads and sites) touch which word (to restrict each pass to its words)
     owner = ((thread << 32) | (c["site"].astype(np.int64) & 0xFFFFFFFF)) if all_pairs else thread
-    owners = np.unique(owner)
-    tpos = np.searchsorted(owners, owner)
+    owners, tpos = _dense(owner)
     present = np.zeros((len(first), len(owners)), dtype=bool)
     present[seg, tpos] = True
     a_parts, b_parts = [], []
@@ -269,40 +343,68 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
         segs_t = present[:, k]
         if segs_t.all():
             rows = None
-            m = n
+            ow, wp_, sg = owner, wp, seg
         else:
-            rows = np.flatnonzero(segs_t[seg]).astype(np.int32)
-            m = len(rows)
-        th, ow, w_, p_, nd, sg = (x if rows is None else x[rows] for x in (thread, owner, is_w, plain, need, seg))
-        idx = np.arange(m, dtype=np.int32)
-        start = np.flatnonzero(np.concatenate([[True], sg[1:] != sg[:-1]])).astype(np.int32)
-        seg_start = np.repeat(start, np.diff(np.append(start, m)))
+            rows = np.flatnonzero(segs_t[seg])
+            ow, wp_, sg = owner[rows], wp[rows], seg[rows]
         mine = ow == key
-        lasts = [_prev_index(mask, idx) for mask in (mine, mine & w_, mine & p_, mine & w_ & p_)]
-        cand = np.choose(nd, lasts)
-        b = np.flatnonzero((cand >= seg_start) & (th != t) & (counted if rows is None else counted[rows]))
+        opos = np.flatnonzero(mine)
+        no = len(opos)
+        # latest[c, j + 1]: the latest of the owner's first j + 1 accesses (in this pass's rows)
+        # that is in class c (-1: none); column 0: before its first access
+        latest = np.full((4, no + 1), -1, dtype=np.int64)
+        latest[0, 1:] = opos
+        owp = wp_[opos]
+        j = np.arange(no)
+        for cls, bits in ((1, 1), (2, 2), (3, 3)):
+            x = np.where((owp & bits) == bits, j, -1)
+            np.maximum.accumulate(x, out=x)
+            latest[cls, 1:] = np.where(x >= 0, opos[np.maximum(x, 0)], -1)
+        before = np.cumsum(mine, dtype=np.int64)
+        before -= mine  # the owner's accesses strictly before each row
+        cand = latest.ravel()[(3 - wp_).astype(np.int64) * (no + 1) + before]
+        ok = cand >= 0
+        ok &= sg[cand] == sg
+        if all_pairs:
+            ok &= (ow >> 32) != t
+        else:
+            ok &= ~mine
+        b = np.flatnonzero(ok)
+        if rows is not None:
+            a, b = rows[cand[b]], rows[b]
+        else:
+            a = cand[b]
+        if ctx:
+            keep_b = b >= ctx
+            a, b = a[keep_b], b[keep_b]
         if len(b) == 0:
             continue
-        a = cand[b]
-        if rows is not None:
-            a, b = rows[a], rows[b]
-        own = vc.dense_ids(np.array([t]))[0]
-        race = clock[a] > vc.lookup(u[b], int(own), clock[b])
-        a_parts.append(a[race].astype(np.int64))
-        b_parts.append(b[race].astype(np.int64))
+        own = int(vc.dense_ids(np.array([t]))[0])
+        race = clock[a] > vc.values(uu[b], cl[b], own)
+        a_parts.append(a[race])
+        b_parts.append(b[race])
     if not a_parts:
-        return
+        return None
     A = np.concatenate(a_parts)
     B = np.concatenate(b_parts)
     if len(A) == 0:
-        return
+        return None
+    return c, A, B, first, seg
+
+
+def _group(c: dict[str, np.ndarray], A: np.ndarray, B: np.ndarray, first: np.ndarray, seg: np.ndarray) -> list[dict]:
+    """One partial group per site pair of the pairs (A, B): count, words, the latest pair."""
+    addr = c["addr"]
     site = c["site"].astype(np.int64)
     seq = c["seq"]
-    lo = np.minimum(site[A], site[B]) + 1
-    hi = np.maximum(site[A], site[B]) + 1
-    key = (lo << 32) | hi
-    uniq, inv = np.unique(key, return_inverse=True)
-    counts = np.bincount(inv, minlength=len(uniq))
+    sa, sb = site[A], site[B]
+    lo = np.minimum(sa, sb) + 1
+    hi = np.maximum(sa, sb) + 1
+    del sa, sb
+    width = int(hi.max()) + 1  # site pairs numbered lo * width + hi: a small range to count in
+    pair, inv = _dense(lo * width + hi)
+    counts = np.bincount(inv, minlength=len(pair))
+    uniq = ((pair // width) << 32) | (pair % width)  # the group's key: both sites, + 1
     # distinct words per group
     nseg = len(first)
     gw = np.unique(inv.astype(np.int64) * nseg + seg[B])
@@ -325,20 +427,30 @@ def _chunk_races(c: dict[str, np.ndarray], vc: VectorClocks, groups: dict[int, d
     np.minimum.at(low, inv, addr[B].astype(np.int64))
     high = np.full(len(uniq), np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(high, inv, addr[B].astype(np.int64))
+    out = []
     for g, k in enumerate(uniq.tolist()):
         i = int(example[g])
         ai, bi = int(A[i]), int(B[i])
-        ex = {"bseq": int(seq[bi]), "aseq": int(seq[ai]),
-              "first": _side(c, ai), "second": _side(c, bi), "addr": int(addr[bi])}
-        cur = groups.get(k)
+        out.append({"key": k, "count": int(counts[g]), "addresses": int(addresses[g]), "low": int(low[g]),
+                    "high": int(high[g]), "addrs": words[g], "bseq": int(seq[bi]), "aseq": int(seq[ai]),
+                    "first": _side(c, ai), "second": _side(c, bi), "addr": int(addr[bi])})
+    return out
+
+
+def _merge(groups: dict[int, dict], partial: list[dict]) -> None:
+    """Adds a chunk's partial groups to `groups` (chunks in order: a word that straddles two chunks
+    is the highest word of the earlier one and the lowest of the later one)."""
+    for p in partial:
+        ex = {name: p[name] for name in ("bseq", "aseq", "first", "second", "addr")}
+        cur = groups.get(p["key"])
         if cur is None:
-            groups[k] = {"count": int(counts[g]), "addresses": int(addresses[g]), "high": int(high[g]),
-                         "addrs": set(words[g]), **ex}
+            groups[p["key"]] = {"count": p["count"], "addresses": p["addresses"], "high": p["high"],
+                                "addrs": set(p["addrs"]), **ex}
         else:
-            cur["addrs"].update(words[g])
-            cur["count"] += int(counts[g])
-            cur["addresses"] += int(addresses[g]) - (cur["high"] == int(low[g]))
-            cur["high"] = int(high[g])
+            cur["addrs"].update(p["addrs"])
+            cur["count"] += p["count"]
+            cur["addresses"] += p["addresses"] - (cur["high"] == p["low"])
+            cur["high"] = p["high"]
             if (ex["bseq"], ex["aseq"]) > (cur["bseq"], cur["aseq"]):
                 cur.update(ex)
 

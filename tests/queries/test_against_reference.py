@@ -152,6 +152,8 @@ def _compare(run: queries.Run, ref: Ref, seed: int) -> None:
     assert run.races(engine="sql") == got, seed
     for rows in CHUNK_SIZES:
         assert races_mod.races(run, chunk_rows=rows) == got, (seed, rows)
+    for rows, workers in ((2, 1), (3, 4)):  # chunks worked on one at a time, or several at once
+        assert races_mod.races(run, chunk_rows=rows, workers=workers) == got, (seed, rows, workers)
     # every distinct racing site pair: a superset of the site pairs above
     want_all = ref.races(all_pairs=True)
     got_all = run.races(all_pairs=True)
@@ -241,4 +243,11 @@ def test_random_traces_in_small_groups(seed, rundir, monkeypatch):
     """The index build's multi-group path (runs with more accesses than one sorting group)."""
     import queries.index_build
     monkeypatch.setattr(queries.index_build, "GROUP_ROWS", 7)
+    test_random_traces(seed, rundir)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_traces_sparse_vector_clocks(seed, rundir, monkeypatch):
+    """The race engine's look-up by binary search (vector clocks too sparse to lay out densely)."""
+    monkeypatch.setattr(races_mod.VectorClocks, "DENSE_LIMIT", 0)
     test_random_traces(seed, rundir)
