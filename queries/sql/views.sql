@@ -148,25 +148,84 @@ LEFT JOIN threads rt ON rt.thread = r.thread
 LEFT JOIN ports p ON p.port = s.addr
 WHERE s.kind = 'send';
 
--- sync_edges: the happens-before edges that synchronisation adds to program order: a release to
--- the next acquire of the same lock, a send to its recv, a spawn to the child's first event, a
--- wake to the woken thread's next sleep.
+-- sync_edges: every happens-before edge that synchronisation adds to program order (the edges the
+-- race report uses; the recorder folds them into the vector clocks, tracer/happens_before.py), as
+-- `via`, from_seq / from_thread -> to_seq / to_thread, and `addr`, the word (NULL for messages,
+-- spawns and wake-ups):
+--   lock        a release of a lock word -> the next acquire of it
+--   message     a send -> its recv
+--   spawn       a spawn -> the child's first event
+--   wake        a wake -> the woken thread's next sleep return
+--   reads-from  a release store, or a value-returning or release RMW that changed the word (the
+--               heads of the release sequence that the read reads: back from the write it reads
+--               through RMWs to the first plain, marked or release store) -> an acquire load, or
+--               an acquire or value-returning RMW, that reads it; read by a marked load or a
+--               non-value-returning RMW, -> that thread's next rmb or mb instead
+--   fence       the writer's latest wmb or mb before a marked store, or before a
+--               non-value-returning RMW that changed the word, in that sequence -> the same readers
+-- Edges within one thread (program order already) are left out, and so are heads older than the
+-- sequence's latest value-returning RMW (it acquired them: the edge through it says as much).
+-- A marked or acquire load that read its own buffered store (old = 1) synchronises with nobody.
 CREATE VIEW sync_edges AS
 WITH rel AS (SELECT * FROM other_events WHERE kind = 'release'),
      acq AS (SELECT * FROM other_events WHERE kind = 'acquire'),
      spw AS (SELECT * FROM other_events WHERE kind = 'spawn'),
      wak AS (SELECT * FROM other_events WHERE kind = 'wake'),
-     slp AS (SELECT * FROM other_events WHERE kind = 'sleep')
+     slp AS (SELECT * FROM other_events WHERE kind = 'sleep'),
+     wfence AS (SELECT seq, thread FROM other_events WHERE kind = 'fence' AND mode IN ('mb', 'wmb')),
+     rfence AS (SELECT seq, thread FROM other_events WHERE kind = 'fence' AND mode IN ('mb', 'rmb')),
+     w AS (  -- every write, with where its release sequence starts and its latest fully ordered RMW
+         SELECT addr, seq, thread, kind, mode, old <> new AS changed,
+                coalesce(max(CASE WHEN kind = 'write' THEN seq END)
+                         OVER (PARTITION BY addr ORDER BY seq ROWS UNBOUNDED PRECEDING), -1) AS chain_start,
+                coalesce(max(CASE WHEN kind = 'rmw' AND mode = 'atomic' AND old <> new THEN seq END)
+                         OVER (PARTITION BY addr ORDER BY seq ROWS UNBOUNDED PRECEDING), -1) AS last_full
+         FROM accesses WHERE kind IN ('write', 'rmw')
+     ),
+     hd AS (  -- the writes that publish: themselves, or their writer's latest wmb / mb
+         SELECT x.addr, x.seq, x.thread,
+                CASE WHEN x.kind = 'write' AND x.mode = 'release' OR x.kind = 'rmw' AND x.mode IN ('atomic', 'release')
+                     THEN x.seq ELSE f.seq END AS from_seq,
+                CASE WHEN x.kind = 'write' AND x.mode = 'release' OR x.kind = 'rmw' AND x.mode IN ('atomic', 'release')
+                     THEN 'reads-from' ELSE 'fence' END AS via
+         FROM w x ASOF LEFT JOIN wfence f ON f.thread = x.thread AND f.seq < x.seq
+         WHERE (x.kind = 'write' AND x.mode = 'release')
+            OR (x.kind = 'rmw' AND x.changed AND x.mode IN ('atomic', 'release'))
+            OR (f.seq IS NOT NULL AND ((x.kind = 'write' AND x.mode = 'marked')
+                                       OR (x.kind = 'rmw' AND x.changed AND x.mode IN ('atomic_noret', 'plain'))))
+     ),
+     rd AS (  -- the reads that synchronise, with the write each reads (the latest before it)
+         SELECT r.seq, r.thread, r.addr,
+                (r.kind = 'read' AND r.mode = 'acquire') OR (r.kind = 'rmw' AND r.mode IN ('atomic', 'acquire')) AS acquires,
+                x.seq AS wseq, greatest(x.chain_start, x.last_full) AS lower
+         FROM accesses r ASOF JOIN w x ON x.addr = r.addr AND x.seq < r.seq
+         WHERE (r.kind = 'read' AND r.mode <> 'plain' AND r.old <> 1) OR (r.kind = 'rmw' AND r.mode <> 'release')
+     ),
+     hit AS (
+         SELECT h.via, h.from_seq, h.thread AS from_thread, rd.seq, rd.thread, rd.addr, rd.acquires
+         FROM rd JOIN hd h ON h.addr = rd.addr AND h.seq BETWEEN rd.lower AND rd.wseq
+     ),
+     pend AS (  -- read by a marked load or a non-value-returning RMW: the reader's next rmb / mb
+         SELECT hit.via, hit.from_seq, hit.from_thread, f.seq AS to_seq, hit.thread AS to_thread, hit.addr
+         FROM hit ASOF JOIN rfence f ON f.thread = hit.thread AND f.seq > hit.seq
+         WHERE NOT hit.acquires
+     )
 SELECT 'lock' AS via, rel.seq AS from_seq, rel.thread AS from_thread, acq.seq AS to_seq,
-       acq.thread AS to_thread
+       acq.thread AS to_thread, rel.sync AS addr
 FROM rel ASOF JOIN acq ON acq.sync = rel.sync AND acq.seq > rel.seq
 UNION ALL
-SELECT 'message', s.seq, s.thread, r.seq, r.thread
+SELECT 'message', s.seq, s.thread, r.seq, r.thread, NULL
 FROM other_events s JOIN other_events r ON r.sync = s.sync AND r.kind = 'recv'
 WHERE s.kind = 'send'
 UNION ALL
-SELECT 'spawn', spw.seq, spw.thread, f.start_seq, f.thread_id
+SELECT 'spawn', spw.seq, spw.thread, f.start_seq, f.thread_id, NULL
 FROM spw ASOF JOIN schedule f ON f.thread_id = spw.sync AND f.start_seq > spw.seq
 UNION ALL
-SELECT 'wake', wak.seq, wak.thread, slp.seq, slp.thread
-FROM wak ASOF JOIN slp ON slp.thread = wak.sync AND slp.seq > wak.seq;
+SELECT 'wake', wak.seq, wak.thread, slp.seq, slp.thread, NULL
+FROM wak ASOF JOIN slp ON slp.thread = wak.sync AND slp.seq > wak.seq
+UNION ALL
+SELECT DISTINCT via, from_seq, from_thread, to_seq, to_thread, addr
+FROM (SELECT via, from_seq, from_thread, seq AS to_seq, thread AS to_thread, addr FROM hit WHERE acquires
+      UNION ALL
+      SELECT * FROM pend)
+WHERE from_thread <> to_thread;

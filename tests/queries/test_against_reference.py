@@ -163,6 +163,8 @@ def _compare(run: queries.Run, ref: Ref, seed: int) -> None:
         assert races_mod.races(run, chunk_rows=rows, all_pairs=True) == got_all, (seed, rows)
     pairs = {frozenset((r["first"]["site"], r["second"]["site"])) for r in got}
     assert pairs <= {frozenset((r["first"]["site"], r["second"]["site"])) for r in got_all}, seed
+    # the sync_edges view holds every edge: with program order, exactly the reference's happens-before
+    assert _closure(ref, run.sql("SELECT from_seq, to_seq FROM sync_edges").to_pylist()) == ref.hb, seed
     # last writer / history / value for every word, bit and a few seqs
     end = len(ref.events)
     for name, addr in ref.addr.items():
@@ -206,6 +208,22 @@ def _compare(run: queries.Run, ref: Ref, seed: int) -> None:
     assert sum(v["count"] for v in ls["violations"]) == len(want), seed
     assert sorted(v["first"]["seq"] for v in ls["violations"]) == sorted(
         min(s for s in want if ref.events[s]["site"] == site) for site in {ref.events[s]["site"] for s in want})
+
+
+def _closure(ref: Ref, edges: list[dict]) -> list[int]:
+    """hb[i] (a bitset of the events before event i) from program order and the given edges."""
+    into: dict[int, list[int]] = {}
+    for e in edges:
+        assert e["from_seq"] < e["to_seq"], e
+        into.setdefault(e["to_seq"], []).append(e["from_seq"])
+    hb, last = [], {}
+    for i, e in enumerate(ref.events):
+        s = 0
+        for p in into.get(e["seq"], []) + ([last[e["thread"]]] if e["thread"] in last else []):
+            s |= hb[p] | (1 << p)
+        hb.append(s)
+        last[e["thread"]] = i
+    return hb
 
 
 def _open(b, meta, rundir, seed):

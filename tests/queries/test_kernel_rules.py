@@ -135,3 +135,46 @@ def test_lock_order_cycle_of_three_and_trylock_adds_no_edge(rundir):
     b.events[seq]["mode"] = "trylock"  # spin_trylock: cannot wait, so no dependency b -> a
     with queries.open_run(b.save(rundir / "try")) as run:
         assert run.locks()["cycles"] == []
+
+
+def test_set_bit_publishes_nothing_without_a_barrier(rundir):
+    """queries/README.md's example: a non-value-returning RMW is unordered (the LKMM), so set_bit
+    alone publishes nothing; smp_mb__before_atomic() (a full fence) before it, or an ordered form
+    (test_and_set_bit, clear_bit_unlock read by an acquire), does."""
+    for how, races in (("set_bit", [("buf", "plain write", "plain read")]), ("mb+set_bit", []),
+                       ("test_and_set_bit", []), ("clear_bit_unlock", [])):
+        b = RunBuilder(words={"flags": 1 if how == "clear_bit_unlock" else 0, "buf": 0})
+        b.write("t0", "buf", 42, site=("publish", 1))
+        if how == "mb+set_bit":
+            b.fence("t0", site=("publish", 2), mode="mb")
+        mode = {"test_and_set_bit": "atomic", "clear_bit_unlock": "release"}.get(how, "atomic_noret")
+        b.rmw("t0", "flags", 0 if how == "clear_bit_unlock" else 1, site=("publish", 3), mode=mode)
+        b.read("t1", "flags", site=("consume", 1), mode="acquire" if how == "clear_bit_unlock" else "marked")
+        b.fence("t1", site=("consume", 2), mode="rmb")
+        b.read("t1", "buf", site=("consume", 3))
+        assert _races(b, rundir / how.replace("+", "_")) == races, how
+
+
+def test_sync_edges_lists_the_kernel_rules_edges(rundir):
+    """The view behind `revtrace sql` / hb users: reads-from (through an RMW chain) and fence edges
+    appear with the word, next to the lock edges."""
+    b = RunBuilder(threads=["t0", "t1", "t2", "t3"], words={"ready": 0, "val": 0, "flag": 0, "data": 0, "l": 0})
+    b.write("t0", "val", 42, site=("init", 1))                               # 0
+    b.write("t0", "ready", 1, site=("init", 2), mode="release")              # 1: head
+    b.rmw("t2", "ready", 3, site=("mid", 1), mode="atomic_noret")            # 2: continues the sequence
+    b.read("t1", "ready", site=("use", 1), mode="acquire")                   # 3: 1 -> 3 (and 2 publishes nothing)
+    b.write("t0", "data", 7, site=("prod", 1))                               # 4
+    b.fence("t0", site=("prod", 2), mode="wmb")                              # 5
+    b.write("t0", "flag", 1, site=("prod", 3), mode="marked")                # 6
+    b.read("t3", "flag", site=("cons", 1), mode="marked")                    # 7
+    b.fence("t3", site=("cons", 2), mode="rmb")                              # 8: 5 -> 8
+    b.acquire("t1", "l", site=("lock", 1))                                   # 9, 10: acquire, rmw
+    b.release("t1", "l", site=("unlock", 1))                                 # 11, 12: release store, release
+    b.acquire("t2", "l", site=("lock", 1))                                   # 13, 14
+    with queries.open_run(b.save(rundir / "r")) as run:
+        rows = run.sql("SELECT via, from_seq, to_seq, from_thread, to_thread, w.name AS word "
+                       "FROM sync_edges LEFT JOIN words w USING (addr) ORDER BY to_seq, from_seq").to_pylist()
+    assert [(r["via"], r["from_seq"], r["to_seq"], r["word"]) for r in rows] == [
+        ("reads-from", 1, 3, "ready"), ("fence", 5, 8, "flag"),
+        ("lock", 12, 13, "l"), ("reads-from", 11, 14, "l")]  # the lock word's release store, read by the lock's RMW
+    assert all(r["from_thread"] != r["to_thread"] for r in rows)
