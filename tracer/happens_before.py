@@ -23,6 +23,13 @@ Plain accesses never synchronise. "Reads" is the recording's order: the latest w
 before the read in seq (under tso writes are recorded when they drain, i.e. become visible); a
 marked or acquire load that took its value from its own store buffer (old = 1) read its own
 thread's store and synchronises with nobody.
+
+A release store buffered under tso publishes the clock its thread had when it was *issued*, not
+when it drains: what the thread does between the two (loads, rmb) comes after the release in
+program order, so it must not count as before it. The recorder (tracer.trace_writer) and replay
+(tracer.replay_session) call `issue` at the first event of the thread after the store instruction
+(or not at all, when the drain comes first): that snapshots the clock for the store and moves the
+thread's epoch on; the drain then publishes the snapshot and carries the epoch it had at issue.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class HappensBefore:
         self.fenced: dict[int, list[int]] = {}  # word -> the storer's clock at its last wmb/mb (F)
         self.fence_release: dict[int, list[int]] = {}  # thread -> its clock at its last wmb / mb
         self.pending: dict[int, list[int]] = {}  # thread -> clocks its non-plain reads saw, for rmb / mb
+        # thread -> its buffered release stores already issued: [issued cycle, epoch, clock], oldest first
+        self.issued: dict[int, list[list]] = {}
 
     def epoch(self, t: int) -> int:
         return self.vc[t][t]
@@ -119,6 +128,15 @@ class HappensBefore:
         self._tick(t, seq)
         return self.vc[t][t]
 
+    def issue(self, t: int, cycle: int, seq: int) -> None:
+        """A buffered release store of t, issued at `cycle`, is followed in program order by event
+        `seq`: the store gets t's clock as it is, and t moves past it (from `seq` on)."""
+        self.issued.setdefault(t, []).append([cycle, self.vc[t][t], self.vc[t][:]])
+        self._tick(t, seq)
+
+    def is_issued(self, t: int, cycle: int) -> bool:
+        return any(e[0] == cycle for e in self.issued.get(t, ()))
+
     # Accesses and fences.
     def _absorb(self, t: int, *clocks: list[int] | None) -> bool:
         """Join clocks into t's; True when that changed it."""
@@ -165,6 +183,14 @@ class HappensBefore:
                 self._note(t, self.published.get(addr), self.fenced.get(addr))
             return self.vc[t][t]
         if kind == k.WRITE:
+            issued = self.issued.get(t)
+            if mode == k.REL and issued:  # drains in program order: the oldest issued one
+                _, e, clock = issued.pop(0)
+                if not issued:
+                    del self.issued[t]
+                self.published[addr] = clock
+                self.fenced.pop(addr, None)
+                return e
             if mode == k.REL:
                 e = self.vc[t][t]
                 self.published[addr] = self.vc[t][:]
@@ -220,10 +246,14 @@ class HappensBefore:
         def copy(d: dict) -> dict:
             return {k: v[:] for k, v in d.items()}
         return ([v[:] for v in self.vc], self.started[:], copy(self.locks), copy(self.messages), copy(self.wakes),
-                copy(self.published), copy(self.fenced), copy(self.fence_release), copy(self.pending))
+                copy(self.published), copy(self.fenced), copy(self.fence_release), copy(self.pending),
+                {t: [[c, e, v[:]] for c, e, v in q] for t, q in self.issued.items()})
 
     def restore(self, state: tuple) -> None:
-        vc, started, locks, messages, wakes, published, fenced, fence_release, pending = state
+        # a checkpoint written before buffered release stores were issued has nine fields
+        vc, started, locks, messages, wakes, published, fenced, fence_release, pending = state[:9]
+        issued = state[9] if len(state) > 9 else {}
+        self.issued = {int(t): [[int(c), int(e), list(v)] for c, e, v in q] for t, q in issued.items()}
         self.published = {k: v[:] for k, v in published.items()}
         self.fenced = {k: v[:] for k, v in fenced.items()}
         self.fence_release = {k: v[:] for k, v in fence_release.items()}

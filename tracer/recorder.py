@@ -61,6 +61,12 @@ class Recorder:
         the one buffer."""
         return self.write
 
+    def buffered_releases(self) -> list[tuple[int, int]]:
+        """(core gid, issued cycle) of every release store still in a tso store buffer: the writer
+        needs them to give the store its thread's clock as of issue (tracer.happens_before)."""
+        return [(c.gid, e[4]) for c in self.system.cores if c.sb is not None
+                for e in c.sb.entries if len(e) > 4 and e[0] >= 0 and e[3] == k.REL]
+
     def take(self) -> tuple[int, bytes, list[tuple[int, int]]]:
         """The rows since the last take: (first seq, packed rows, message ids), for TraceWriter.rows."""
         first, raw, messages = self.taken, self.buffer.getvalue(), self.messages

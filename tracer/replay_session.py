@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sim.errors import SimError
 from sim.frames import stack_word_name
+from sim.observer import FENCE, REL, WMB, WRITE
 from sim.scenario import RunOptions, assemble_scenario, load_scenario, scenario_hash, validate_options
 from sim.schedule import Schedule
 from sim.snapshot_codec import SnapshotFormatError
@@ -47,6 +48,13 @@ class Verifier:
         seq = self.seq
         self.seq = seq + 1
         t = core.thread.tid
+        sb = core.sb
+        if sb is not None and sb.entries and not ((kind == WRITE and not atomic) or (kind == FENCE and mode == WMB)):
+            # the first event of the core after a buffered release store that is not a drain (the
+            # recorder's rule, tracer.trace_writer._issues): the store is issued for happens-before
+            for e in sb.entries:
+                if len(e) > 4 and e[0] >= 0 and e[3] == REL and not self.hb.is_issued(t, e[4]):
+                    self.hb.issue(t, e[4], seq)
         clock = self.hb.event(kind, t, sync, seq, mode, addr, old, new)
         self.hb.changes.clear()
         row = (self.system.cycle, core.mid, core.index, t, site, kind, addr, old, new, clock, sync, bool(atomic),

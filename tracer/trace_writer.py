@@ -62,9 +62,10 @@ class TraceWriter:
         for name, table_schema, columns in tables:
             self.run.write_table(name, table_schema, columns)
 
-    def rows(self, first_seq: int, raw: bytes, messages: list[tuple[int, int]]) -> None:
-        """Events first_seq.. as packed rows; `messages`: (seq, message id) of sends and recvs."""
-        batch = self.batch(first_seq, raw, messages) if raw else None
+    def rows(self, first_seq: int, raw: bytes, messages: list[tuple[int, int]], pending=()) -> None:
+        """Events first_seq.. as packed rows; `messages`: (seq, message id) of sends and recvs;
+        `pending`: (core gid, issued cycle) of the release stores still buffered after them."""
+        batch = self.batch(first_seq, raw, messages, pending) if raw else None
         changes = self.hb.changes
         if batch is not None:
             # the vector-clock rows written once this batch's changes are: a reader that has fewer
@@ -114,7 +115,7 @@ class TraceWriter:
 
     # ------------------------------------------------------------------ rows to columns
 
-    def batch(self, first_seq: int, raw: bytes, messages: list[tuple[int, int]]) -> pa.RecordBatch:
+    def batch(self, first_seq: int, raw: bytes, messages: list[tuple[int, int]], pending=()) -> pa.RecordBatch:
         n = len(raw) // k.ROW.size
         columns = np.frombuffer(raw, dtype="<i8").reshape(n, k.ROW_FIELDS).T.copy()  # a contiguous row per field
         # a store drained from a tso store buffer carries (issued - drained - 1) as its offset: the
@@ -129,7 +130,8 @@ class TraceWriter:
         mode = ((code >> k.CODE_MODE_SHIFT) & 15).astype(np.int8)
         thread = self._threads(gid, kind, new)
         sync = self._syncs(kind, addr, new, thread, messages, first_seq)
-        self._advance_clocks(kind, mode, thread, sync, addr, columns[4], columns[5], first_seq)
+        issues = self._issues(kind, mode, gid, thread, cycle, issued, pending)
+        clocks = self._advance_clocks(kind, mode, thread, sync, addr, columns[4], columns[5], first_seq, issues)
         arrays = [
             pa.array(np.arange(first_seq, first_seq + n, dtype=np.int64)),
             pa.array(cycle),
@@ -141,7 +143,7 @@ class TraceWriter:
             pa.array(addr),
             pa.array(old),
             pa.array(new),
-            pa.array(self._clocks(thread, first_seq)),
+            pa.array(clocks),
             pa.array(sync),
             pa.array(((code >> k.CODE_ATOMIC_SHIFT) & 1).astype(np.bool_)),
             pa.DictionaryArray.from_arrays(pa.array(mode), schema.MODE_DICTIONARY),
@@ -175,10 +177,34 @@ class TraceWriter:
             sync[at - first_seq] = ids
         return sync
 
-    def _advance_clocks(self, kind, mode, thread, sync, addr, old, new, first_seq) -> None:
+    def _issues(self, kind, mode, gid, thread, cycle, issued, pending) -> dict[int, list[tuple[int, int]]]:
+        """Where buffered release stores take effect for happens-before (tracer.happens_before):
+        row -> [(thread, issued cycle)], at the first event of the store's core after the store
+        instruction that is not itself a drain from the buffer (those are older stores and wmb
+        markers: before the store in program order), before the store's own drain or the batch's
+        end (stores still buffered: `pending`). None when the drain comes first, or when an earlier
+        batch had the row already."""
+        stores = [(int(gid[i]), int(thread[i]), int(issued[i]), int(i))
+                  for i in np.flatnonzero((issued >= 0) & (kind == k.WRITE) & (mode == k.REL)).tolist()]
+        stores += [(g, int(self.core_thread[g]), c, len(kind)) for g, c in pending]
+        out: dict[int, list[tuple[int, int]]] = {}
+        after: dict[int, np.ndarray] = {}  # core -> its rows that are not drains
+        for g, t, at, bound in stores:
+            if self.hb.is_issued(t, at):
+                continue
+            if g not in after:
+                after[g] = np.flatnonzero((gid == g) & (issued < 0) & ~((kind == k.FENCE) & (mode == k.WMB)))
+            rows = after[g]
+            j = int(np.searchsorted(cycle[rows], at, side="right"))
+            if j < len(rows) and rows[j] < bound:
+                out.setdefault(int(rows[j]), []).append((t, at))
+        return out
+
+    def _advance_clocks(self, kind, mode, thread, sync, addr, old, new, first_seq, issues) -> np.ndarray:
         """Apply the batch's synchronisation events to the vector clocks, in seq order: the sync
-        kinds, every fence and non-plain access, and the plain writes to words that have (or get,
-        in this batch) a published clock, which they end."""
+        kinds, every fence and non-plain access, the plain writes to words that have (or get, in
+        this batch) a published clock, which they end, and where buffered release stores are issued
+        (`issues`). The clock (epoch) of every event."""
         access = kind <= k.RMW
         ordered = (access & (mode != k.PLAIN)) | (kind == k.FENCE)
         hb = self.hb
@@ -187,11 +213,27 @@ class TraceWriter:
         plain_writes = access & (mode == k.PLAIN) & (kind != k.READ)
         if plain_writes.any():
             plain_writes &= np.isin(addr, np.concatenate(words))
-        rows = np.flatnonzero(np.isin(kind, CLOCK_KINDS) | ordered | plain_writes)
-        for i, kd, t, s, md, a, o, nw in zip(rows.tolist(), kind[rows].tolist(), thread[rows].tolist(),
-                                             sync[rows].tolist(), mode[rows].tolist(), addr[rows].tolist(),
-                                             old[rows].tolist(), new[rows].tolist()):
-            hb.event(kd, t, s, first_seq + i, md, a, o, nw)
+        applied = np.isin(kind, CLOCK_KINDS) | ordered | plain_writes
+        if issues:
+            selected = applied.copy()
+            selected[list(issues)] = True
+        else:
+            selected = applied
+        rows = np.flatnonzero(selected)
+        drains: list[tuple[int, int]] = []  # release drains: the epoch they carry (as of issue)
+        for i, kd, t, s, md, a, o, nw, ap in zip(rows.tolist(), kind[rows].tolist(), thread[rows].tolist(),
+                                                 sync[rows].tolist(), mode[rows].tolist(), addr[rows].tolist(),
+                                                 old[rows].tolist(), new[rows].tolist(), applied[rows].tolist()):
+            for who, at in issues.get(i, ()):
+                hb.issue(who, at, first_seq + i)
+            if ap:
+                e = hb.event(kd, t, s, first_seq + i, md, a, o, nw)
+                if kd == k.WRITE and md == k.REL:
+                    drains.append((i, e))
+        clocks = self._clocks(thread, first_seq)
+        for i, e in drains:
+            clocks[i] = e
+        return clocks
 
     def _clocks(self, thread: np.ndarray, first_seq: int) -> np.ndarray:
         clock = self.thread_epoch[thread]

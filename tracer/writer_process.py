@@ -68,8 +68,8 @@ class WriterProcess:
     def tables(self, tables) -> None:
         self._send(("tables", tables))
 
-    def rows(self, first_seq: int, raw: bytes, messages) -> None:
-        if self._send(("rows", first_seq, messages)):
+    def rows(self, first_seq: int, raw: bytes, messages, pending=()) -> None:
+        if self._send(("rows", first_seq, messages, list(pending))):
             self._send(raw, raw=True)
 
     def checkpoint(self, seq: int, cycle: int, instructions: int, snapshot: bytes) -> None:
@@ -217,7 +217,7 @@ def _serve(writer: TraceWriter, requests, replies, inherited) -> None:
             if op == "close":
                 break
             if op == "rows":
-                writer.rows(message[1], raw, message[2])
+                writer.rows(message[1], raw, message[2], message[3])
             elif op == "checkpoint":
                 writer.checkpoint(*message[1:])
             elif op == "tables":

@@ -15,7 +15,9 @@ non-value-returning RMW that changed it, the storer's latest wmb / mb before it.
 a value-returning or acquire RMW is ordered after every head; a marked read or a
 non-value-returning RMW makes them pending, and its thread's later rmb / mb are ordered after
 them. A marked or acquire read with old = 1 read its own buffered store: no edge. Races follow
-KCSAN: never between two non-plain (marked or atomic) accesses.
+KCSAN: never between two non-plain (marked or atomic) accesses. A release store buffered under
+tso (recorded at its drain, with the cycle it was issued at) takes its place in program order at
+its issue: before the first later event of its core that is not a drain (_release_issues).
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ def changes(e: dict) -> bool:
 
 
 class Ref:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, release_at_drain: bool = False):
+        """`release_at_drain`: the old rule, under which a buffered release store (tso) takes effect
+        when it drains, not when it is issued (for tests that show what it missed)."""
         path = Path(path)
+        self.release_at_drain = release_at_drain
         self.meta = json.loads((path / "meta.json").read_text())
         self.events: list[dict] = []
         for part in sorted((path / "events").glob("part-*.arrows")):
@@ -80,7 +85,15 @@ class Ref:
         last_fence: dict[int, int] = {}  # thread -> its latest wmb / mb
         fence_before: dict[int, int] = {}  # event index of a store -> the storer's latest wmb / mb
         pending: dict[int, list[int]] = {}  # thread -> heads its marked reads saw
+        issue_at = {} if self.release_at_drain else self._release_issues()
+        early: set[int] = set()
         for i, e in enumerate(ev):
+            for st in issue_at.get(i, ()):  # buffered release stores issued just before event i
+                ts = ev[st]["thread"]
+                before = last_of_thread.get(ts, spawned.get(ts))
+                hb[st] = 0 if before is None else hb[before] | (1 << before)
+                last_of_thread[ts] = st
+                early.add(st)
             preds = []
             t = e["thread"]
             if t in last_of_thread:
@@ -88,6 +101,11 @@ class Ref:
             elif t in spawned:
                 preds.append(spawned[t])
             kind, mode = e["kind"], e.get("mode", "plain")
+            if i in early:  # the drain of a store issued earlier: its place in program order is its issue
+                if e["addr"] in last_write:
+                    prev_write[i] = last_write[e["addr"]]
+                last_write[e["addr"]] = i
+                continue
             if (kind == "read" and mode != "plain") or (kind == "rmw" and mode != "release"):
                 forwarded = kind == "read" and e["old"] == 1
                 w = last_write.get(e["addr"])
@@ -128,6 +146,30 @@ class Ref:
                 wakes.setdefault(e["sync"], []).append(i)
         self._hb = hb
         return hb
+
+    def _release_issues(self) -> dict[int, list[int]]:
+        """Buffered release stores (tso: recorded at their drain, with the cycle they were issued
+        at) by where they belong in program order: event index -> the stores issued just before
+        it. That is the first later event of the store's core that is not a drain (older stores,
+        wmb markers), when it comes before the store's own drain; otherwise the drain itself."""
+        ev = self.events
+        drain = [(e["kind"] == "write" and e.get("issued", -1) >= 0) or (e["kind"] == "fence" and e.get("mode") == "wmb")
+                 for e in ev]
+        out: dict[int, list[int]] = {}
+        for i, e in enumerate(ev):
+            if e["kind"] != "write" or e.get("mode") != "release" or e.get("issued", -1) < 0:
+                continue
+            core, first = (e["machine"], e["core"]), None
+            for j in range(i - 1, -1, -1):  # back to the core's last event before the store instruction
+                f = ev[j]
+                if (f["machine"], f["core"]) == core and not drain[j]:
+                    if f["cycle"] <= e["issued"]:
+                        break
+                    first = j
+            if first is not None:
+                out.setdefault(first, []).append(i)
+        # several stores issued before one event: in the order they were issued (their drains' order)
+        return out
 
     def _heads(self, w: int, prev_write: dict[int, int], fence_before: dict[int, int]) -> list[int]:
         """The events a read of write `w` synchronises with (see the module docstring)."""

@@ -127,11 +127,11 @@ def test_a_writer_process_that_dies_is_reported(tmp_path, monkeypatch):
     original = tracer.trace_writer.TraceWriter.rows
     calls = []
 
-    def rows(self, first_seq, raw, messages):
+    def rows(self, first_seq, raw, messages, *pending):
         calls.append(first_seq)
         if len(calls) == 2:
             os._exit(3)  # in the writer process: gone without a word
-        original(self, first_seq, raw, messages)
+        original(self, first_seq, raw, messages, *pending)
 
     monkeypatch.setattr(tracer.trace_writer.TraceWriter, "rows", rows)
     out = tmp_path / "r"
