@@ -10,7 +10,8 @@ Measures, each phase in a fresh process (so that peak RSS is the phase's own):
                through the Python API (target <= 5 ms); the SQL file's latency for comparison
   races        the whole race report with the kernel's rules (KCSAN: never two marked or atomic
                accesses; the recorder's happens-before) (targets 5 s for 10M accesses, 20 s
-               for 100M)
+               for 100M); the engine works on two chunks at once in threads when there are two
+               cores (--workers 1: one at a time, for the CPU figure without the second core)
   races-all    the same with --all-pairs: every distinct racing site pair (no target: its cost
                against races is the figure)
   windows      every declared invariant (target <= 10 s for 100M events)
@@ -85,7 +86,7 @@ class _MemorySampler:
         return self.anon, self.file
 
 
-def phase(name: str, run_dir: Path, samples: int) -> dict:
+def phase(name: str, run_dir: Path, samples: int, workers: int | None = None) -> dict:
     import queries
 
     sampler = _MemorySampler()
@@ -134,7 +135,8 @@ def phase(name: str, run_dir: Path, samples: int) -> dict:
         run = queries.open_run(run_dir, progress=False)
         accesses = int(run.sql("SELECT value FROM index_info WHERE key = 'accesses'").to_pylist()[0]["value"])
         t0, c0 = time.perf_counter(), _cpu()
-        found = run.races(all_pairs=name == "races-all")
+        from queries import races as races_mod
+        found = races_mod.races(run, all_pairs=name == "races-all", workers=workers)
         out["seconds"] = time.perf_counter() - t0
         out["cpu"] = _cpu() - c0
         out["accesses"] = accesses
@@ -198,9 +200,10 @@ def side_by_side(before: dict, now: dict, now_run: Path) -> None:
     Console().print(t)
 
 
-def run_phase(name: str, run_dir: Path, samples: int) -> dict:
+def run_phase(name: str, run_dir: Path, samples: int, workers: int | None = None) -> dict:
+    extra = ["--workers", str(workers)] if workers else []
     proc = subprocess.run([sys.executable, __file__, "--phase", name, "--run", str(run_dir),
-                           "--samples", str(samples)], capture_output=True, text=True, check=False)
+                           "--samples", str(samples), *extra], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"phase {name} failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -214,13 +217,14 @@ def main(argv=None) -> None:
     p.add_argument("--samples", type=int, default=2000, help="last-writer look-ups")
     p.add_argument("--skip", action="append", default=[], choices=list(TARGETS))
     p.add_argument("--repeat", type=int, default=1, help="runs of each phase (the median is shown)")
+    p.add_argument("--workers", type=int, help="chunks the race engine works on at once (default: one per core, at most 2)")
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--before", type=Path, help="a JSON written by an earlier --json run (e.g. of an older "
                                                  "commit, on its own synthetic run): print both side by side")
     args = p.parse_args(argv)
     if args.phase:
-        print(json.dumps(phase(args.phase, args.run, args.samples)))
+        print(json.dumps(phase(args.phase, args.run, args.samples, args.workers)))
         return
     run_dir = args.run
     if run_dir is None:
@@ -236,7 +240,7 @@ def main(argv=None) -> None:
         if name in args.skip:
             continue
         print(f"{name} ...", file=sys.stderr, flush=True)
-        runs = [run_phase(name, run_dir, args.samples) for _ in range(max(args.repeat, 1))]
+        runs = [run_phase(name, run_dir, args.samples, args.workers) for _ in range(max(args.repeat, 1))]
         key = (lambda r: r["median_ms"]) if name == "last-writer" else (lambda r: r["seconds"])
         runs.sort(key=key)
         chosen = dict(runs[len(runs) // 2])

@@ -278,14 +278,16 @@ def _dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(key, return_inverse=True)
 
 
-def _prev_index(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """For each i, the largest j < i with mask[j] (-1 when none)."""
-    j = np.where(mask, idx, -1)
-    np.maximum.accumulate(j, out=j)
-    out = np.empty_like(j)
-    out[0] = -1
-    out[1:] = j[:-1]
-    return out
+def _distinct(key: np.ndarray) -> np.ndarray:
+    """np.unique(key) for non-negative keys, by marking them in a table when their range is small."""
+    if len(key) == 0:
+        return key
+    hi = int(key.max())
+    if hi < 1 << 25:
+        seen = np.zeros(hi + 1, dtype=bool)
+        seen[key] = True
+        return np.flatnonzero(seen)
+    return np.unique(key)
 
 
 def _segments(addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -330,7 +332,7 @@ def _chunk_pairs(c: dict[str, np.ndarray], vc: VectorClocks, ctx: int, all_pairs
     # an access's partner classes as two bits (1: a write, 2: plain); the class it needs is 3 - them:
     # 0 any access (a plain write's partners), 1 writes (a plain read's), 2 plain accesses (an atomic
     # write's), 3 plain writes (an atomic read's)
-    wp = (is_w.astype(np.int8) | (plain.astype(np.int8) << 1))
+    need = 3 - (is_w.astype(np.int8) | (plain.astype(np.int8) << 1))
     uu, cl = vc.positions(thread, clock)
     # which threads (or threads and sites) touch which word (to restrict each pass to its words)
     owner = ((thread << 32) | (c["site"].astype(np.int64) & 0xFFFFFFFF)) if all_pairs else thread
@@ -343,26 +345,29 @@ def _chunk_pairs(c: dict[str, np.ndarray], vc: VectorClocks, ctx: int, all_pairs
         segs_t = present[:, k]
         if segs_t.all():
             rows = None
-            ow, wp_, sg = owner, wp, seg
+            ow, nd, sg = owner, need, seg
         else:
             rows = np.flatnonzero(segs_t[seg])
-            ow, wp_, sg = owner[rows], wp[rows], seg[rows]
+            ow, nd, sg = owner[rows], need[rows], seg[rows]
         mine = ow == key
-        opos = np.flatnonzero(mine)
+        opos = np.flatnonzero(mine).astype(np.int32)
         no = len(opos)
-        # latest[c, j + 1]: the latest of the owner's first j + 1 accesses (in this pass's rows)
-        # that is in class c (-1: none); column 0: before its first access
-        latest = np.full((4, no + 1), -1, dtype=np.int64)
-        latest[0, 1:] = opos
-        owp = wp_[opos]
-        j = np.arange(no)
-        for cls, bits in ((1, 1), (2, 2), (3, 3)):
-            x = np.where((owp & bits) == bits, j, -1)
+        # latest[j, c]: the latest of the owner's first j accesses (in this pass's rows) that is
+        # in class c (-1: none); row 0: before its first access
+        latest = np.full((no + 1, 4), -1, dtype=np.int32)
+        latest[1:, 0] = opos
+        owp = 3 - nd[opos]  # the owner's accesses' class bits
+        j = np.arange(no, dtype=np.int32)
+        for bits in (1, 2, 3):
+            x = np.where((owp & bits) == bits, j, -1).astype(np.int32, copy=False)
             np.maximum.accumulate(x, out=x)
-            latest[cls, 1:] = np.where(x >= 0, opos[np.maximum(x, 0)], -1)
-        before = np.cumsum(mine, dtype=np.int64)
-        before -= mine  # the owner's accesses strictly before each row
-        cand = latest.ravel()[(3 - wp_).astype(np.int64) * (no + 1) + before]
+            latest[1:, bits] = np.where(x >= 0, opos[x], -1)
+        at = np.cumsum(mine, dtype=np.int32)
+        at -= mine  # the owner's accesses strictly before each row
+        at *= 4
+        at += nd
+        cand = latest.ravel()[at]
+        del at
         ok = cand >= 0
         ok &= sg[cand] == sg
         if all_pairs:
@@ -407,7 +412,7 @@ def _group(c: dict[str, np.ndarray], A: np.ndarray, B: np.ndarray, first: np.nda
     uniq = ((pair // width) << 32) | (pair % width)  # the group's key: both sites, + 1
     # distinct words per group
     nseg = len(first)
-    gw = np.unique(inv.astype(np.int64) * nseg + seg[B])
+    gw = _distinct(inv.astype(np.int64) * nseg + seg[B])
     addresses = np.bincount(gw // nseg, minlength=len(uniq))
     words: dict[int, list[int]] = {}
     for g, a in zip((gw // nseg).tolist(), addr[first[gw % nseg]].tolist()):
