@@ -81,11 +81,8 @@ class Schedule:
         # one step per line: readable, diffable, and still plain JSON
         # (formatted by hand, exactly as json.dumps writes a step: a recording saves one step per
         # burst, often over 100,000, and json.dumps per step cost more than the rest of saving)
-        head = json.dumps({"format": FORMAT, "version": VERSION, "cores": list(self.cores),
-                           "memory_model": self.memory_model}, sort_keys=True)
-        body = ",\n".join(['  ["drain", %d]' % s[1] if s[0] == DRAIN else "  [%d, %d]" % (s[0], s[1])
-                          for s in self.steps])
-        return head[:-1] + ', "steps": [\n' + body + ("\n" if body else "") + "]}\n"
+        return schedule_file_text(self.cores, self.memory_model,
+                                  [STEP_DRAIN % (s[1], 0) if s[0] == DRAIN else STEP_RUN % s for s in self.steps])
 
     def save(self, path: str | Path) -> None:
         try:
@@ -352,13 +349,25 @@ class ScheduleLog:
         return out
 
 
+STEP_RUN = "  [%d, %d]"  # a step as json.dumps writes it, one per line
+STEP_DRAIN = '  ["drain", %d]%.0s'  # (a second argument, unused, like a run's)
+
+
+def schedule_file_text(cores, memory_model: str, steps: list[str]) -> str:
+    """The schedule file around its formatted steps (each one or more lines of STEP_RUN/STEP_DRAIN)."""
+    head = json.dumps({"format": FORMAT, "version": VERSION, "cores": list(cores),
+                       "memory_model": memory_model}, sort_keys=True)
+    body = ",\n".join(steps)
+    return head[:-1] + ', "steps": [\n' + body + ("\n" if body else "") + "]}\n"
+
+
 class ScheduleText:
     """The schedule file of a ScheduleLog that arrives in pieces (`ScheduleLog.take`): a recording's
     trace writer formats each piece as it comes, so that saving a schedule of a step per burst costs
     nothing at the end of the recording. The text is exactly `log.result(...).dumps()`'s."""
 
-    RUN = "  [%d, %d]"
-    DRAIN = '  ["drain", %d]%.0s'  # (a second argument, unused, like a run's)
+    RUN = STEP_RUN
+    DRAIN = STEP_DRAIN
 
     def __init__(self, cores: list[str], memory_model: str):
         self.cores = list(cores)
@@ -402,7 +411,4 @@ class ScheduleText:
                     pieces.append(self.RUN % (what, n))
             elif what != ScheduleLog.ENDED:
                 pieces.append(self.DRAIN % (-1 - what, 0))
-        head = json.dumps({"format": FORMAT, "version": VERSION, "cores": list(self.cores),
-                           "memory_model": self.memory_model}, sort_keys=True)
-        body = ",\n".join(pieces)
-        return head[:-1] + ', "steps": [\n' + body + ("\n" if body else "") + "]}\n"
+        return schedule_file_text(self.cores, self.memory_model, pieces)
