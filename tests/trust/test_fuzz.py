@@ -64,18 +64,26 @@ def tomls(draw):
     return text
 
 
-def run_once(toml: str, program: str) -> None:
+def run_scenario(files: dict[str, str], located: bool = False) -> None:
+    """`revtrace run` on a folder of these files: a normal run, or one refusal line (naming
+    file:line[:col] when `located`), never a traceback."""
     with tempfile.TemporaryDirectory(prefix="revtrace-fuzz-") as tmp:
         folder = Path(tmp)
-        (folder / "scenario.toml").write_text(toml)
-        (folder / "prog.s").write_text(program)
+        for name, text in files.items():
+            (folder / name).write_text(text)
         res = CliRunner().invoke(app, ["run", str(folder), "--step-limit", "3000"])
         assert "Traceback" not in res.output
         assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
         if res.exit_code == 2:
-            refusal(res)
+            line = refusal(res)
+            if located:
+                assert LOCATED.match(line), line  # names the place: file:line[:col]
         else:
             assert res.exit_code == 0, (res.exit_code, res.output)
+
+
+def run_once(toml: str, program: str) -> None:
+    run_scenario({"scenario.toml": toml, "prog.s": program})
 
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -184,18 +192,7 @@ C_TOML = ('name = "cfuzz"\nstep_limit = 3000\n[machines.host]\ncores = 2\nsource
 
 
 def run_c_once(source: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="revtrace-cfuzz-") as tmp:
-        folder = Path(tmp)
-        (folder / "scenario.toml").write_text(C_TOML)
-        (folder / "prog.c").write_text(source)
-        res = CliRunner().invoke(app, ["run", str(folder), "--step-limit", "3000"])
-        assert "Traceback" not in res.output
-        assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-        if res.exit_code == 2:
-            line = refusal(res)
-            assert LOCATED.match(line), line  # names the place: file:line[:col]
-        else:
-            assert res.exit_code == 0, (res.exit_code, res.output)
+    run_scenario({"scenario.toml": C_TOML, "prog.c": source}, located=True)
 
 
 def test_the_c_base_program_runs():
