@@ -447,6 +447,7 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
                 prefix.part_problem(i, read)
     notes.extend(prefix.notes)
     notes.extend(intact.meta_notes(rd.meta, total, prefix.ended is not None))
+    notes.extend(stack_names.frame_file_notes(rd))
     stats["pass1"] = time.perf_counter() - t0
     stats["pass1_cpu"], c0 = time.process_time() - c0, time.process_time()
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from .rundir import OPTIONAL_TABLES
 
 STACK_PREFIX = "__stack_"  # sim/c/link.py names each thread's stack region so
 NEVER = np.iinfo(np.int64).max  # a frame still live when the run ended
@@ -204,6 +205,18 @@ def _rows(table) -> list[dict]:
 # -- the index (queries/index.py calls these while it builds) ------------------------------------------
 
 FRAME_TABLES = ("frame_words", "frame_sites", "frames")
+
+
+def frame_file_notes(rd) -> list[str]:
+    """A run recorded with the frame tables has all three (frames.parquet last, when the run ends);
+    older runs have none. One or two of them missing is damage: stack words lose their C names."""
+    present = {name: (rd.path / OPTIONAL_TABLES[name][0]).exists() for name in FRAME_TABLES}
+    if not any(present.values()) or all(present.values()):
+        return []
+    missing = [OPTIONAL_TABLES[name][0] for name, here in present.items() if not here]
+    if missing == ["frames.parquet"] and rd.meta.get("truncated") is True:
+        return []  # written when the run ends: a killed recording has none (its own note says so)
+    return [f"{', '.join(missing)} missing: stack words are named by their stack region, not as C locals"]
 
 
 def has_frames(rd) -> bool:

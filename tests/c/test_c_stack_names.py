@@ -200,3 +200,17 @@ def test_two_threads_running_the_same_recursion_have_their_own_names(crun, tmp_p
         assert [h["thread"] for h in r.history("b:down.here")] == ["b"] * 5
         assert r.sql("SELECT count(*) AS n FROM accesses_named WHERE symbol LIKE '__stack_%'"
                      ).to_pylist() == [{"n": 0}]
+
+
+@pytest.mark.parametrize("lost", ["frames.parquet", "frame_words.parquet", "frame_sites.parquet"])
+def test_a_lost_frame_file_is_said_on_every_query_not_answered_silently(frames_run, tmp_path, lost):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(frames_run, damaged)
+    (damaged / lost).unlink()
+    with open_run(frames_run, progress=False) as r:
+        assert r.warnings == []
+        intact = [row[:2] for row in _named(r)]
+    with pytest.warns(UserWarning, match=f"{lost} missing: stack words are named by their stack region"):
+        r = open_run(damaged, progress=False)
+    with r:
+        assert [row[:2] for row in _named(r)] == intact  # every access still answered, only named less
