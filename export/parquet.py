@@ -6,7 +6,14 @@ pyarrow.dataset read as they are.
     OUT/accesses/machine=<name>/part-N.parquet   the reads, writes and rmws among them
     OUT/vclocks/part-0.parquet                   the vector clocks (as recorded)
     OUT/{symbols,bits,sites,threads,machines,words}/part-0.parquet   the dimension tables
-    OUT/meta.json, OUT/export.json, OUT/README.md
+    OUT/{ports,schedule,checkpoints,meta,stacks,frame_words,frame_sites,frames,stack_names}/part-0.parquet
+                                                 the rest of what a run's SQL sees, copied from
+                                                 the run's query catalogue (queries/README.md)
+    OUT/meta.json, OUT/README.md, OUT/export.json (the marker, last: queries/export_layout.py)
+
+`revtrace sql OUT ...` reads it back with the run's table and view names (queries/exported.py);
+`export_parquet_runs` writes a folder of runs (a sweep's kept recordings) as a folder of exports
+that `revtrace sql` reads as one set of tables with a `run` column.
 
 Everything is streamed from the run's Arrow parts (never the whole run in memory): each machine's
 rows are buffered up to ROW_GROUP_ROWS and written as one zstd row group, and a partition's file
@@ -26,7 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from queries.errors import QueryError
+from queries import export_layout as L
+from queries.errors import QueryError, QueryWarning
 from queries.index import words_table
 from queries.rundir import RunDir as QueryRunDir
 from tracer import schema as S
@@ -39,8 +47,8 @@ ROW_GROUP_ROWS = 1 << 20
 PART_ROWS = 16 << 20
 COMPRESSION = "zstd"
 ACCESS_KINDS = ("read", "write", "rmw")
-MARKER = "export.json"  # what says a folder is an export (and may be replaced with --force)
-DIMENSIONS = ("symbols", "bits", "sites", "threads", "machines", "words")
+MARKER = L.MARKER  # what says a folder is an export (and may be replaced with --force)
+DIMENSIONS = L.DIMENSIONS
 
 
 def export_parquet(run: str | Path, out: str | Path, force: bool = False) -> dict:
@@ -74,6 +82,7 @@ def export_parquet(run: str | Path, out: str | Path, force: bool = False) -> dic
         vclocks = rd.vclocks()
         _write(out / "vclocks" / "part-0.parquet", vclocks)
         dims = _dimension_tables(rd, machines)
+        dims.update(_catalogue_tables(rd))
         for name, table in dims.items():
             _write(out / name / "part-0.parquet", table)
     except (OSError, pa.ArrowException) as e:
@@ -85,7 +94,8 @@ def export_parquet(run: str | Path, out: str | Path, force: bool = False) -> dic
         warnings.append(f"the recording is damaged or incomplete: exported its intact prefix, {rows:,} of "
                         f"{recorded:,} events")
     summary = {
-        "run": str(rd.path), "out": str(out), "format": "parquet", "events": rows,
+        "run": str(rd.path), "out": str(out), "format": "parquet", "kind": L.KIND_RUN,
+        "export_format": L.EXPORT_FORMAT, "schema_version": S.SCHEMA_VERSION, "events": rows,
         "tables": {"events": events.rows, "accesses": accesses.rows, "vclocks": vclocks.num_rows,
                    **{name: t.num_rows for name, t in dims.items()}},
         "partitions": {"events": sorted(events.files), "accesses": sorted(accesses.files)},
@@ -93,8 +103,47 @@ def export_parquet(run: str | Path, out: str | Path, force: bool = False) -> dic
     }
     shutil.copyfile(rd.path / S.META_FILE, out / "meta.json")
     (out / "README.md").write_text(readme(rd, summary))
+    # the size of every table file, so that a reader tells a truncated or missing one by its path
+    summary["files"] = {p.relative_to(out).as_posix(): p.stat().st_size
+                        for p in sorted(out.rglob("*.parquet"))}
     (out / MARKER).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
+
+
+def export_parquet_runs(folder: str | Path, out: str | Path, force: bool = False) -> dict:
+    """Write every run directory directly under `folder` (a sweep's `--keep` folder) as an export
+    in out/<run name>/, and a marker that makes `out` one set of tables to `revtrace sql`."""
+    folder = Path(folder)
+    runs = run_folders(folder)
+    if not runs:
+        raise ExportError("no run directories in it (a folder of runs holds one per subfolder, "
+                          "each with its meta.json)", str(folder))
+    out = prepare_folder(Path(out), force)
+    summaries = [export_parquet(run, out / run.name) for run in runs]
+    summary = {
+        "runs_of": str(folder), "out": str(out), "format": "parquet", "kind": L.KIND_RUNS,
+        "export_format": L.EXPORT_FORMAT, "runs": [run.name for run in runs],
+        "events": sum(s["events"] for s in summaries),
+        "warnings": [f"{run.name}: {w}" for run, s in zip(runs, summaries) for w in s["warnings"]],
+    }
+    (out / MARKER).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    summary["exports"] = summaries
+    return summary
+
+
+def is_folder_of_runs(path: str | Path) -> bool:
+    """A folder that is no run directory itself but holds some (a sweep's --keep folder)."""
+    path = Path(path)
+    return path.is_dir() and not (path / S.META_FILE).exists() and bool(run_folders(path))
+
+
+def run_folders(folder: Path) -> list[Path]:
+    """The run directories directly under `folder`, in natural order (seed-5 before seed-24)."""
+    try:
+        children = [p for p in folder.iterdir() if p.is_dir() and (p / S.META_FILE).is_file()]
+    except OSError as e:
+        raise ExportError(f"cannot list it: {e.strerror or e}", str(folder)) from None
+    return sorted(children, key=lambda p: L.natural_key(p.name))
 
 
 def open_run_dir(run: str | Path) -> RunDir:
@@ -228,6 +277,23 @@ def _dimension_tables(rd: RunDir, machines: list[str]) -> dict[str, pa.Table]:
     return out
 
 
+def _catalogue_tables(rd: RunDir) -> dict[str, pa.Table]:
+    """The rest of what a run's SQL sees (ports, schedule, checkpoints, meta, the C stack tables),
+    read through the run's public tables, so that the export answers as the run does."""
+    import warnings
+
+    from queries import open_run
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", QueryWarning)  # export_parquet says what was left out
+            with open_run(rd.path, progress=False) as run:
+                return {name: run.sql(f"SELECT * FROM {name} ORDER BY ALL", timeout=None)
+                        for name in L.CATALOGUE}
+    except QueryError as e:
+        raise ExportError(e.message, e.location) from None
+
+
 def readme(rd: RunDir, summary: dict) -> str:
     t = summary["tables"]
     m = rd.meta
@@ -248,6 +314,18 @@ machine name (`events/machine=<name>/part-N.parquet`). `meta.json` is the record
 | sites | {t['sites']:,} | instruction sites: `site`, `machine`, `pc`, `file`, `line`, `col`, `function`, `label`, `text` |
 | threads | {t['threads']:,} | `thread`, `name`, `machine`, `kind` (kernel or user), `entry` |
 | machines | {t['machines']:,} | `machine` (the id in the recording), `name`, `cores` |
+| ports | {t['ports']:,} | message ports: `port` (a send's or recv's addr), `name` |
+| schedule | {t['schedule']:,} | who ran where: maximal runs of consecutive events of one thread on one core: `machine`, `machine_id`, `core`, `thread`, `thread_id`, `start_seq`, `end_seq`, `start_cycle`, `end_cycle`, `events` |
+| checkpoints | {t['checkpoints']:,} | the recording's checkpoints: `seq`, `cycle`, `instructions`, `file` (in the run directory) |
+| meta | {t['meta']:,} | meta.json, one row per key: `key`, `value` (JSON text) |
+| stacks, frame_words, frame_sites, frames, stack_names | {t['stacks']:,}, {t['frame_words']:,}, {t['frame_sites']:,}, {t['frames']:,}, {t['stack_names']:,} | C stack frames: each thread's stack region; every word of each C function's frame; the instructions that access their own frame; every frame entered and left; the name of each access through a pointer into a live frame (`seq`, `name`: `THREAD:FUNCTION.LOCAL`) |
+
+The same tables and views as `revtrace sql` on the recorded run (events_named, writes, bit_changes,
+sync_edges, ...; the queries in the revtrace checkout's queries/sql/ run unchanged):
+
+```sh
+revtrace sql {summary['out']} "SELECT seq, symbol, thread, function FROM writes ORDER BY seq LIMIT 10"
+```
 
 For example, with DuckDB:
 

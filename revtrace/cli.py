@@ -91,12 +91,14 @@ def _register_commands() -> None:
         litmus_commands,
         lock_commands,
         query_commands,
+        sql_commands,
         trace_commands,
     )
 
     trace_commands.register(app)
     litmus_commands.register(app)
     query_commands.register(app)
+    sql_commands.register(app)
     lock_commands.register(app)
     hunt_commands.register(app)
     hunt_commands.register_demo(app)

@@ -10,6 +10,9 @@ from . import options as cli
 from .output import console, err_console, fail, print_json
 
 Run = Annotated[str, typer.Argument(help="A run directory written by `revtrace record`.")]
+Runs = Annotated[str, typer.Argument(
+    metavar="RUN", help="A run directory written by `revtrace record`; for parquet also a folder of runs "
+                        "(a sweep's --keep folder: one export per run under --out).")]
 Format = Annotated[str, typer.Option("--format", "-f", help="parquet (a folder of tables) or perfetto (one trace file).")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an earlier export at --out.")]
 Watch = Annotated[list[str] | None, typer.Option("--watch", "-w", help="A symbol whose writes to mark (repeatable), e.g. page0.flags; default: the invariants' words.")]
@@ -21,7 +24,7 @@ FORMATS = ("parquet", "perfetto")
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def export(run: Run,
+    def export(run: Runs,
                out: Annotated[str, typer.Option("--out", "-o", help="The folder (parquet) or file (perfetto) to write.")],
                format: Format = "parquet", watch: Watch = None, counter: Counter = None,
                from_seq: FromSeq = None, to_seq: ToSeq = None, force: Force = False,
@@ -30,7 +33,9 @@ def register(app: typer.Typer) -> None:
 
         parquet: events, accesses, vector clocks and the dimension tables as zstd Parquet,
         partitioned Hive-style by machine (events/machine=client/part-0.parquet), with a README of
-        the tables. perfetto: a trace for ui.perfetto.dev: a track per machine and core with the
+        the tables; `revtrace sql DIR` queries it with the run's tables and views. A folder of runs
+        (a sweep's --keep folder) is exported run by run into DIR/<run>/, and `revtrace sql DIR`
+        then reads them as one set of tables with a `run` column. perfetto: a trace for ui.perfetto.dev: a track per machine and core with the
         threads' time slices and function calls, the writes to --watch symbols, counter tracks,
         flow arrows for messages and race pairs, the invariant windows and the panic.
         """
@@ -42,8 +47,11 @@ def register(app: typer.Typer) -> None:
             if format == "parquet":
                 if watch or counter or from_seq is not None or to_seq is not None:
                     fail("--watch, --counter, --from and --to apply to --format perfetto")
-                from export.parquet import export_parquet
-                summary = export_parquet(run, out, force=force)
+                from export.parquet import export_parquet, export_parquet_runs, is_folder_of_runs
+                if is_folder_of_runs(run):
+                    summary = export_parquet_runs(run, out, force=force)
+                else:
+                    summary = export_parquet(run, out, force=force)
             else:
                 from export.perfetto_trace import export_perfetto
                 summary = export_perfetto(run, out, watch=watch or None, counters=counter, force=force,
@@ -55,11 +63,17 @@ def register(app: typer.Typer) -> None:
         if json:
             print_json(summary)
             return
-        if format == "parquet":
+        if format == "parquet" and summary["kind"] == "runs":
+            console.print(f"exported {len(summary['runs'])} runs, {summary['events']:,} events, to {summary['out']} "
+                          f"(Parquet, zstd; one export per run): {', '.join(summary['runs'])}", markup=False,
+                          soft_wrap=True)
+            console.print(f"  query them as one: revtrace sql {summary['out']} \"SELECT run, outcome, count(*) FROM "
+                          "events JOIN runs USING (run) GROUP BY ALL\"", markup=False, soft_wrap=True)
+        elif format == "parquet":
             tables = ", ".join(f"{name} {rows:,}" for name, rows in summary["tables"].items())
             console.print(f"exported {summary['events']:,} events to {summary['out']} (Parquet, zstd)", markup=False, soft_wrap=True)
             console.print(f"  tables: {tables}", markup=False, soft_wrap=True)
-            console.print(f"  read it with DuckDB: SELECT * FROM read_parquet('{summary['out']}/events/*/*.parquet', "
+            console.print(f"  query it: revtrace sql {summary['out']} \"SELECT ...\"; or with DuckDB: SELECT * FROM read_parquet('{summary['out']}/events/*/*.parquet', "
                           "hive_partitioning = true)", markup=False, soft_wrap=True)
         else:
             console.print(f"exported {summary['events']:,} events to {summary['out']} (Perfetto trace, "

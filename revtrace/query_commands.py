@@ -1,4 +1,5 @@
-"""The reverse-query commands: last-writer, history, value, races, windows, hb and sql.
+"""The reverse-query commands: last-writer, history, value, races, windows and hb (sql:
+revtrace/sql_commands.py).
 
 `register(app)` adds them to the revtrace typer app. Each one opens the run (building its index on
 first use), calls one method of queries.Run, and renders the answer as a table for people or
@@ -7,9 +8,6 @@ JSON (`--json`) for scripts. Bad input of any kind ends in one line on stderr an
 
 from __future__ import annotations
 
-import csv
-import io
-import sys
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -321,47 +319,6 @@ def register(app: typer.Typer) -> None:
                                              "lock not held"], rows)
         _guard(go)
 
-    @app.command("sql")
-    def sql(
-        run: RunArg,
-        query: Annotated[str, typer.Argument(help="A SQL query over the index's tables and views "
-                                                  "(see the README: events_named, writes, ...).",
-                                             show_default=False)],
-        json_: JsonOpt = False,
-        strict: StrictOpt = False,
-        csv_: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
-        limit: Annotated[int, typer.Option("--limit", min=1,
-                                           help="Rows to show in the table (JSON and CSV get all).")] = 200,
-        timeout: Annotated[float | None, typer.Option(
-            "--timeout", min=0.001, metavar="SECONDS", show_default=False,
-            help="Interrupt the query after this many seconds (default: 60).")] = None,
-    ) -> None:
-        """Run one read-only SQL statement (SELECT) on the run's index: no writes, no files."""
-        def go():
-            if json_ and csv_:
-                raise QueryError("choose one of --json and --csv")
-            from queries.readonly import DEFAULT_TIMEOUT  # with DuckDB, when a query runs
-
-            with _open(run, strict) as r:
-                table = r.sql(query, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
-                rows = table.to_pylist()
-                if json_:
-                    _json(r, [{k: _plain(v) for k, v in row.items()} for row in rows])
-                elif csv_:
-                    out = io.StringIO()
-                    w = csv.writer(out, lineterminator="\n")
-                    w.writerow(table.column_names)
-                    for row in rows:
-                        w.writerow([_plain(v) for v in row.values()])
-                    sys.stdout.write(out.getvalue())
-                else:
-                    shown = rows[:limit]
-                    title = f"{len(rows)} rows" + (f" (first {limit}; --limit or --csv for more)"
-                                                   if len(rows) > limit else "")
-                    print_table(title, table.column_names,
-                                [[_plain(v) for v in row.values()] for row in shown])
-        _guard(go)
-
 
 def _more_words(group: dict, most: int = 3) -> str:
     """The other racing words of a group, named: `+2 more: page1.flags, page2.flags`."""
@@ -383,14 +340,3 @@ def _site_summary(sites: list[dict], most: int = 3) -> str:
     ranked = sorted(merged.items(), key=lambda kv: -kv[1])
     text = ", ".join(f"{where} ×{n}" for where, n in ranked[:most])
     return text + (f", +{len(ranked) - most} more" if len(ranked) > most else "")
-
-
-def _plain(v: Any) -> Any:
-    """SQL values as JSON-friendly ones (bytes, dates, decimals and the like become strings)."""
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return str(v)

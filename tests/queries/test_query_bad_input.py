@@ -11,6 +11,7 @@ from helpers import invoke, refused
 
 import queries
 from queries import QueryError
+from revtrace import sql_commands
 from revtrace.query_commands import register
 
 BITS = {"PG_locked": 0, "PG_dirty": 2}
@@ -20,6 +21,7 @@ BITS = {"PG_locked": 0, "PG_dirty": 2}
 def app():
     a = typer.Typer()
     register(a)
+    sql_commands.register(a)
     return a
 
 

@@ -12,6 +12,7 @@ from runbuilder import RunBuilder
 from typer.testing import CliRunner
 
 from revtrace import output
+from revtrace import sql_commands
 from revtrace.query_commands import register
 
 BITS = {"PG_locked": 0, "PG_dirty": 2, "PG_CLEAN": 3}
@@ -22,6 +23,7 @@ SIDE = {"seq", "thread", "core", "kind", "function", "file", "line"}
 def app():
     a = typer.Typer()
     register(a)
+    sql_commands.register(a)
     old = output.console.width
     output.console.width = 240  # no wrapping inside the tables' cells
     yield a
