@@ -13,6 +13,7 @@ FLOORS = {
     "tracer.sweep_session": {"queries", "revtrace"},
     "queries.run": {"sim", "revtrace"},
     "queries.diff": {"sim", "revtrace"},
+    "queries.exported": {"sim", "revtrace"},
     # floor 4 reads recordings through tracer/ and queries/; only the command line is above it
     "export.parquet": {"revtrace"},
     "export.perfetto_trace": {"revtrace"},
