@@ -102,25 +102,10 @@ def find_exports(paths: list[str | os.PathLike]) -> list[Export]:
         if kind == "neither":
             raise L.LayoutError(f"neither a run directory (no {S.META_FILE}) nor a Parquet export (no "
                                 f"{L.MARKER}), nor a folder of exports", str(given))
-        marker = L.read_marker(p)
-        if marker is not None and L.kind_of(marker) == L.KIND_RUN:
-            found.append((p, str(given), marker))
-            continue
-        if marker is not None:  # a folder of exports written by export_parquet_runs
-            names = marker.get("runs")
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise L.LayoutError(f"{L.MARKER} does not list its runs", str(given))
-            _check_format(marker, p)
-            children = [p / n for n in names]
-        else:
-            children = _child_exports(p)
-        for child in children:
-            m = L.read_marker(child) if child.is_dir() else None
-            if m is None:
-                raise L.LayoutError("missing: the folder of exports lists it", str(child))
-            if L.kind_of(m) != L.KIND_RUN:
-                raise L.LayoutError("a folder of exports inside a folder of exports", str(child))
-            found.append((child, str(child), m))
+        inside = _expand(p, str(given))
+        if not inside:
+            raise L.LayoutError("a folder of exports that holds none", str(given))
+        found.extend(inside)
     formats = {L.format_of(marker): given for _, given, marker in found}
     if len(formats) > 1:  # say so, rather than only that one of them is old (or new)
         odd = min((v, g) for v, g in formats.items() if v != L.EXPORT_FORMAT)
@@ -132,6 +117,29 @@ def find_exports(paths: list[str | os.PathLike]) -> list[Export]:
     _check_same_formats(exports)
     _name(exports)
     return exports
+
+
+def _expand(folder: Path, given: str, depth: int = 0) -> list[tuple[Path, str, dict]]:
+    """(folder, as given, marker) of the export at `folder`, or of every export in a folder of
+    exports: the runs its marker lists (export_parquet_runs wrote it), or, without a marker, its
+    subfolders that are exports (or folders of exports)."""
+    marker = L.read_marker(folder)
+    if marker is not None and L.kind_of(marker) == L.KIND_RUN:
+        return [(folder, given, marker)]
+    if depth > 1:
+        return []
+    if marker is not None:
+        names = marker.get("runs")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise L.LayoutError(f"{L.MARKER} does not list its runs", given)
+        _check_format(marker, folder)
+        for name in names:
+            if L.read_marker(folder / name) is None:
+                raise L.LayoutError("missing: the folder of exports lists it", str(folder / name))
+        children = [folder / name for name in names]
+    else:
+        children = _child_exports(folder)
+    return [found for child in children for found in _expand(child, str(child), depth + 1)]
 
 
 def _child_exports(folder: Path) -> list[Path]:
@@ -224,6 +232,8 @@ class Exported:
         self.con = duckdb.connect(":memory:")
         try:
             self.con.execute("SET temp_directory = ?", [_temp_directory()])
+            # every view that reads a table binds its files again: their footers are read once
+            self.con.execute("SET parquet_metadata_cache = true")
             if self.many:
                 for i, e in enumerate(exports):
                     self.con.execute(f"CREATE SCHEMA r{i}")

@@ -33,11 +33,13 @@ def register(app: typer.Typer) -> None:
 
         parquet: events, accesses, vector clocks and the dimension tables as zstd Parquet,
         partitioned Hive-style by machine (events/machine=client/part-0.parquet), with a README of
-        the tables; `revtrace sql DIR` queries it with the run's tables and views. A folder of runs
-        (a sweep's --keep folder) is exported run by run into DIR/<run>/, and `revtrace sql DIR`
-        then reads them as one set of tables with a `run` column. perfetto: a trace for ui.perfetto.dev: a track per machine and core with the
-        threads' time slices and function calls, the writes to --watch symbols, counter tracks,
-        flow arrows for messages and race pairs, the invariant windows and the panic.
+        the tables; `revtrace sql DIR` queries it with the run's tables and views. A folder of
+        runs (a sweep's --keep folder) is exported run by run into DIR/<run>/, and `revtrace sql
+        DIR` reads them as one set of tables with a `run` column.
+
+        perfetto: a trace for ui.perfetto.dev: a track per machine and core with the threads'
+        time slices and function calls, the writes to --watch symbols, counter tracks, flow
+        arrows for messages and race pairs, the invariant windows and the panic.
         """
         from export import ExportError
 

@@ -42,12 +42,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run one read-only SQL statement (SELECT) on a run, or on Parquet exports of runs.
 
-        A run directory is queried through its index. A Parquet export answers the same query
-        with the same tables and views, except word_offsets and index_info (they describe the
-        run's query index, which an export has not). Several exports, or a folder of them, are
-        one set of tables: each table and view is the union of the runs' rows with a `run` column
-        first (the export's folder name), every view joins within its run, and `runs` lists the
-        runs (scenario, variant, seed, outcome). Nothing is ever written: no files, no index.
+        A run directory is queried through its index. A Parquet export (revtrace export RUN -o
+        DIR) answers the same query with the same tables and views, except word_offsets and
+        index_info: they describe the run's query index, which an export has not.
+
+        Several exports, or a folder of exports (revtrace export over a sweep's --keep folder),
+        are one set of tables: each table and view is the union of the runs' rows with a `run`
+        column first (the export's folder name), the views join within each run (ids are per
+        run: a join you write must include `run`), and `runs` lists the runs with their
+        scenario, variant, seed and outcome. Nothing is written: no files, no index.
         """
         def go():
             if json_ and csv_:

@@ -322,3 +322,20 @@ def test_python_api_lists_the_names_and_closes(runs):
         assert {"events", "events_named", "sync_edges", "schedule", "meta"} <= set(ex.names)
         assert not ({"word_offsets", "index_info"} & set(ex.names))
     assert os.path.isdir(runs["v2"][1])
+
+
+def test_a_folder_holding_exports_and_folders_of_exports_reads_them_all(runs, tmp_path):
+    shutil.copytree(runs["v1"][1], tmp_path / "all" / "v1")
+    shutil.copytree(runs["v2"][1], tmp_path / "all" / "v2")
+    (tmp_path / "all" / "notes").mkdir()  # not an export: left alone
+    keep = tmp_path / "keep"
+    for name in ("seed-a", "seed-b"):
+        shutil.copytree(runs["frames"][0], keep / name, ignore=shutil.ignore_patterns("index*"))
+    ok(invoke("export", keep, "-o", tmp_path / "all" / "sweep"))
+    res = ok(invoke("sql", tmp_path / "all", "SELECT run, scenario FROM runs", "--json"))
+    assert [(r["run"], r["scenario"]) for r in json.loads(res.stdout)] == [
+        ("seed-a", "frames"), ("seed-b", "frames"), ("v1", "nfs_vmxmon"), ("v2", "nfs_vmxmon")]
+    (tmp_path / "empty-sweep").mkdir()
+    (tmp_path / "empty-sweep" / "export.json").write_text(json.dumps(
+        {"format": "parquet", "kind": "runs", "export_format": EXPORT_FORMAT, "runs": []}))
+    refused(invoke("sql", tmp_path / "empty-sweep", "SELECT 1"), "holds none")
