@@ -24,6 +24,7 @@ exports of mixed formats are refused with one line naming the path.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -91,7 +92,7 @@ def find_exports(paths: list[str | os.PathLike]) -> list[Export]:
     """The exports the paths name, each checked (LayoutError otherwise), named for the `run`
     column."""
     found: list[tuple[Path, str, dict]] = []  # (folder, as given, marker)
-    for given in paths:
+    for given in _globbed(paths):
         p = Path(given)
         kind = classify(p)
         if kind == "missing":
@@ -117,6 +118,22 @@ def find_exports(paths: list[str | os.PathLike]) -> list[Export]:
     _check_same_formats(exports)
     _name(exports)
     return exports
+
+
+def _globbed(paths: list[str | os.PathLike]) -> list[str]:
+    """The paths, a quoted glob (`'runs/*-parquet'`, which no shell expanded) replaced by its
+    matches in natural order."""
+    out: list[str] = []
+    for given in paths:
+        text = str(given)
+        if not os.path.exists(text) and any(c in text for c in "*?["):
+            matches = sorted(glob.glob(text), key=L.natural_key)
+            if not matches:
+                raise L.LayoutError("matches no run directory or export", text)
+            out.extend(matches)
+        else:
+            out.append(text)
+    return out
 
 
 def _expand(folder: Path, given: str, depth: int = 0) -> list[tuple[Path, str, dict]]:

@@ -339,3 +339,6 @@ def test_a_folder_holding_exports_and_folders_of_exports_reads_them_all(runs, tm
     (tmp_path / "empty-sweep" / "export.json").write_text(json.dumps(
         {"format": "parquet", "kind": "runs", "export_format": EXPORT_FORMAT, "runs": []}))
     refused(invoke("sql", tmp_path / "empty-sweep", "SELECT 1"), "holds none")
+    quoted = ok(invoke("sql", f"{tmp_path}/all/v*", "SELECT DISTINCT run FROM events ORDER BY run", "--csv"))
+    assert quoted.stdout == "run\nv1\nv2\n"  # a glob no shell expanded
+    refused(invoke("sql", f"{tmp_path}/all/x*", "SELECT 1"), "matches no run directory or export")
