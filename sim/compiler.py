@@ -152,7 +152,23 @@ def _body(ins: Instr, pc: int, tso: bool, mode: str, codes: dict[str, int] | Non
         how = STORE_MODES[op]
         m, v = args
         lines = [f"a = {_addr(m)}", f"v = {_val(v)}"]
-        if tso:
+        if tso and mode == ROWS:
+            # the entry keeps the cycle it was issued at and its drain's row code (sim.store_buffer's
+            # RowStoreBuffer); a full buffer drains its oldest store here, as RowStoreBuffer.drain_one
+            # would (a wmb marker at the head goes through drain_one)
+            name = f"K{pc}_{WRITE}_0_{how}"
+            codes[name] = row_code(site, WRITE, False, 0, how)
+            lines += ["mem[a]", f"sb.append((a, v, {site}, {how}, burst[0] + k, {name}))",
+                      f"if len(sb) > {STORE_BUFFER_CAPACITY}:",
+                      "    e = sb[0]",
+                      "    if e[0] < 0: " + drain("drain_one"),
+                      "    else:",
+                      "        del sb[0]",
+                      "        c = burst[0] + k",
+                      "        a = e[0]",
+                      "        w(p(e[5], c, e[4] - c - 1, a, mem[a], e[1]))",
+                      "        mem[a] = e[1]"]
+        elif tso:
             # observed, an entry also keeps the cycle it was issued at: the drain's row says it
             entry = f"(a, v, {site}, {how}, burst[0] + k)" if observed else f"(a, v, {site}, {how})"
             lines += ["mem[a]", f"sb.append({entry})",

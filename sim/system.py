@@ -25,7 +25,7 @@ from .scenario import RunOptions, Scenario, assemble_scenario, effective_cores, 
 from .schedule import Schedule, ScheduleLog, SchedulePlayer, core_names
 from .scheduler import PCTScheduler
 from .strategies import make_scheduler
-from .store_buffer import StoreBuffer
+from .store_buffer import store_buffer
 from .thread import BLOCKED, register_of, EXITED, NOT_STARTED, READY, RUNNING, STATE_NAMES, Thread
 
 def _is_register_name(name: str) -> bool:
@@ -143,7 +143,7 @@ class System:
             self.machines.append(m)
         for core in self.cores:
             m = core.machine
-            core.sb = StoreBuffer(m.mem, core, observer, self) if self.tso else None
+            core.sb = store_buffer(m.mem, core, observer, self) if self.tso else None
             core.code = compile_core(m.code, core, m.mem, core.sb, observer, self)
 
         self.threads: list[Thread] = []
@@ -1056,7 +1056,7 @@ class System:
         for c, (tid, c.stall_until, c.slice_end, c.spinning, sb) in zip(self.cores, state["cores"]):
             c.thread = None if tid < 0 else self.threads[tid]
             if c.sb is not None:
-                c.sb.entries[:] = sb
+                c.sb.restore(sb, state["cycle"])
         self.timers = list(state["timers"])
         self.timer_order = state["timer_order"]
         self.network.restore(state["network"], self.threads)

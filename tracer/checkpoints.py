@@ -21,6 +21,10 @@ from sim import snapshot_codec
 from .errors import TraceError
 
 INDEX_FILE = "index.parquet"
+# The index is rewritten (a Parquet file of every checkpoint so far) at the first checkpoint, then
+# every INDEX_EVERY checkpoints and when the recording closes: a recording killed in between has
+# its last checkpoints indexed from their files (load_index), at most INDEX_EVERY - 1 of them.
+INDEX_EVERY = 16
 
 
 @dataclass(frozen=True)
@@ -51,12 +55,12 @@ class CheckpointWriter:
         except OSError as e:
             raise TraceError(f"cannot write checkpoint: {e.strerror or e}", str(self.folder / name)) from None
         self.entries.append(Checkpoint(seq, cycle, instructions, name))
-        self.close()
+        if len(self.entries) - max(self.indexed, 0) >= INDEX_EVERY or self.indexed < 0:
+            self.close()
 
     def close(self) -> None:
-        """Write the index, if it lacks a checkpoint. Every checkpoint is indexed as soon as it is
-        written (by the writer process, off the simulator's core); a recording killed between a
-        checkpoint file and its index entry is indexed from the files themselves (load_index)."""
+        """Write the index, if it lacks a checkpoint (see INDEX_EVERY: a recording killed before
+        the index has its last checkpoints is indexed from the files themselves, load_index)."""
         if self.indexed == len(self.entries):
             return
         cols = {f: [getattr(c, f) for c in self.entries] for f in ("seq", "cycle", "instructions", "file")}

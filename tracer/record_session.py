@@ -61,6 +61,10 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         schedule = Schedule.load(schedule)
     for name in show:
         check_shown([t.name for t in sc.threads], image, name)
+    cores = core_layout(sc, opts)
+    names = [f"{sc.machines[m].name}:{c}" for m, c in cores]  # sim.schedule.core_names
+    if schedule is not None:
+        schedule.check_fits(names, opts.memory_model, schedule_where)
     run = RunDir.create(out, force=force)
 
     meta = {
@@ -94,22 +98,31 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         "truncated": True,  # until the recording finishes: a killed recorder leaves this true
     }
     run.write_meta(meta)  # first, so that even a crashed recording is recognisably a run
-    recorder = Recorder()
-    system = System(sc, opts, image=image, observer=recorder, schedule=schedule, save_schedule=True,
-                    schedule_file=schedule_where)
-    log = system.schedule_log
-    writer = TraceWriter(run, [(c.mid, c.index) for c in system.cores], len(sc.threads),
-                         [t.tid for t in sc.threads if t.start], ScheduleText(log.cores, log.memory_model))
+    writer = TraceWriter(run, cores, len(sc.threads), [t.tid for t in sc.threads if t.start],
+                         ScheduleText(names, opts.memory_model))
     if background is None:
         background = writer_process.available()
     if background:
+        # forked before the simulator is built: its objects are then this process's own pages, not
+        # pages shared copy-on-write with the writer that the run would copy one fault at a time
         try:
             writer = writer_process.WriterProcess(writer)
         except OSError:  # no process to be had (a process limit, memory): write in this one
             pass
+    recorder = Recorder()
+    try:
+        system = System(sc, opts, image=image, observer=recorder, schedule=schedule, save_schedule=True,
+                        schedule_file=schedule_where)
+    except BaseException:
+        writer.abandon()
+        raise
+    if [(c.mid, c.index) for c in system.cores] != cores:  # (core_layout follows System's order)
+        writer.abandon()
+        raise TraceError("internal error: the recording's cores differ from the system's", str(run.path))
+    log = system.schedule_log
     try:
         writer.tables(dimension_tables(sc, image))
-        writer.checkpoint(0, system.cycle, system.instructions, system.snapshot())
+        writer.checkpoint(0, system.cycle, system.instructions, system.snapshot_state())
         next_checkpoint = every
         while True:
             pause = min(next_checkpoint, system.instructions + FLUSH_EVERY)
@@ -121,7 +134,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
             if outcome is not None:
                 break
             if system.instructions >= next_checkpoint:
-                writer.checkpoint(recorder.seq, system.cycle, system.instructions, system.snapshot())
+                writer.checkpoint(recorder.seq, system.cycle, system.instructions, system.snapshot_state())
                 next_checkpoint = system.instructions + every
         writer.schedule(system.instructions, outcome.outcome)
         writer.tables([frames_table(recorder.frames)])
@@ -154,6 +167,12 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
                 memory={name: system.read_symbol(name) for name in show})
     run.write_meta(meta)
     return run
+
+
+def core_layout(sc: Scenario, opts: RunOptions) -> list[tuple[int, int]]:
+    """(machine, core on it) per global core number, as System numbers them."""
+    counts = effective_cores(sc, opts)
+    return [(mi, ci) for mi, m in enumerate(sc.machines) for ci in range(counts[m.name])]
 
 
 def dimension_tables(sc: Scenario, image) -> list[tuple[str, pa.Schema, dict]]:

@@ -24,7 +24,10 @@ class Recorder:
     """sim.observer.Observer that packs every event into one ordered buffer of rows."""
 
     def __init__(self):
-        self.buffer = io.BytesIO()  # packed rows since the last take; never replaced (writers hold .write)
+        # packed rows since the last take: rows 0 .. tell(). Never replaced (writers hold .write) nor
+        # truncated: rewinding keeps its memory for the next batch, where truncating would free it
+        # and growing it again would cost page faults and copies every batch
+        self.buffer = io.BytesIO()
         self.write = self.buffer.write
         self.pack = k.ROW.pack
         self.messages: list[tuple[int, int]] = []  # (seq, message id) of sends and recvs since the last take
@@ -69,9 +72,10 @@ class Recorder:
 
     def take(self) -> tuple[int, bytes, list[tuple[int, int]]]:
         """The rows since the last take: (first seq, packed rows, message ids), for TraceWriter.rows."""
-        first, raw, messages = self.taken, self.buffer.getvalue(), self.messages
+        first, messages, size = self.taken, self.messages, self.buffer.tell()
+        with self.buffer.getbuffer() as view:
+            raw = view[:size].tobytes()
         self.buffer.seek(0)
-        self.buffer.truncate()
         self.messages = []
         self.taken = first + len(raw) // k.ROW.size
         return first, raw, messages

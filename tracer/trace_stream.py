@@ -61,10 +61,12 @@ def write_checked(writer: ipc.RecordBatchStreamWriter, batch: pa.RecordBatch,
 
 
 def write_options() -> ipc.IpcWriteOptions:
-    """The IPC options of every stream a recording writes (events, vector clocks)."""
+    """The IPC options of every stream a recording writes (events, vector clocks). Buffers are
+    compressed on the writing thread: the writer process has one core, the simulator the other
+    (Arrow's pool would compress on both, slowing the simulator; the bytes are the same)."""
     if COMPRESSION is None:  # (bench/bench_sim.py's "before": plain Arrow)
-        return ipc.IpcWriteOptions()
-    return ipc.IpcWriteOptions(compression=pa.Codec(COMPRESSION, COMPRESSION_LEVEL))
+        return ipc.IpcWriteOptions(use_threads=False)
+    return ipc.IpcWriteOptions(compression=pa.Codec(COMPRESSION, COMPRESSION_LEVEL), use_threads=False)
 
 
 class TraceStream:

@@ -20,9 +20,11 @@ its own on another core; either way the files are byte-identical.
 from __future__ import annotations
 
 import numpy as np
+import numpy.ma  # noqa: F401  (pa.array(ndarray) imports it on first use: 20 ms in each writer process)
 import pyarrow as pa
 
 from sim import observer as k
+from sim import snapshot_codec
 from sim.schedule import ScheduleText
 
 from . import schema
@@ -92,9 +94,11 @@ class TraceWriter:
         except OSError as e:
             raise TraceError(f"cannot write the schedule: {e.strerror or e}", str(path)) from None
 
-    def checkpoint(self, seq: int, cycle: int, instructions: int, snapshot: bytes) -> None:
-        """A checkpoint before event `seq` (every row before it has been given to `rows`)."""
-        self.checkpoints.write(seq, cycle, instructions, snapshot, self.hb.state())
+    def checkpoint(self, seq: int, cycle: int, instructions: int, state: dict) -> None:
+        """A checkpoint before event `seq` (every row before it has been given to `rows`). `state`
+        is System.snapshot_state(), encoded here (System.snapshot's bytes): in the writer's
+        process when there is one, so the simulator only copies its state."""
+        self.checkpoints.write(seq, cycle, instructions, snapshot_codec.encode(state), self.hb.state())
 
     def close(self) -> int:
         """Finish the files; the number of events written."""

@@ -72,8 +72,8 @@ class WriterProcess:
         if self._send(("rows", first_seq, messages, list(pending))):
             self._send(raw, raw=True)
 
-    def checkpoint(self, seq: int, cycle: int, instructions: int, snapshot: bytes) -> None:
-        self._send(("checkpoint", seq, cycle, instructions, snapshot))
+    def checkpoint(self, seq: int, cycle: int, instructions: int, state: dict) -> None:
+        self._send(("checkpoint", seq, cycle, instructions, state))
 
     def steps(self, entries) -> None:
         self._send(("steps", entries))
