@@ -29,6 +29,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -46,6 +47,9 @@ from .sqlfiles import load_sql
 VIEW_RE = re.compile(r"(?mi)^(?=CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s)")
 VIEW_NAME_RE = re.compile(r"(?i)CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(\w+)")
 MISSING_RE = re.compile(r"Table with name (\w+) does not exist")
+# words of DuckDB's messages about data it could not decode (then every file is read to find it)
+DATA_HINTS = ("decompress", "thrift", "corrupt", "parquet", "magic", "io error", "serializ", "page", "offset",
+              "too small", "checksum", "decod")
 # DuckDB's errors that are the query's own fault (any other may be a damaged file)
 USER_ERRORS = ("Catalog Error", "Binder Error", "Parser Error", "Conversion Error", "Out of Range Error",
                "Not implemented Error", "Permission Error", "Interrupt", "Constraint Error", "Dependency Error")
@@ -310,6 +314,30 @@ class Exported:
         except QueryError as err:
             raise self._error(err) from None
 
+    def sql_each(self, text: str, params: dict | list | None = None,
+                 timeout: float | None = DEFAULT_TIMEOUT) -> pa.Table:
+        """The statement asked of each export on its own (its tables under their plain names, as
+        for one export: a named query, which knows nothing of `run`, answers per run), the
+        answers one after the other with `run` first. `timeout` covers them all."""
+        text = check_statement(text)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        answers = []
+        try:
+            for i, e in enumerate(self.exports):
+                self.con.execute(f"USE memory.r{i}" if self.many else "USE memory.main")
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+                try:
+                    table = run_with_timeout(self.con, text, params, left)
+                except QueryTimeout:
+                    raise QueryTimeout(f"the queries ran longer than {timeout:g} s and were interrupted "
+                                       f"(at {e.name}; --timeout sets the limit)") from None
+                except QueryError as err:
+                    raise self._error(err, e) from None
+                answers.append(table.add_column(0, "run", pa.array([e.name] * table.num_rows, pa.string())))
+        finally:
+            self.con.execute("USE memory.main")
+        return pa.concat_tables(answers, promote_options="permissive")
+
     # -- building ----------------------------------------------------------------------------------
     def _create(self, e: Export) -> None:
         """The export's tables and views in the current schema."""
@@ -368,27 +396,28 @@ class Exported:
                                      for r in rows], schema=schema)
 
     # -- errors --------------------------------------------------------------------------------------
-    def _error(self, err: BaseException) -> QueryError:
+    def _error(self, err: BaseException, export: Export | None = None) -> QueryError:
         """DuckDB's complaint as one line: an unavailable table named with why, a damaged file
-        with its path."""
+        with its path (`export`: the one being asked, if only one was)."""
         message = err.message if isinstance(err, QueryError) else _first_line(err)
+        location = self.location if export is None else export.given
         missing = MISSING_RE.search(message)
         if missing and missing.group(1) in self.unavailable:
             name = missing.group(1)
-            return QueryError(f"{name} is not in a Parquet export: {self.unavailable[name]}", self.location)
+            return QueryError(f"{name} is not in a Parquet export: {self.unavailable[name]}", location)
         if not message.startswith(USER_ERRORS):  # perhaps a file is damaged: which one?
-            damaged = self._damaged_file()
+            damaged = self._damaged_file(whole=any(hint in message.lower() for hint in DATA_HINTS))
             if damaged is not None:
                 return QueryError(f"damaged Parquet file ({damaged[1]})", damaged[0])
-        return QueryError(message, self.location)
+        return QueryError(message, location)
 
-    def _damaged_file(self) -> tuple[str, str] | None:
-        """The first file of the exports that pyarrow cannot read, and why: footers first (cheap),
-        then whole files (only after DuckDB failed on data that is not the query's fault)."""
+    def _damaged_file(self, whole: bool) -> tuple[str, str] | None:
+        """The first file of the exports that pyarrow cannot read, and why: footers (cheap), then,
+        if `whole` (DuckDB's message spoke of the data), whole files."""
         import pyarrow.parquet as pq
 
         files = [e.path / rel for e in self.exports for rel in sorted(e.marker["files"], key=L.natural_key)]
-        for read in (pq.read_metadata, pq.read_table):
+        for read in (pq.read_metadata, pq.read_table) if whole else (pq.read_metadata,):
             for f in files:
                 try:
                     read(f)

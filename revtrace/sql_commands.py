@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,8 +23,12 @@ PathsArg = Annotated[list[Path], typer.Argument(
          "exports (revtrace export KEEP -o DIR over a sweep's kept runs), read as one set of tables "
          "with a `run` column.", show_default=False)]
 QueryArg = Annotated[str, typer.Argument(
-    help="A SQL query over the run's tables and views (see the README: events_named, writes, ...).",
+    help="A SQL query over the run's tables and views (see the README: events_named, writes, ...); or a "
+         ".sql file, or the name of one of queries/sql/ (races.sql, last_writer.sql, ...).",
     show_default=False)]
+ParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", metavar="NAME=VALUE",
+    help="A value for the query's $NAME (repeatable): a number (0x10d too), a JSON list, or text.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +41,11 @@ def register(app: typer.Typer) -> None:
         csv_: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
         limit: Annotated[int, typer.Option("--limit", min=1,
                                            help="Rows to show in the table (JSON and CSV get all).")] = 200,
+        param: ParamOpt = None,
+        each: Annotated[bool, typer.Option(
+            "--each", help="Ask the query of each export on its own (as of one export: the named "
+                           "queries of queries/sql/ know nothing of `run`) and list the answers one "
+                           "after the other, with `run` first.")] = False,
         timeout: Annotated[float | None, typer.Option(
             "--timeout", min=0.001, metavar="SECONDS", show_default=False,
             help="Interrupt the query after this many seconds (default: 60).")] = None,
@@ -58,7 +68,13 @@ def register(app: typer.Typer) -> None:
             from queries.readonly import DEFAULT_TIMEOUT  # with DuckDB, when a query runs
 
             with _open_any(paths, strict) as r:
-                table = r.sql(query, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+                limit_s = DEFAULT_TIMEOUT if timeout is None else timeout
+                if each and not hasattr(r, "sql_each"):
+                    raise QueryError("--each asks each of several Parquet exports in turn; this is a run "
+                                     "directory (one run: leave --each out)", str(paths[0]))
+                text, params = _query_text(query), _params(param or [])
+                table = (r.sql_each(text, params or None, timeout=limit_s) if each
+                         else r.sql(text, params or None, timeout=limit_s))
                 rows = table.to_pylist()
                 if json_:
                     _json(r, [{k: _plain(v) for k, v in row.items()} for row in rows])
@@ -93,6 +109,42 @@ def _open_any(paths: list[Path], strict: bool):
     for w in exported.warnings:
         err_console.print(f"revtrace: warning: {exported.location}: {w}", markup=False, soft_wrap=True)
     return exported
+
+
+def _query_text(query: str) -> str:
+    """The SQL itself, or the text of a .sql file or of a named query of queries/sql/."""
+    name = query.strip()
+    if not name.endswith(".sql") or any(c.isspace() for c in name):
+        return query
+    path = Path(name)
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise QueryError(f"cannot read it ({err})", name) from None
+    from queries.sqlfiles import load_sql, sql_names
+
+    if path.name == name and name[:-4] in sql_names():
+        return load_sql(name[:-4])
+    raise QueryError(f"no such SQL file, nor a named query of queries/sql/ ({', '.join(sql_names())})", name)
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    """--param NAME=VALUE: a number (decimal or 0x..), a JSON value (a list), or text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name.strip().lstrip("$").isidentifier():
+            raise QueryError(f"--param takes NAME=VALUE, got {pair!r}")
+        try:
+            parsed: Any = int(value, 0)
+        except ValueError:
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = value
+        out[name.strip().lstrip("$")] = parsed
+    return out
 
 
 def _plain(v: Any) -> Any:

@@ -342,3 +342,32 @@ def test_a_folder_holding_exports_and_folders_of_exports_reads_them_all(runs, tm
     quoted = ok(invoke("sql", f"{tmp_path}/all/v*", "SELECT DISTINCT run FROM events ORDER BY run", "--csv"))
     assert quoted.stdout == "run\nv1\nv2\n"  # a glob no shell expanded
     refused(invoke("sql", f"{tmp_path}/all/x*", "SELECT 1"), "matches no run directory or export")
+
+
+def test_each_asks_every_export_a_named_query_on_its_own(runs):
+    (v1_run, v1), (v2_run, v2) = runs["v1"], runs["v2"]
+    together = json.loads(ok(invoke("sql", v1, v2, "races.sql", "--each", "--json")).stdout)
+    alone = []
+    for name, run, export in (("v1-parquet", v1_run, v1), ("v2-parquet", v2_run, v2)):
+        mine = json.loads(ok(invoke("sql", export, "races.sql", "--json")).stdout)
+        assert mine == json.loads(ok(invoke("sql", run, "races.sql", "--json")).stdout) and mine
+        alone += [{"run": name, **row} for row in mine]
+    assert together == alone
+    assert list(together[0])[0] == "run"
+    refused(invoke("sql", v2_run, "races.sql", "--each"), "--each", "run directory")
+
+
+def test_a_named_query_takes_its_parameters_from_param(runs):
+    run, export = runs["v2"]
+    with open_run(run, progress=False) as r:
+        req = _rows(r, "SELECT addr FROM words WHERE name = 'req0.wb_flags'")[0]["addr"]
+        bit = _rows(r, "SELECT bit FROM bits WHERE name = 'PG_CLEAN'")[0]["bit"]
+    args = ("last_writer_bit.sql", "--param", f"addr={hex(req)}", "-p", "before=1000000", "-p", f"bit={bit}",
+            "--json")
+    want = json.loads(ok(invoke("sql", run, *args)).stdout)
+    assert json.loads(ok(invoke("sql", export, *args)).stdout) == want and want[0]["symbol"] == "req0.wb_flags"
+    lists = ("site_counts.sql", "-p", "sites=[1, 2, 3]", "--csv")
+    assert ok(invoke("sql", export, *lists)).stdout == ok(invoke("sql", run, *lists)).stdout
+    refused(invoke("sql", export, "last_writer_bit.sql"), "not provided", "addr")
+    refused(invoke("sql", export, "SELECT 1", "--param", "addr"), "--param takes NAME=VALUE")
+    refused(invoke("sql", export, "nope.sql"), "no such SQL file, nor a named query", "races")
