@@ -321,10 +321,12 @@ machine name (`events/machine=<name>/part-N.parquet`). `meta.json` is the record
 | stacks, frame_words, frame_sites, frames, stack_names | {t['stacks']:,}, {t['frame_words']:,}, {t['frame_sites']:,}, {t['frames']:,}, {t['stack_names']:,} | C stack frames: each thread's stack region; every word of each C function's frame; the instructions that access their own frame; every frame entered and left; the name of each access through a pointer into a live frame (`seq`, `name`: `THREAD:FUNCTION.LOCAL`) |
 
 The same tables and views as `revtrace sql` on the recorded run (events_named, writes, bit_changes,
-sync_edges, ...; the queries in the revtrace checkout's queries/sql/ run unchanged):
+sync_edges, ...), and the same named queries (queries/sql/ of revtrace, `--param NAME=VALUE` for
+their parameters), except `word_offsets` and `index_info`, which describe the run's query index:
 
 ```sh
 revtrace sql {summary['out']} "SELECT seq, symbol, thread, function FROM writes ORDER BY seq LIMIT 10"
+revtrace sql {summary['out']} races.sql
 ```
 
 For example, with DuckDB:

@@ -376,24 +376,17 @@ class Exported:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]).fetchall()]
 
     def _runs_table(self) -> pa.Table:
-        rows = []
+        """`runs`: one row per export, from its meta.json and export.json."""
+        columns: dict[str, list] = {name: [] for name in RUNS_SCHEMA.names}
         for e in self.exports:
-            m, opts = e.meta, e.meta.get("options") if isinstance(e.meta.get("options"), dict) else {}
-            rows.append({
-                "run": e.name, "export": str(e.path), "recording": str(e.marker.get("run", "")),
-                "scenario": m.get("scenario_name"), "variant": m.get("variant"),
-                "seed": m.get("seed") if isinstance(m.get("seed"), int) else None,
-                "cores": opts.get("cores") if isinstance(opts.get("cores"), int) else None,
-                "sched": opts.get("sched"), "outcome": m.get("outcome"),
-                "events": e.marker.get("events") if isinstance(e.marker.get("events"), int) else None,
-            })
-        schema = pa.schema([("run", pa.string()), ("export", pa.string()), ("recording", pa.string()),
-                            ("scenario", pa.string()), ("variant", pa.string()), ("seed", pa.uint64()),
-                            ("cores", pa.int32()), ("sched", pa.string()), ("outcome", pa.string()),
-                            ("events", pa.int64())])
-        return pa.Table.from_pylist([{k: (None if v is None else (str(v) if schema.field(k).type == pa.string()
-                                                                   else v)) for k, v in r.items()}
-                                     for r in rows], schema=schema)
+            options = e.meta.get("options") if isinstance(e.meta.get("options"), dict) else {}
+            row = {"run": e.name, "export": str(e.path), "recording": e.marker.get("run"),
+                   "scenario": e.meta.get("scenario_name"), "variant": e.meta.get("variant"),
+                   "seed": e.meta.get("seed"), "cores": options.get("cores"), "sched": options.get("sched"),
+                   "outcome": e.meta.get("outcome"), "events": e.marker.get("events")}
+            for f in RUNS_SCHEMA:
+                columns[f.name].append(_value(row[f.name], f.type))
+        return pa.table(columns, schema=RUNS_SCHEMA)
 
     # -- errors --------------------------------------------------------------------------------------
     def _error(self, err: BaseException, export: Export | None = None) -> QueryError:
@@ -424,6 +417,21 @@ class Exported:
                 except (OSError, pa.ArrowException) as err:
                     return str(f), _first_line(err)
         return None
+
+
+RUNS_SCHEMA = pa.schema([("run", pa.string()), ("export", pa.string()), ("recording", pa.string()),
+                         ("scenario", pa.string()), ("variant", pa.string()), ("seed", pa.uint64()),
+                         ("cores", pa.int32()), ("sched", pa.string()), ("outcome", pa.string()),
+                         ("events", pa.int64())])
+INT_RANGES = {pa.uint64(): (0, 2**64 - 1), pa.int32(): (0, 2**31 - 1), pa.int64(): (0, 2**63 - 1)}
+
+
+def _value(v, type_: pa.DataType):
+    """A meta.json value as the column's type, or NULL (a file written by hand may hold anything)."""
+    if type_ == pa.string():
+        return None if v is None else str(v)
+    lo, hi = INT_RANGES[type_]
+    return v if isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi else None
 
 
 def _machine_id(e: Export) -> str:

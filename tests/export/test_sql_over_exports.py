@@ -371,3 +371,11 @@ def test_a_named_query_takes_its_parameters_from_param(runs):
     refused(invoke("sql", export, "last_writer_bit.sql"), "not provided", "addr")
     refused(invoke("sql", export, "SELECT 1", "--param", "addr"), "--param takes NAME=VALUE")
     refused(invoke("sql", export, "nope.sql"), "no such SQL file, nor a named query", "races")
+
+
+def test_odd_values_in_an_exports_meta_json_are_nulls_in_runs(copy):
+    meta = json.loads((copy / "meta.json").read_text())
+    meta.update(seed=-1, outcome=["not", "text"], options={"cores": "two"})
+    (copy / "meta.json").write_text(json.dumps(meta))
+    rows = json.loads(ok(invoke("sql", copy, "SELECT seed, cores, outcome FROM runs", "--json")).stdout)
+    assert rows == [{"seed": None, "cores": None, "outcome": "['not', 'text']"}]
