@@ -7,7 +7,8 @@ import pytest
 
 from sim import snapshot_codec
 from sim.scenario import RunOptions, load_scenario
-from sim.system import TIMER_MESSAGE, System
+from sim.slow_ops import TIMER_MESSAGE
+from sim.system import System
 
 LOCKS = """
 .include "kernel.inc"
