@@ -127,7 +127,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
         while True:
             pause = min(next_checkpoint, system.instructions + FLUSH_EVERY)
             outcome = system.run(pause_at=pause)
-            writer.rows(*recorder.take(), recorder.buffered_releases())  # a SIGKILL from here on loses nothing before this point
+            recorder.hand_over(writer)  # a SIGKILL from here on loses nothing before this point
             writer.steps(log.take())
             if progress is not None:
                 progress(system.instructions, recorder.seq)
@@ -142,7 +142,7 @@ def record(scenario: str | Path | Scenario, out: str | Path, *, force: bool = Fa
     except BaseException as e:
         # disk full, permission lost, Ctrl-C: keep what was written readable and say so
         try:
-            writer.rows(*recorder.take(), recorder.buffered_releases())
+            recorder.hand_over(writer)
             writer.tables([frames_table(recorder.frames)])
         except Exception:
             pass

@@ -70,12 +70,20 @@ class Recorder:
         return [(c.gid, e[4]) for c in self.system.cores if c.sb is not None
                 for e in c.sb.entries if len(e) > 4 and e[0] >= 0 and e[3] == k.REL]
 
-    def take(self) -> tuple[int, bytes, list[tuple[int, int]]]:
-        """The rows since the last take: (first seq, packed rows, message ids), for TraceWriter.rows."""
+    def hand_over(self, writer) -> None:
+        """Give the rows since the last hand-over to `writer.rows` (a TraceWriter, or a
+        WriterProcess): first seq, the packed rows, the message ids, the release stores still
+        buffered. The rows are a view of this buffer, valid during the call only: the writer
+        copies them (into its columns, or into the memory it shares with its process)."""
         first, messages, size = self.taken, self.messages, self.buffer.tell()
-        with self.buffer.getbuffer() as view:
-            raw = view[:size].tobytes()
-        self.buffer.seek(0)
         self.messages = []
-        self.taken = first + len(raw) // k.ROW.size
-        return first, raw, messages
+        self.taken = first + size // k.ROW.size  # handed over even if the writer fails on them
+        pending = self.buffered_releases()
+        view = self.buffer.getbuffer()
+        rows = view[:size]
+        try:
+            writer.rows(first, rows, messages, pending)
+        finally:
+            rows.release()
+            view.release()
+            self.buffer.seek(0)

@@ -3,8 +3,11 @@ core while the simulator goes on (rr likewise compresses its trace on other thre
 GIL makes that a process here).
 
 The recording process forks the writer once, then sends it, in order, what it would have called
-on a TraceWriter: rows, steps, checkpoints, tables, the schedule, close. The pipe keeps the two at most a batch or so
-apart. The writer answers only when it fails (the next call in the recording process raises the
+on a TraceWriter: rows, steps, checkpoints, tables, the schedule, close. The rows themselves pass
+through a ring of shared memory (mapped before the fork): the recorder copies a batch in and
+sends where it is; the writer reads it there and says, in the ring's last word, how far it has
+finished, and a batch that does not fit in what is free goes through the pipe instead. The pipe
+keeps the two at most a few batches apart. The writer answers only when it fails (the next call in the recording process raises the
 error) and when it has closed (with the number of events written). If the recording process is
 killed, the writer still writes everything it was sent, closes the files and exits: a SIGKILL
 of the recorder loses no event that was handed over. The writer ignores SIGINT and SIGTERM (it
@@ -14,6 +17,7 @@ ends when its requests do); a SIGKILL of both processes loses what was still in 
 from __future__ import annotations
 
 import atexit
+import mmap
 import multiprocessing
 import os
 import signal
@@ -24,6 +28,7 @@ from .errors import TraceError
 from .trace_writer import TraceWriter
 
 PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged process
+RING_BYTES = 8 << 20  # the shared memory rows pass through (a batch is about 0.5 MB); then a u64
 
 # Writers alive in this process. A writer forked later inherits the request pipes of the earlier
 # ones and must close them (or an earlier writer would wait for an end of requests that never
@@ -49,13 +54,17 @@ class WriterProcess:
         self._closed = False  # pipes closed, nothing more to say or hear
         self._finishing = False  # end of requests sent; only the last reply is to come
         self._written = 0  # events written, as last reported
+        # shared with the writer (anonymous and MAP_SHARED: the fork below keeps it shared); the
+        # u64 after the ring is the writer's: ring bytes finished with, counted from the start
+        self._ring = mmap.mmap(-1, RING_BYTES + 8)
+        self._head = 0  # ring bytes handed over, counted from the start
         with _forking:
             requests_in, self._requests = ctx.Pipe(duplex=False)
             self._replies, replies_out = ctx.Pipe(duplex=False)
             inherited = [end for w in [*_live, self] for end in (w._requests, w._replies)]
             # not a daemon: at interpreter exit multiprocessing joins it (after _end_requests
             # below) instead of terminating it halfway through what it was sent
-            self._process = ctx.Process(target=_serve, args=(writer, requests_in, replies_out, inherited),
+            self._process = ctx.Process(target=_serve, args=(writer, requests_in, replies_out, inherited, self._ring),
                                         name="revtrace-writer", daemon=False)
             self._process.start()
             requests_in.close()
@@ -68,9 +77,29 @@ class WriterProcess:
     def tables(self, tables) -> None:
         self._send(("tables", tables))
 
-    def rows(self, first_seq: int, raw: bytes, messages, pending=()) -> None:
-        if self._send(("rows", first_seq, messages, list(pending))):
-            self._send(raw, raw=True)
+    def rows(self, first_seq: int, raw, messages, pending=()) -> None:
+        """`raw` (bytes or a view, used during the call only) goes into the ring, or the pipe."""
+        n = len(raw)
+        at = self._place(n)
+        if at is None:
+            if self._send(("rows", first_seq, messages, list(pending), None)):
+                self._send(raw, raw=True)
+            return
+        self._ring[at:at + n] = raw
+        self._send(("rows", first_seq, messages, list(pending), (at, n, self._head)))
+
+    def _place(self, n: int) -> int | None:
+        """Where in the ring n bytes go (a batch never wraps: it starts over at 0 instead), or
+        None when the writer has not finished with enough of it."""
+        head = self._head
+        at = head % RING_BYTES
+        if at + n > RING_BYTES:
+            head += RING_BYTES - at
+            at = 0
+        if self._closed or head + n - int.from_bytes(self._ring[RING_BYTES:], "little") > RING_BYTES:
+            return None
+        self._head = head + n
+        return at
 
     def checkpoint(self, seq: int, cycle: int, instructions: int, state: dict) -> None:
         self._send(("checkpoint", seq, cycle, instructions, state))
@@ -169,6 +198,7 @@ class WriterProcess:
         self._finishing = True
         self._requests.close()
         self._replies.close()
+        self._ring.close()  # (the writer keeps its own mapping until it exits)
         _live.discard(self)
         if wait:
             self._process.join(timeout=60)
@@ -197,7 +227,7 @@ def _widen(connection) -> None:
         pass
 
 
-def _serve(writer: TraceWriter, requests, replies, inherited) -> None:
+def _serve(writer: TraceWriter, requests, replies, inherited, ring) -> None:
     """The writer process: apply each request to `writer` until "close" or the end of the
     requests (the recording process failed or died; a request cut short is dropped), then close
     the files and say how many events were written."""
@@ -210,14 +240,20 @@ def _serve(writer: TraceWriter, requests, replies, inherited) -> None:
         while True:
             try:
                 message = requests.recv()
-                raw = requests.recv_bytes() if message[0] == "rows" else None
+                raw = requests.recv_bytes() if message[0] == "rows" and message[4] is None else None
             except (EOFError, OSError):
                 break
             op = message[0]
             if op == "close":
                 break
             if op == "rows":
-                writer.rows(message[1], raw, message[2], message[3])
+                if raw is None:
+                    at, n, end = message[4]
+                    with memoryview(ring)[at:at + n] as raw:
+                        writer.rows(message[1], raw, message[2], message[3])
+                    ring[RING_BYTES:] = end.to_bytes(8, "little")  # finished with it
+                else:
+                    writer.rows(message[1], raw, message[2], message[3])
             elif op == "checkpoint":
                 writer.checkpoint(*message[1:])
             elif op == "tables":
