@@ -24,11 +24,13 @@ average is printed before and after: on 2 cores, a wall ratio read at a load abo
 other work as much as the recording.
 
 The recorded run (ROUNDS=300: 0.93M instructions, 161k events, about 0.1 s plain on an idle
-machine) is short, so it was checked for measuring start-up rather than recording: a recording's
-fixed costs (run directory, meta, dimension tables, forking the writer, the last batch) come to
-about 4 ms of the recording process's CPU (ROUNDS=1: 7 ms against 3 ms), and the recorder-CPU
-ratio at ROUNDS=3000 (9.3M instructions) is 1.39x against 1.42x at ROUNDS=300 (sc, measured
-interleaved): the cost is per event and per burst, so the size stays (`--record-rounds` changes it).
+machine) is short, so fixed costs weigh more than they would on a long recording. The largest is
+forking the writer process: about 8 ms of the recording process's CPU on this run (the fork and
+some 1,500 copy-on-write page faults as the simulator writes to pages it still shares with the
+writer; a recording with a null writer, with and without a fork of an idle child, measured
+interleaved: +0.09-0.11x), paid once per recording whatever its length. The rest is per event and
+per burst: the recorder-CPU ratio at ROUNDS=3000 (9.3M instructions) read 1.43x against 1.48x at
+ROUNDS=300 (sc, load average 4.7; `--record-rounds` changes the size).
 """
 
 from __future__ import annotations

@@ -6,12 +6,13 @@ The recording process forks the writer once, then sends it, in order, what it wo
 on a TraceWriter: rows, steps, checkpoints, tables, the schedule, close. The rows themselves pass
 through a ring of shared memory (mapped before the fork): the recorder copies a batch in and
 sends where it is; the writer reads it there and says, in the ring's last word, how far it has
-finished, and a batch that does not fit in what is free goes through the pipe instead. The pipe
-keeps the two at most a few batches apart. The writer answers only when it fails (the next call in the recording process raises the
-error) and when it has closed (with the number of events written). If the recording process is
+finished, and a batch that does not fit in what is free goes through the pipe instead. Ring and
+pipe keep the two at most about 18 batches apart. The writer answers only when it fails (the
+next call in the recording process raises the error) and when it has closed (with the number of events written). If the recording process is
 killed, the writer still writes everything it was sent, closes the files and exits: a SIGKILL
 of the recorder loses no event that was handed over. The writer ignores SIGINT and SIGTERM (it
-ends when its requests do); a SIGKILL of both processes loses what was still in the pipe.
+ends when its requests do); a SIGKILL of both processes loses what was still in the ring and
+the pipe.
 """
 
 from __future__ import annotations
