@@ -23,6 +23,7 @@ from tracer import schema as S
 
 from . import columns as C
 from . import index_check, intact, stack_names
+from .index_encodings import SAMPLE_EVERY, Lookups, SplitRuns
 from .errors import QueryError, QueryWarning
 from .index_catalogue import ScheduleRuns, side_work
 from .index_progress import Progress, want_progress
@@ -372,6 +373,8 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
     values = _ValueRanges()  # the accesses' old, new and old_rel
     word_machine = np.full(4096, -1, dtype=np.int16)  # by word id; every word is one machine's?
     one_machine = True
+    lookups = Lookups()  # which columns are a function of site or thread (index_encodings)
+    split_runs = SplitRuns()  # ... and (estimated) how many runs each column's high part would have
     total = 0
     # the parts are read (decompressed) a few batches ahead, on a thread of their own
     # (queries.part_reader): the decoding overlaps this thread's work, and memory holds the
@@ -436,6 +439,8 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
                 b_ids.append(ids.astype(id_type))
                 b_all.append(n_acc == n)
                 kept = _kept(batch)
+                _encodings(kept, None if acc_rows is None else is_acc, acc_rows, valid, lookups,
+                           split_runs if len(batches) % SAMPLE_EVERY == 0 else None, values.below_2_63)
                 batches.append(spill.put(kept))
                 part_batches.append({c: kept[c] for c in ScheduleRuns.COLUMNS})
                 total += n
@@ -478,10 +483,27 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
     stored, constant = values.choose(stored)
     if one_machine and n_words:  # each word's rows are one run of its machine, as of addr
         stored["machine"] = "ree_int64"
-    layouts = {"accesses": C.Layout.plan(files["accesses"], n_access, [
-        (name, t, 1 if name in constant else n_words if t == "ree_int64" else n_access)
-        for name, t in stored.items()])}
-    dtypes = {name: np.dtype(bool) if t == "bool" else C.TYPES[t][0] for name, t in stored.items()}
+    luts = lookups.chosen(stored) if n_access else {}
+    for name, (t, _) in luts.items():
+        stored[name] = t
+    dtypes = {name: np.dtype(bool) if t == "bool" else C.TYPES[t][0] for name, t in stored.items()
+              if t in C.TYPES}
+    splits: dict[str, tuple[int, str]] = {}  # column -> (low bits, low part's type)
+    for name in [c for c in stored if c not in constant]:
+        how = split_runs.choose(name, stored[name], n_access)
+        if how is not None:
+            splits[name] = how
+    counts = {name: (1 if name in constant else len(luts[name][1]) if name in luts
+                     else n_words if t == "ree_int64" else n_access) for name, t in stored.items()}
+    planned = []
+    for name, t in stored.items():
+        if name in splits:
+            planned.append((name + C.SPLIT_LO, splits[name][1], n_access))
+        else:
+            planned.append((name, t, counts[name]))
+    # the split columns' high parts last: their runs are counted as pass 2 writes the rest
+    planned += [(name + C.SPLIT_HI, "ree_int64", 0) for name in splits]
+    layouts = {"accesses": C.Layout.plan(files["accesses"], n_access, planned)}
     inbox.put(("events", {"others": others, "words": words, "cum": cum, "wcounts": wcounts,
                           "layouts": layouts, "notes": list(notes), "info": {
                               "fingerprint": fingerprint, "events": total, "max_seq": max_seq,
@@ -499,12 +521,15 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
             writer.write("machine", np.concatenate([cum[1:], word_machine[order].astype(np.int64)]))
         for name, value in constant.items():  # one run
             writer.write(name, np.array([n_access, value], dtype=np.int64))
+        for name, (t, table) in luts.items():  # a table by site or thread
+            writer.write(name, table.astype(np.uint8 if C.lut_type(t)[0] == "bool" else C.TYPES[C.lut_type(t)[0]][0]))
         shares = [tuple(c for c in (DERIVED_FROM[c] if c not in stored and c in DERIVED_FROM else c
-                                    for c in share) if stored.get(c, "ree_int64") != "ree_int64")
+                                    for c in share) if stored.get(c, "ree_int64") != "ree_int64" and c in dtypes)
                   for share in SCATTER_SHARES]
         buf_rows = max((int(cum[hi] - cum[lo]) for lo, hi in groups), default=0)
         bufs = [np.empty(buf_rows * 8, dtype=np.uint8) for _ in SCATTER_SHARES]
-        atomic = np.empty(n_access, dtype=bool)
+        atomic = np.empty(n_access if "atomic" in dtypes else 0, dtype=bool)
+        high_runs: dict[str, list] = {name: [] for name in splits}  # each split column's runs, group by group
 
         def plan_of(g: int) -> list[tuple]:
             """Every batch's part in group g: (batch, rows, their rows in the group's buffer)."""
@@ -521,16 +546,30 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
             base = int(cum[lo])
             size = int(cum[hi]) - base
             plan = plan_of(g)
-            jobs = [pool.submit(_scatter_share, share, buf, plan, writer, base, size, atomic, dtypes)
+            split = _Split(splits, high_runs, cum[lo:hi] - base, base)
+            jobs = [pool.submit(_scatter_share, share, buf, plan, writer, base, size, atomic, dtypes, split)
                     for share, buf in zip(shares, bufs)]
             for job in jobs:
                 job.result()
             plan.clear()
             bar.advance(size)
-        writer.write("atomic", np.packbits(atomic, bitorder="little"))
+        if "atomic" in dtypes:
+            writer.write("atomic", np.packbits(atomic, bitorder="little"))
+        high = {name: (np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs]))
+                if runs else (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+                for name, runs in high_runs.items()}
+        if high:  # now that their runs are counted: the same layout, the high parts sized
+            final = C.Layout.plan(files["accesses"], n_access, [
+                (n, t, len(high[n[:-len(C.SPLIT_HI)]][0]) if t == "ree_int64" and n.endswith(C.SPLIT_HI)
+                 and n[:-len(C.SPLIT_HI)] in high else c) for n, t, _, c in layouts["accesses"].columns])
+            writer.resize(final)
+            layouts["accesses"] = final
+            for name, (ends, values) in high.items():
+                writer.write(name + C.SPLIT_HI, np.concatenate([ends, values]))
         del atomic, bufs
     finally:
         writer.close()
+    inbox.put(("accesses", layouts["accesses"]))  # its final layout, for the catalogue
     b_ids = batches = b_runs = None  # type: ignore[assignment]
     spill.close()
     stats["pass2"] = time.perf_counter() - t0
@@ -574,8 +613,32 @@ def _batch_positions(batches: list, b_ids: list, b_all: list, b_runs: list,
     return batches[i], sel, pos
 
 
+class _Split:
+    """One group's split columns (index_encodings): their low bits are written like any column,
+    their high parts' runs (broken at each word's first row) collected for the end."""
+
+    def __init__(self, splits: dict[str, tuple[int, str]], high_runs: dict[str, list],
+                 word_starts: np.ndarray, base: int):
+        self.splits, self.high_runs, self.word_starts, self.base = splits, high_runs, word_starts, base
+
+    def write(self, name: str, values: np.ndarray, writer: C.Writer) -> None:
+        bits, lo = self.splits[name]
+        writer.write(name + C.SPLIT_LO, values.astype(C.TYPES[lo][0]), self.base)  # the low bits (wraps)
+        hi = (values >> np.uint64(bits)).astype(np.int64) if values.dtype.kind == "u" else values.astype(np.int64) >> bits
+        change = np.zeros(len(hi), dtype=bool)
+        np.not_equal(hi[1:], hi[:-1], out=change[1:])
+        change[self.word_starts] = True
+        starts = np.flatnonzero(change)
+        ends = np.empty(len(starts), dtype=np.int64)
+        ends[:-1] = starts[1:]
+        if len(starts):
+            ends[-1] = len(hi)
+        self.high_runs[name].append((ends + self.base, hi[starts]))
+
+
 def _scatter_share(columns: tuple[str, ...], buf: np.ndarray, plan: list[tuple], writer: C.Writer,
-                   base: int, size: int, atomic: np.ndarray, dtypes: dict[str, np.dtype]) -> None:
+                   base: int, size: int, atomic: np.ndarray, dtypes: dict[str, np.dtype],
+                   split: _Split) -> None:
     """Scatter these columns of every batch's rows of the group, then write them (numpy's
     fancy indexing and pwrite release the GIL, so two of these run in parallel)."""
     for name in columns:
@@ -586,5 +649,24 @@ def _scatter_share(columns: tuple[str, ...], buf: np.ndarray, plan: list[tuple],
         for batch, sel, pos in plan:
             col = _column(batch, name)
             dst[pos] = col if sel is None else col[sel]
-        if name != "atomic":
+        if name in split.splits:
+            split.write(name, dst, writer)
+        elif name != "atomic":
             writer.write(name, dst, base)
+
+
+def _encodings(kept: dict[str, np.ndarray], is_acc: np.ndarray | None, rows: np.ndarray | None,
+               ids: np.ndarray, lookups: Lookups, split_runs: SplitRuns | None, below_2_63: bool) -> None:
+    """A batch's events (kept: its narrowed columns; is_acc, rows: which are accesses, None for
+    all) counted towards the accesses' encodings (index_encodings); split_runs: for a sampled
+    batch (ids: its accesses' word ids)."""
+    lookups.add(kept, is_acc)
+    if split_runs is None:
+        return
+    vals = {name: kept[name] if rows is None else kept[name][rows]
+            for name in ("seq", "cycle", "new", "old", "clock", "issued", "kind")}
+    kind = vals.pop("kind")
+    vals["issued_rel"] = C.issued_rel(vals["cycle"], vals.pop("issued"))
+    if below_2_63:
+        vals["old_rel"] = C.old_rel(kind, vals["old"], vals["new"])
+    split_runs.add(ids, vals)

@@ -111,13 +111,26 @@ class ScheduleRuns:
 
 
 def views_sql(accesses: C.Layout) -> str:
-    """views.sql, its accesses view reading `old` and `issued` as stored (themselves, or from
-    old_rel and issued_rel: columns.DERIVED)."""
-    old = ("CASE WHEN kind = 'read' THEN old_rel::UBIGINT ELSE (new::BIGINT - old_rel)::UBIGINT END"
-           if accesses.has("old_rel") else "old::UBIGINT")
-    issued = ("CASE WHEN issued_rel = 0 THEN -1 ELSE cycle::BIGINT - issued_rel END"
-              if accesses.has("issued_rel") else "issued::BIGINT")
-    return load_sql("views").replace("{old}", old).replace("{issued}", issued)
+    """views.sql, its accesses view reading each column as stored: itself, split in two
+    (NAME_hi * 2**bits + NAME_lo), or derived (`old` and `issued` from old_rel and issued_rel:
+    columns.DERIVED); look-up columns are dictionary arrays DuckDB reads as plain columns."""
+    def value(name: str) -> str:
+        bits = accesses.split_bits(name)
+        if not bits:
+            return name
+        hi = f"{name}{C.SPLIT_HI}" + ("::UBIGINT" if name in C.UNSIGNED else "::BIGINT")
+        return f"({hi} * {1 << bits} + {name}{C.SPLIT_LO})"
+
+    has = {name: accesses.has(name) or bool(accesses.split_bits(name)) for name in ("old_rel", "issued_rel")}
+    old = (f"CASE WHEN kind = 'read' THEN {value('old_rel')}::UBIGINT "
+           f"ELSE ({value('new')}::BIGINT - {value('old_rel')})::UBIGINT END"
+           if has["old_rel"] else f"{value('old')}::UBIGINT")
+    issued = (f"CASE WHEN {value('issued_rel')} = 0 THEN -1 ELSE {value('cycle')}::BIGINT - {value('issued_rel')} END"
+              if has["issued_rel"] else f"{value('issued')}::BIGINT")
+    sql = load_sql("views").replace("{old}", old).replace("{issued}", issued)
+    for name in ("seq", "cycle", "new", "clock"):
+        sql = sql.replace("{%s}" % name, value(name))
+    return sql
 
 
 def side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
@@ -195,7 +208,10 @@ def side_work(rd: RunDir, tmp: Path, files: dict[str, str], inbox: queue.Queue,
             "addr": pa.array(ev["words"], pa.int64()), "start": pa.array(ev["cum"][:-1]),
             "count": pa.array(ev["wcounts"])}))
         notes = ev["notes"] + vnotes + tnotes
-        layouts = dict(ev["layouts"], **out)
+        what, accesses = inbox.get()  # the accesses' final layout, once pass 2 has written them
+        if what == "abort":
+            return out, []
+        layouts = dict(ev["layouts"], accesses=accesses, **out)
         info = {
             "index_format": INDEX_FORMAT, "schema_version": S.SCHEMA_VERSION,
             "fingerprint": ev["info"]["fingerprint"],

@@ -17,7 +17,7 @@ from . import columns as C
 
 INDEX_FILE = "index.duckdb"
 DATA_DIR = "index"
-INDEX_FORMAT = 14  # bump whenever the index layout (or a view in views.sql) changes (12: issued as issued_rel; 13: C stack frames; 14: sync_edges with the kernel's edges)
+INDEX_FORMAT = 15  # bump whenever the index layout (or a view in views.sql) changes (12: issued as issued_rel; 13: C stack frames; 14: sync_edges with the kernel's edges; 15: split and look-up columns)
 KIND = {name: i for i, name in enumerate(S.KIND_NAMES)}
 assert (KIND["read"], KIND["write"], KIND["rmw"]) == (0, 1, 2)  # `code <= 2` means an access
 

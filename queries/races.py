@@ -45,7 +45,10 @@ from .errors import QueryError
 
 CHUNK_ROWS = 6 * 1024 * 1024  # accesses per chunk (the default of races(chunk_rows=...))
 WORKERS = 2  # chunks worked on at once at most (memory grows with each)
-COLUMNS = ["addr", "seq", "thread", "clock", "site", "kind", "mode", "core", "machine", "old", "new"]
+COLUMNS = ["addr", "thread", "clock", "site", "kind", "mode", "old", "new"]
+# + "row": each access's row in the column file; seq, core and machine are read at the racing
+# rows alone (seq may be stored split in two, machine run-end encoded: decoding them for every
+# access cost more than the rest of a chunk's loading)
 PLAIN = 0  # the mode code of a plain access (tracer.schema.MODE_NAMES[0])
 
 
@@ -81,8 +84,8 @@ def races(run, engine: str = "numpy", chunk_rows: int = CHUNK_ROWS, all_pairs: b
             ctx = 0
             if carry is not None and len(chunk["addr"]) and carry["addr"][0] == chunk["addr"][0]:
                 ctx = len(carry["addr"])
-                chunk = {k: np.concatenate([carry[k], chunk[k]]) for k in COLUMNS}
-            pending.append(pool.submit(_chunk_groups, chunk, vc, ctx, all_pairs))
+                chunk = {k: np.concatenate([carry[k], chunk[k]]) for k in chunk}
+            pending.append(pool.submit(_chunk_groups, chunk, vc, ctx, all_pairs, run.data["accesses"]))
             carry = _context(chunk, all_pairs) if more else None
             del chunk
             while len(pending) > workers:
@@ -226,7 +229,9 @@ def _chunks(run, chunk_rows: int) -> Iterator[tuple[dict[str, np.ndarray], bool]
             stop = int(ends[i - 1])  # end at a word's end where one falls inside the chunk
         j = int(np.searchsorted(ends, stop))
         word_goes_on = not (j < len(ends) and ends[j] == stop)
-        yield {name: acc.numpy(name, start, stop) for name in COLUMNS}, word_goes_on
+        chunk = {name: acc.numpy(name, start, stop) for name in COLUMNS}
+        chunk["row"] = np.arange(start, stop, dtype=np.int64)
+        yield chunk, word_goes_on
         start = stop
 
 
@@ -297,14 +302,15 @@ def _segments(addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, seg
 
 
-def _chunk_groups(c: dict[str, np.ndarray], vc: VectorClocks, ctx: int = 0, all_pairs: bool = False) -> list[dict]:
+def _chunk_groups(c: dict[str, np.ndarray], vc: VectorClocks, ctx: int, all_pairs: bool, acc) -> list[dict]:
     """The chunk's racing pairs, grouped by site pair (one partial group per pair of sites, in key
-    order, for _merge). Its first `ctx` rows are carried context: partners only."""
+    order, for _merge). Its first `ctx` rows are carried context: partners only. acc: the
+    accesses' column file (seq, core and machine of the racing rows)."""
     found = _chunk_pairs(c, vc, ctx, all_pairs)
     if found is None:
         return []
     c, A, B, first, seg = found
-    return _group(c, A, B, first, seg)
+    return _group(c, A, B, first, seg, acc)
 
 
 def _chunk_pairs(c: dict[str, np.ndarray], vc: VectorClocks, ctx: int, all_pairs: bool):
@@ -397,11 +403,12 @@ def _chunk_pairs(c: dict[str, np.ndarray], vc: VectorClocks, ctx: int, all_pairs
     return c, A, B, first, seg
 
 
-def _group(c: dict[str, np.ndarray], A: np.ndarray, B: np.ndarray, first: np.ndarray, seg: np.ndarray) -> list[dict]:
+def _group(c: dict[str, np.ndarray], A: np.ndarray, B: np.ndarray, first: np.ndarray, seg: np.ndarray,
+           acc) -> list[dict]:
     """One partial group per site pair of the pairs (A, B): count, words, the latest pair."""
     addr = c["addr"]
     site = c["site"].astype(np.int64)
-    seq = c["seq"]
+    row = c["row"]
     sa, sb = site[A], site[B]
     lo = np.minimum(sa, sb) + 1
     hi = np.maximum(sa, sb) + 1
@@ -418,7 +425,7 @@ def _group(c: dict[str, np.ndarray], A: np.ndarray, B: np.ndarray, first: np.nda
     for g, a in zip((gw // nseg).tolist(), addr[first[gw % nseg]].tolist()):
         words.setdefault(g, []).append(int(a))
     # the example: the latest pair (greatest second seq, then greatest first seq)
-    bseq, aseq = seq[B].astype(np.int64), seq[A].astype(np.int64)
+    bseq, aseq = acc.take("seq", row[B]).astype(np.int64), acc.take("seq", row[A]).astype(np.int64)
     maxb = np.full(len(uniq), -1, dtype=np.int64)
     np.maximum.at(maxb, inv, bseq)
     at_max = bseq == maxb[inv]
@@ -437,8 +444,8 @@ def _group(c: dict[str, np.ndarray], A: np.ndarray, B: np.ndarray, first: np.nda
         i = int(example[g])
         ai, bi = int(A[i]), int(B[i])
         out.append({"key": k, "count": int(counts[g]), "addresses": int(addresses[g]), "low": int(low[g]),
-                    "high": int(high[g]), "addrs": words[g], "bseq": int(seq[bi]), "aseq": int(seq[ai]),
-                    "first": _side(c, ai), "second": _side(c, bi), "addr": int(addr[bi])})
+                    "high": int(high[g]), "addrs": words[g], "bseq": int(bseq[i]), "aseq": int(aseq[i]),
+                    "first": _side(c, ai, acc), "second": _side(c, bi, acc), "addr": int(addr[bi])})
     return out
 
 
@@ -460,9 +467,10 @@ def _merge(groups: dict[int, dict], partial: list[dict]) -> None:
                 cur.update(ex)
 
 
-def _side(c: dict[str, np.ndarray], i: int) -> dict:
-    return {"seq": int(c["seq"][i]), "thread": int(c["thread"][i]), "core": int(c["core"][i]),
-            "machine": int(c["machine"][i]), "kind": int(c["kind"][i]), "mode": int(c["mode"][i]),
+def _side(c: dict[str, np.ndarray], i: int, acc) -> dict:
+    row = int(c["row"][i])
+    return {"seq": acc.value("seq", row), "thread": int(c["thread"][i]), "core": acc.value("core", row),
+            "machine": acc.value("machine", row), "kind": int(c["kind"][i]), "mode": int(c["mode"][i]),
             "site": int(c["site"][i])}
 
 

@@ -221,7 +221,7 @@ class Run:
         for a in t.addrs:
             rows = wi.rows(a, mask, before)
             for i in (reversed(rows.tolist()) if last else rows.tolist()):
-                seq, site, thread = int(wi.seq[i]), int(wi.cols["site"][i]), int(wi.cols["thread"][i])
+                seq, site, thread = wi.value("seq", i), wi.value("site", i), wi.value("thread", i)
                 if names.access_word(a, seq, site, thread) == t.local:
                     out.append((seq, i, a))
                     if last:

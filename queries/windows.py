@@ -102,7 +102,7 @@ def truth_series(run, inv: Invariant) -> dict:
     addrs = sorted({a for a, _ in resolved.values()})
     per_addr = [wi.rows(a) for a in addrs]
     rows = np.concatenate(per_addr) if addrs else np.empty(0, dtype=np.int64)
-    seqs = wi.seq[rows] if len(rows) else np.empty(0, dtype=np.int64)
+    seqs = wi.take("seq", rows).astype(np.int64) if len(rows) else np.empty(0, dtype=np.int64)
     order = np.argsort(seqs, kind="stable")
     rows, seqs = rows[order], seqs[order]
     k = len(rows)
@@ -113,7 +113,7 @@ def truth_series(run, inv: Invariant) -> dict:
         mine = np.concatenate([[True], which == j])  # state 0 is the initial state
         last = np.maximum.accumulate(np.where(mine, idx, 0))
         vals = np.concatenate([[np.uint64(int(run.names.word_initial.get(a, 0)))],
-                               wi.new[rows] if k else np.empty(0, dtype=np.uint64)]).astype(np.uint64)
+                               wi.take("new", rows) if k else np.empty(0, dtype=np.uint64)]).astype(np.uint64)
         values[a] = vals[last]
     operand_values = {}
     for op, (a, bit) in resolved.items():

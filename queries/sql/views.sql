@@ -2,9 +2,9 @@
 -- tables they build on are registered on every connection that queries.open_run (and so
 -- `revtrace sql`) opens, as zero-copy Arrow tables over the column files in RUN/index/:
 --
---   _accesses     every read, write and rmw, in (addr, seq) order (some columns stored narrower;
---                 `old` and `issued` perhaps as old_rel and issued_rel, which the accesses view
---                 reads back: queries/columns.py)
+--   _accesses     every read, write and rmw, in (addr, seq) order (some columns stored narrower,
+--                 some split in two as NAME_hi and NAME_lo, `old` and `issued` perhaps as old_rel
+--                 and issued_rel, which the accesses view reads back: queries/columns.py)
 --   _other_events every event that is not a memory access, in seq order
 --   _vclocks      a thread's full vector clock whenever it changes, in (thread, of_thread, clock) order
 
@@ -22,10 +22,10 @@ FROM _vclocks;
 
 -- accesses: every read, write and rmw, in (addr, seq) order, with the recording's column types.
 CREATE VIEW accesses AS
-SELECT addr, seq::BIGINT AS seq, cycle::BIGINT AS cycle, machine::SMALLINT AS machine,
+SELECT addr, {seq}::BIGINT AS seq, {cycle}::BIGINT AS cycle, machine::SMALLINT AS machine,
        core::SMALLINT AS core, thread::INTEGER AS thread, site::INTEGER AS site, kind,
-       {old} AS old, new::UBIGINT AS new,
-       clock::BIGINT AS clock, atomic, mode, {issued} AS issued
+       {old} AS old, {new}::UBIGINT AS new,
+       {clock}::BIGINT AS clock, atomic, mode, {issued} AS issued
 FROM _accesses;
 
 -- events: every event with raw ids, exactly the recording's columns (accesses UNION ALL
