@@ -4,6 +4,13 @@
     python bench/bench_queries.py --run bench/out/synth-100m --skip races
     python bench/bench_queries.py --run bench/out/synth-10m --repeat 5   # median of 5 runs each
 
+and on a real recording, e.g. race_counter with 10M events (the issue's other index-size figure;
+the build phase reports the recording's and the index's bytes per event):
+
+    revtrace record race_counter_asm -o bench/out/race-counter-10m -c 2 -s 1 -p N=2500000 \
+        --step-limit 100000000
+    python bench/bench_queries.py --run bench/out/race-counter-10m --skip races-all --skip windows
+
 Measures, each phase in a fresh process (so that peak RSS is the phase's own):
   build        index build from the Arrow events: events/s (target >= 3M/s)
   last-writer  median over many random targets (words and word:bit, random --before), warm,
@@ -110,7 +117,7 @@ def phase(name: str, run_dir: Path, samples: int, workers: int | None = None) ->
         targets = []
         for _ in range(samples):
             t = rng.choice(words)
-            if rng.random() < 0.3:
+            if bits and rng.random() < 0.3:
                 t += ":" + rng.choice(bits)
             targets.append((t, rng.randrange(run.end + 1)))
         run.last_writer(*targets[0])  # warm: names, the accesses' mapping

@@ -6,7 +6,9 @@ the other, every column starting at a 64-byte aligned offset, in exactly Arrow's
 `mode` as the int8 codes of tracer.schema.KIND_NAMES and MODE_NAMES; a `ree_int64` column run-end encoded: its run ends, then
 its values, `count` of each). Its layout (rows, and each column's name, type, offset and count) is
 stored in the catalogue, index.duckdb's `index_info` (key `data`). Integer columns may be stored
-narrower than the recording's types when every value fits (the `accesses` view widens them).
+narrower than the recording's types when every value fits (the `accesses` view widens them), as a
+look-up table by another column (LUT_SEP), or split into low bits and a run-end encoded high part
+(SPLIT_HI, SPLIT_LO); `Mapped.numpy`, `take`, `value` and `search` read every form the same way.
 
 Opening one costs a `mmap` and nothing else: `Mapped.numpy` gives zero-copy numpy arrays (the
 last-writer look-ups and the race engine read them), `Mapped.arrow_table` a zero-copy pyarrow Table

@@ -11,13 +11,17 @@ opened here registers with DuckDB, zero-copy (`register`):
   machine's; its integer columns are stored in the narrowest type that holds the run's values,
   new as the narrowest unsigned type and old as `old_rel` when that is narrower (a read's old, a
   write's new - old), issued as `issued_rel` (a tso store's cycles in the store buffer, 0 when
-  not buffered: one run under sc) (columns.DERIVED); the view `accesses` gives them the
-  recording's types.
+  not buffered: one run under sc) (columns.DERIVED). Columns that are a function of another
+  (kind, mode and atomic of the site; core and machine of the thread) are a small table by that
+  column's value, and seq, cycle, old, new, clock and issued_rel may be split into their low 8
+  or 16 bits and a run-end encoded high part (index_encodings.py chooses; columns.py reads them).
+  The view `accesses` gives every column the recording's type.
   other_events and vclocks are narrowed the same way, behind views of the same names. The
-  catalogue uses DuckDB's smallest block size (16 KiB). On race_counter this takes the index from
-  30 to 19 bytes per event. `word_offsets` says where each word's rows start: the last-writer
-  family (writeindex.py) and the race engine (races.py) read the same memory-mapped columns with
-  numpy.
+  catalogue uses DuckDB's smallest block size (16 KiB). On the mixed benchmark (bench_sim.py)
+  this takes the index from 25.9 (sc) and 27.9 (tso) bytes per event to 14.9 and 16.9 (narrowing
+  alone took race_counter from 30 to 19). `word_offsets` says where each word's rows start: the
+  last-writer family (writeindex.py) and the race engine (races.py) read the same memory-mapped
+  columns with numpy.
 - `other_events` (index/other-<build>.cols): every other event, in seq order.
 - `vclocks` (index/vclocks-<build>.cols): in (thread, of_thread, clock) order.
 - `events`: the view `accesses` UNION ALL `other_events` (every event is stored once).

@@ -439,8 +439,8 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
                 b_ids.append(ids.astype(id_type))
                 b_all.append(n_acc == n)
                 kept = _kept(batch)
-                _encodings(kept, None if acc_rows is None else is_acc, acc_rows, valid, lookups,
-                           split_runs if len(batches) % SAMPLE_EVERY == 0 else None, values.below_2_63)
+                _encodings(kept, None if acc_rows is None else is_acc, acc_rows, valid, present, lookups,
+                           split_runs, len(batches) % SAMPLE_EVERY == 0, values.below_2_63)
                 batches.append(spill.put(kept))
                 part_batches.append({c: kept[c] for c in ScheduleRuns.COLUMNS})
                 total += n
@@ -490,7 +490,7 @@ def _build_events(rd: RunDir, tmp: Path, files: dict[str, str], parts: list[Path
               if t in C.TYPES}
     splits: dict[str, tuple[int, str]] = {}  # column -> (low bits, low part's type)
     for name in [c for c in stored if c not in constant]:
-        how = split_runs.choose(name, stored[name], n_access)
+        how = split_runs.choose(name, stored[name], n_access, n_words)
         if how is not None:
             splits[name] = how
     counts = {name: (1 if name in constant else len(luts[name][1]) if name in luts
@@ -656,17 +656,16 @@ def _scatter_share(columns: tuple[str, ...], buf: np.ndarray, plan: list[tuple],
 
 
 def _encodings(kept: dict[str, np.ndarray], is_acc: np.ndarray | None, rows: np.ndarray | None,
-               ids: np.ndarray, lookups: Lookups, split_runs: SplitRuns | None, below_2_63: bool) -> None:
+               ids: np.ndarray, present: np.ndarray, lookups: Lookups, split_runs: SplitRuns,
+               sample: bool, below_2_63: bool) -> None:
     """A batch's events (kept: its narrowed columns; is_acc, rows: which are accesses, None for
-    all) counted towards the accesses' encodings (index_encodings); split_runs: for a sampled
-    batch (ids: its accesses' word ids)."""
+    all; ids: their word ids, present: the words) counted towards the accesses' encodings
+    (index_encodings); `sample`: one of the batches whose high-part runs are counted."""
     lookups.add(kept, is_acc)
-    if split_runs is None:
-        return
     vals = {name: kept[name] if rows is None else kept[name][rows]
             for name in ("seq", "cycle", "new", "old", "clock", "issued", "kind")}
     kind = vals.pop("kind")
     vals["issued_rel"] = C.issued_rel(vals["cycle"], vals.pop("issued"))
     if below_2_63:
         vals["old_rel"] = C.old_rel(kind, vals["old"], vals["new"])
-    split_runs.add(ids, vals)
+    split_runs.add(ids, present, vals, sample)

@@ -8,10 +8,10 @@ pass reads the events (queries/index_build.py; the encodings themselves are colu
   the columns are stored as before.
 - split columns (columns.SPLIT_HI / SPLIT_LO): `seq`, `cycle`, `new`, `old` (or `old_rel`),
   `clock` and `issued_rel` as their low 8 or 16 bits plus their high part run-end encoded, when
-  that is estimated to be smaller (`SplitRuns`, from every SAMPLE_EVERY-th batch's accesses in
-  word order: counting every batch cost more than the rest of pass 1). Pass 2 then counts the
-  runs exactly as it writes the low parts, and the high parts go last in the column file, so
-  their size need not be known before.
+  that is estimated to be smaller (`SplitRuns`: every SAMPLE_EVERY-th batch's accesses in word
+  order; counting every batch cost more than the rest of pass 1). Pass 2 then counts the runs
+  exactly as it writes the low parts, and the high parts go last in the column file, so their
+  size need not be known before.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ LUT_LIMIT = 1 << 20  # the largest key value a look-up table may have (entries, 
 SPLIT_COLUMNS = ("seq", "cycle", "new", "old", "old_rel", "clock", "issued_rel")
 SPLIT_BITS = (8, 16)
 SPLIT_GAIN = 0.1  # a split must save at least this share of the column's (estimated) bytes
+# ... and have at most one high-part run per this many accesses: SQL reads a run-end encoded
+# column run by run (seq split at one run per 16 accesses, on the synthetic 10M-event run, made
+# a SQL look-up of one word 51 ms instead of 24: DuckDB scans the whole column)
+SPLIT_ROWS_PER_RUN = 32
 SAMPLE_EVERY = 16  # batches: the split estimate looks at batch 0, 16, 32, ...
 
 
@@ -98,49 +102,80 @@ class Lookups:
 
 
 class SplitRuns:
-    """An estimate, from a sample of batches, of how many runs each SPLIT_COLUMNS column's high
-    part (value >> bits, for each of SPLIT_BITS) has per access in (addr, seq) order, runs broken
-    at each word's first row. Each sampled batch counts on its own: a word's first access in it
-    starts a run, so the estimate errs towards more runs (towards not splitting)."""
+    """An estimate of how many runs each SPLIT_COLUMNS column's high part (value >> bits, for each
+    of SPLIT_BITS) has in (addr, seq) order, runs broken at each word's first row: every word's
+    first row starts one (counted exactly: the number of words), and the other runs start where
+    a word's high part changes from one access to its next, counted in a sample of batches (every
+    SAMPLE_EVERY-th: sorting each batch by word costs more than the rest of pass 1) and scaled
+    to all accesses. Each word's last high part is carried through every batch (cheap: a gather
+    per word present), so a sampled batch's counts are exact."""
 
     def __init__(self):
-        self.runs = dict.fromkeys(((name, bits) for name in SPLIT_COLUMNS for bits in SPLIT_BITS), 0)
-        self.rows = 0
+        self.keys = [(name, bits) for name in SPLIT_COLUMNS for bits in SPLIT_BITS]
+        self.changes = dict.fromkeys(self.keys, 0)  # in the sampled batches, runs other than word starts
+        self.sampled = 0  # accesses in the sampled batches
+        self.last = {k: np.zeros(4096, dtype=np.int64) for k in self.keys}  # by word id
+        self.seen = np.zeros(4096, dtype=bool)  # by word id: accessed in an earlier batch
+        self.last_row = np.zeros(4096, dtype=np.int64)  # scratch: a word's last row in a batch
 
-    def add(self, ids: np.ndarray, columns: dict[str, np.ndarray]) -> None:
-        """One sampled batch's accesses (in seq order): their word ids and SPLIT_COLUMNS values."""
+    def add(self, ids: np.ndarray, present: np.ndarray, columns: dict[str, np.ndarray], sample: bool) -> None:
+        """One batch's accesses (in seq order): their word ids, the words present (ascending) and
+        SPLIT_COLUMNS values; `sample`: count this batch's changes."""
         if len(ids) == 0:
             return
-        order = np.argsort(ids, kind="stable")  # each word's accesses together, in seq order
-        w = ids[order]
-        first = np.empty(len(w), dtype=bool)
-        first[0] = True
-        np.not_equal(w[1:], w[:-1], out=first[1:])
-        self.rows += len(w)
+        top = int(present[-1]) + 1
+        if top > len(self.seen):
+            size = max(top, 2 * len(self.seen))
+            grow = size - len(self.seen)
+            self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=bool)])
+            self.last_row = np.concatenate([self.last_row, np.zeros(grow, dtype=np.int64)])
+            for k, v in self.last.items():
+                self.last[k] = np.concatenate([v, np.zeros(grow, dtype=np.int64)])
+        if sample:
+            order = np.argsort(ids, kind="stable")  # each word's accesses together, in seq order
+            w = ids[order]
+            first = np.empty(len(w), dtype=bool)
+            first[0] = True
+            np.not_equal(w[1:], w[:-1], out=first[1:])
+            fw = w[first]
+            carried = self.seen[fw]
+            self.sampled += len(w)
+        self.last_row[ids] = np.arange(len(ids))  # (repeated ids: the last assignment stays)
+        last_rows = self.last_row[present]
         for name in SPLIT_COLUMNS:
             values = columns.get(name)
             if values is None:
                 continue
-            v = values[order]
             for bits in SPLIT_BITS:
-                h = v >> bits
-                new_run = first.copy()
-                new_run[1:] |= h[1:] != h[:-1]
-                self.runs[(name, bits)] += int(np.count_nonzero(new_run))
+                prev = self.last[(name, bits)]
+                if sample:
+                    h = values[order] >> bits
+                    change = np.empty(len(h), dtype=bool)
+                    change[0] = False
+                    np.not_equal(h[1:], h[:-1], out=change[1:])
+                    change[first] = carried & (prev[fw] != h[first])
+                    self.changes[(name, bits)] += int(np.count_nonzero(change))
+                prev[present] = (values[last_rows] >> bits).astype(np.int64)
+        self.seen[present] = True
 
-    def choose(self, name: str, type_: str, rows: int) -> tuple[int, str] | None:
+    def estimate(self, key: tuple[str, int], words: int, rows: int) -> float:
+        """The estimated runs of `key` over `rows` accesses of `words` words."""
+        return words + (self.changes[key] * rows / self.sampled if self.sampled else rows)
+
+    def choose(self, name: str, type_: str, rows: int, words: int) -> tuple[int, str] | None:
         """(bits, low part's type) when splitting column `name`, stored as `type_`, is estimated
         to save at least SPLIT_GAIN of its bytes; None otherwise."""
-        if type_ not in C.TYPES or type_ in ("bool", "kind", "mode", "ree_int64") or rows == 0 or self.rows == 0:
+        if type_ not in C.TYPES or type_ in ("bool", "kind", "mode", "ree_int64") or rows == 0:
             return None
         plain = C.column_bytes(type_, rows)
         best = None
         for bits in SPLIT_BITS:
             lo = f"uint{bits}"
-            if C.TYPES[lo][0].itemsize >= C.TYPES[type_][0].itemsize or (name, bits) not in self.runs:
+            if C.TYPES[lo][0].itemsize >= C.TYPES[type_][0].itemsize or (name, bits) not in self.changes:
                 continue
-            runs = self.runs[(name, bits)] * rows / self.rows
+            runs = self.estimate((name, bits), words, rows)
             size = C.column_bytes(lo, rows) + 16 * runs
-            if size <= plain * (1 - SPLIT_GAIN) and (best is None or size < best[0]):
+            if (size <= plain * (1 - SPLIT_GAIN) and runs * SPLIT_ROWS_PER_RUN <= rows
+                    and (best is None or size < best[0])):
                 best = (size, bits, lo)
         return None if best is None else (best[1], best[2])

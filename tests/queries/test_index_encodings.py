@@ -133,6 +133,7 @@ def test_split_holds_negative_and_64_bit_values(rundir, builder, monkeypatch):
     """Every candidate column split (the gain required made negative), with values that need all
     64 bits and writes that lower a word (old_rel negative)."""
     monkeypatch.setattr(index_encodings, "SPLIT_GAIN", -100.0)
+    monkeypatch.setattr(index_encodings, "SPLIT_ROWS_PER_RUN", 0)
     b = builder(threads=["t0", "t1"], words={"big": 0, "flags": 0xFF, "n": 0}, bits={"PG_b": 5})
     rng = np.random.default_rng(3)
     for i in range(400):
@@ -155,6 +156,7 @@ def test_split_holds_negative_and_64_bit_values(rundir, builder, monkeypatch):
 
 def test_old_rel_split_with_negative_values(rundir, builder, monkeypatch):
     monkeypatch.setattr(index_encodings, "SPLIT_GAIN", -100.0)
+    monkeypatch.setattr(index_encodings, "SPLIT_ROWS_PER_RUN", 0)
     """old stored as new - old (a 64-bit word that moves by less than 2**15), split."""
     b = builder(threads=["t0", "t1"], words={"n": 1 << 40})
     for i in range(500):
@@ -162,3 +164,16 @@ def test_old_rel_split_with_negative_values(rundir, builder, monkeypatch):
     path = b.save(rundir / "r", batch_rows=64)
     layout = check_every_reading(path)
     assert "old_rel_hi" in {n for n, _, _, _ in layout.columns}
+
+
+def test_values_without_long_runs_are_not_split(rundir, builder):
+    """Random 32-bit values change their high part at every write: `new` stays one column."""
+    b = builder(threads=["t0", "t1"], words={"w": 0, "v": 0})
+    rng = np.random.default_rng(5)
+    for i in range(3000):
+        b.write("t0", "w", int(rng.integers(0, 1 << 32)), site=("f", 1))
+        b.read("t1", "v", site=("g", 1))
+    path = b.save(rundir / "r", batch_rows=256)
+    layout = check_every_reading(path)
+    types = {n: t for n, t, _, _ in layout.columns}
+    assert types["new"] == "uint32" and "new_hi" not in types
