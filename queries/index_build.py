@@ -621,19 +621,32 @@ class _Split:
                  word_starts: np.ndarray, base: int):
         self.splits, self.high_runs, self.word_starts, self.base = splits, high_runs, word_starts, base
 
+    CHUNK = 1 << 22  # rows worked on at once (the high parts' temporaries stay small)
+
     def write(self, name: str, values: np.ndarray, writer: C.Writer) -> None:
         bits, lo = self.splits[name]
-        writer.write(name + C.SPLIT_LO, values.astype(C.TYPES[lo][0]), self.base)  # the low bits (wraps)
-        hi = (values >> np.uint64(bits)).astype(np.int64) if values.dtype.kind == "u" else values.astype(np.int64) >> bits
-        change = np.zeros(len(hi), dtype=bool)
-        np.not_equal(hi[1:], hi[:-1], out=change[1:])
-        change[self.word_starts] = True
-        starts = np.flatnonzero(change)
+        lo_type = C.TYPES[lo][0]
+        starts, highs = [], []
+        prev = None  # the high part of the row before this slice
+        for k in range(0, len(values), self.CHUNK):
+            v = values[k:k + self.CHUNK]
+            writer.write(name + C.SPLIT_LO, v.astype(lo_type), self.base + k)  # the low bits (wraps)
+            hi = v >> bits  # (in the column's own type)
+            change = np.empty(len(hi), dtype=bool)
+            change[0] = prev is None or bool(hi[0] != prev)
+            np.not_equal(hi[1:], hi[:-1], out=change[1:])
+            ws = self.word_starts[(self.word_starts >= k) & (self.word_starts < k + len(v))] - k
+            change[ws] = True
+            at = np.flatnonzero(change)
+            starts.append(at + k)
+            highs.append(hi[at].astype(np.int64))
+            prev = hi[-1]
+        starts = np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
         ends = np.empty(len(starts), dtype=np.int64)
         ends[:-1] = starts[1:]
         if len(starts):
-            ends[-1] = len(hi)
-        self.high_runs[name].append((ends + self.base, hi[starts]))
+            ends[-1] = len(values)
+        self.high_runs[name].append((ends + self.base, np.concatenate(highs) if highs else ends[:0]))
 
 
 def _scatter_share(columns: tuple[str, ...], buf: np.ndarray, plan: list[tuple], writer: C.Writer,
@@ -662,10 +675,13 @@ def _encodings(kept: dict[str, np.ndarray], is_acc: np.ndarray | None, rows: np.
     all; ids: their word ids, present: the words) counted towards the accesses' encodings
     (index_encodings); `sample`: one of the batches whose high-part runs are counted."""
     lookups.add(kept, is_acc)
-    vals = {name: kept[name] if rows is None else kept[name][rows]
-            for name in ("seq", "cycle", "new", "old", "clock", "issued", "kind")}
-    kind = vals.pop("kind")
-    vals["issued_rel"] = C.issued_rel(vals["cycle"], vals.pop("issued"))
-    if below_2_63:
-        vals["old_rel"] = C.old_rel(kind, vals["old"], vals["new"])
-    split_runs.add(ids, present, vals, sample)
+
+    def column(name: str, at: np.ndarray) -> np.ndarray | None:
+        r = at if rows is None else rows[at]
+        if name == "issued_rel":
+            return C.issued_rel(kept["cycle"][r], kept["issued"][r])
+        if name == "old_rel":
+            return C.old_rel(kept["kind"][r], kept["old"][r], kept["new"][r]) if below_2_63 else None
+        return kept[name][r]
+
+    split_runs.add(ids, present, column, sample)

@@ -44,8 +44,8 @@ class Lookups:
     def packed(key: str, columns: dict[str, np.ndarray]) -> np.ndarray:
         """The group's values in one int64 (kind, mode: codes below 64; core, machine: below 2**20)."""
         if key == "site":
-            return ((columns["kind"].astype(np.int64) << 8) | (columns["mode"].astype(np.int64) << 1)
-                    | columns["atomic"].astype(np.int64))
+            return ((columns["kind"].astype(np.int16) << 8) | (columns["mode"].astype(np.int16) << 1)
+                    | columns["atomic"].astype(np.int16))
         return (columns["machine"].astype(np.int64) << 20) | columns["core"].astype(np.int64)
 
     def add(self, columns: dict[str, np.ndarray], is_access: np.ndarray | None) -> None:
@@ -118,9 +118,10 @@ class SplitRuns:
         self.seen = np.zeros(4096, dtype=bool)  # by word id: accessed in an earlier batch
         self.last_row = np.zeros(4096, dtype=np.int64)  # scratch: a word's last row in a batch
 
-    def add(self, ids: np.ndarray, present: np.ndarray, columns: dict[str, np.ndarray], sample: bool) -> None:
+    def add(self, ids: np.ndarray, present: np.ndarray, column, sample: bool) -> None:
         """One batch's accesses (in seq order): their word ids, the words present (ascending) and
-        SPLIT_COLUMNS values; `sample`: count this batch's changes."""
+        `column(name, rows)`, a SPLIT_COLUMNS column's values at those of its rows (None: no such
+        column); `sample`: count this batch's changes."""
         if len(ids) == 0:
             return
         top = int(present[-1]) + 1
@@ -143,19 +144,20 @@ class SplitRuns:
         self.last_row[ids] = np.arange(len(ids))  # (repeated ids: the last assignment stays)
         last_rows = self.last_row[present]
         for name in SPLIT_COLUMNS:
-            values = columns.get(name)
-            if values is None:
+            at_last = column(name, last_rows)
+            if at_last is None:
                 continue
+            ordered = column(name, order) if sample else None
             for bits in SPLIT_BITS:
                 prev = self.last[(name, bits)]
                 if sample:
-                    h = values[order] >> bits
+                    h = ordered >> bits
                     change = np.empty(len(h), dtype=bool)
                     change[0] = False
                     np.not_equal(h[1:], h[:-1], out=change[1:])
                     change[first] = carried & (prev[fw] != h[first])
                     self.changes[(name, bits)] += int(np.count_nonzero(change))
-                prev[present] = (values[last_rows] >> bits).astype(np.int64)
+                prev[present] = (at_last >> bits).astype(np.int64)
         self.seen[present] = True
 
     def estimate(self, key: tuple[str, int], words: int, rows: int) -> float:

@@ -45,10 +45,11 @@ from .errors import QueryError
 
 CHUNK_ROWS = 6 * 1024 * 1024  # accesses per chunk (the default of races(chunk_rows=...))
 WORKERS = 2  # chunks worked on at once at most (memory grows with each)
-COLUMNS = ["addr", "thread", "clock", "site", "kind", "mode", "old", "new"]
-# + "row": each access's row in the column file; seq, core and machine are read at the racing
-# rows alone (seq may be stored split in two, machine run-end encoded: decoding them for every
-# access cost more than the rest of a chunk's loading)
+COLUMNS = ["addr", "thread", "clock", "site", "kind", "mode"]
+# + "w": is_write, worked out from the stored columns (columns.Mapped.changed); "row": each
+# access's row in the column file: seq, core and machine are read at the racing rows alone (seq
+# may be stored split in two, machine run-end encoded, old derived from old_rel: decoding them
+# for every access cost more than the rest of a chunk's loading)
 PLAIN = 0  # the mode code of a plain access (tracer.schema.MODE_NAMES[0])
 
 
@@ -230,7 +231,8 @@ def _chunks(run, chunk_rows: int) -> Iterator[tuple[dict[str, np.ndarray], bool]
         j = int(np.searchsorted(ends, stop))
         word_goes_on = not (j < len(ends) and ends[j] == stop)
         chunk = {name: acc.numpy(name, start, stop) for name in COLUMNS}
-        chunk["row"] = np.arange(start, stop, dtype=np.int64)
+        chunk["w"] = acc.changed(start, stop)
+        chunk["row"] = np.arange(start, stop, dtype=np.int32 if n < 1 << 31 else np.int64)
         yield chunk, word_goes_on
         start = stop
 
@@ -252,7 +254,7 @@ def _context(c: dict[str, np.ndarray], all_pairs: bool = False) -> dict[str, np.
     thread = c["thread"][lo:].astype(np.int64)
     if all_pairs:
         thread = (thread << 32) | (c["site"][lo:].astype(np.int64) & 0xFFFFFFFF)
-    w = is_write(c["kind"][lo:], c["old"][lo:], c["new"][lo:])
+    w = c["w"][lo:]
     p = c["mode"][lo:] == PLAIN
     keep = set()
     for t in np.unique(thread).tolist():
@@ -317,7 +319,7 @@ def _chunk_pairs(c: dict[str, np.ndarray], vc: VectorClocks, ctx: int, all_pairs
     """(chunk restricted to the words that can race, A, B, word starts, word of each row): the
     racing pairs, A[i] the partner (first) and B[i] the second access, as row numbers."""
     addr = c["addr"]
-    is_w = is_write(c["kind"], c["old"], c["new"])
+    is_w = c["w"]
     plain = c["mode"] == PLAIN  # marked or atomic otherwise: KCSAN's rule
     thread = c["thread"].astype(np.int64)
     # words that can race: two threads, a write, a plain access

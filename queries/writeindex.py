@@ -13,7 +13,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
-from .columns import Mapped
+from .columns import Mapped, sorted_search
 
 READ = 0
 
@@ -95,7 +95,7 @@ class WriteIndex:
         """The first row of [s, e) (one word's rows: seq ascends) with seq >= before."""
         plain = self._plain.get("seq")
         if plain is not None:
-            return s + int(plain[s:e].searchsorted(before, side="left"))
+            return s + sorted_search(plain[s:e], before, "left")
         return self.acc.search("seq", s, e, before)
 
     def row(self, i: int) -> dict:

@@ -15,7 +15,7 @@ import pytest
 import queries
 import tracer
 from queries import columns as C
-from queries import index_encodings
+from queries import index_build, index_encodings
 from queries.index_state import ACCESS_COLUMNS
 from sim.scenario import RunOptions, load_scenario
 from tracer import schema as S
@@ -134,6 +134,7 @@ def test_split_holds_negative_and_64_bit_values(rundir, builder, monkeypatch):
     64 bits and writes that lower a word (old_rel negative)."""
     monkeypatch.setattr(index_encodings, "SPLIT_GAIN", -100.0)
     monkeypatch.setattr(index_encodings, "SPLIT_ROWS_PER_RUN", 0)
+    monkeypatch.setattr(index_build._Split, "CHUNK", 37)  # the high parts worked out slice by slice
     b = builder(threads=["t0", "t1"], words={"big": 0, "flags": 0xFF, "n": 0}, bits={"PG_b": 5})
     rng = np.random.default_rng(3)
     for i in range(400):
