@@ -70,6 +70,20 @@ def test_a_writer_process_and_inline_writing_give_identical_files(tmp_path):
         assert background.meta[key] == inline.meta[key]
 
 
+@pytest.mark.parametrize("ring_bytes", [4096, 2 << 20], ids=["all-through-the-pipe", "ring-wraps"])
+def test_rows_through_a_small_ring_or_the_pipe_give_identical_files(tmp_path, monkeypatch, ring_bytes):
+    """The writer's shared ring: batches (about 0.8 MB here) larger than it go through the pipe,
+    and a 2 MiB ring holds two at a time, the third starting over at its beginning once the
+    writer is done with the first; either way the files are those written inline."""
+    options = dict(cores=2, params=(("N", 60_000),), checkpoint_every=50_000)
+    inline = tracer.record("race_counter_asm", tmp_path / "inline", background=False, **options)
+    monkeypatch.setattr(writer_process, "RING_BYTES", ring_bytes)  # read by both sides after the fork
+    background = tracer.record("race_counter_asm", tmp_path / "bg", background=True, **options)
+    assert inline.meta["events"] > 200_000  # about 15 batches
+    assert _files(background) == _files(inline)
+    assert background.meta["events"] == inline.meta["events"]
+
+
 def test_background_writing_is_the_default_when_a_core_is_spare(tmp_path, monkeypatch):
     started = []
     original = writer_process.WriterProcess.__init__
