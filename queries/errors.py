@@ -17,3 +17,9 @@ class QueryError(Exception):
 
 class QueryWarning(UserWarning):
     """Something odd but survivable about a run (a truncated part file, a gap in seq)."""
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's first non-blank line (at most 200 characters), for a one-line error."""
+    lines = [s.strip() for s in str(err).strip().splitlines() if s.strip()]
+    return lines[0][:200] if lines else type(err).__name__

@@ -40,7 +40,7 @@ import pyarrow as pa
 from tracer import schema as S
 
 from . import export_layout as L
-from .errors import QueryError
+from .errors import QueryError, first_line
 from .readonly import DEFAULT_TIMEOUT, QueryTimeout, check_statement, lock_down, run_with_timeout
 from .sqlfiles import load_sql
 
@@ -357,7 +357,7 @@ class Exported:
                 self.con.execute(statement)
             except duckdb.CatalogException as err:  # it needs something only a run's index has
                 self.unavailable.setdefault(m.group(1), f"it needs what only a run's query index has "
-                                                        f"({_first_line(err)})")
+                                                        f"({first_line(err)})")
 
     def _local_names(self) -> list[str]:
         schema = self.con.execute("SELECT current_schema()").fetchone()[0]
@@ -392,7 +392,7 @@ class Exported:
     def _error(self, err: BaseException, export: Export | None = None) -> QueryError:
         """DuckDB's complaint as one line: an unavailable table named with why, a damaged file
         with its path (`export`: the one being asked, if only one was)."""
-        message = err.message if isinstance(err, QueryError) else _first_line(err)
+        message = err.message if isinstance(err, QueryError) else first_line(err)
         location = self.location if export is None else export.given
         missing = MISSING_RE.search(message)
         if missing and missing.group(1) in self.unavailable:
@@ -415,7 +415,7 @@ class Exported:
                 try:
                     read(f)
                 except (OSError, pa.ArrowException) as err:
-                    return str(f), _first_line(err)
+                    return str(f), first_line(err)
         return None
 
 
@@ -454,8 +454,3 @@ def _literal(text: str) -> str:
 def _temp_directory() -> str:
     """Where DuckDB may spill: never the current directory (it could be an export)."""
     return str(Path(tempfile.gettempdir()) / f"revtrace-duckdb-{os.getpid()}")
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [s.strip() for s in str(err).strip().splitlines() if s.strip()]
-    return lines[0] if lines else type(err).__name__

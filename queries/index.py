@@ -74,6 +74,7 @@ from . import columns as C
 from . import index_check
 from .index_build import build_index
 from .index_catalogue import words_table
+from .errors import first_line
 from .index_state import (  # noqa: F401  (the index's names, for its users)
     CATALOG,
     DATA_DIR,
@@ -84,7 +85,6 @@ from .index_state import (  # noqa: F401  (the index's names, for its users)
     IndexState,
     checksums_name,
     connect,
-    first_line,
     open_data,
     register,
     same_build,

@@ -24,7 +24,7 @@ from tracer import schema as S
 from . import columns as C
 from . import index_check, intact, stack_names
 from .index_encodings import SAMPLE_EVERY, Lookups, SplitRuns
-from .errors import QueryError, QueryWarning
+from .errors import QueryError, QueryWarning, first_line
 from .index_catalogue import ScheduleRuns, side_work
 from .index_progress import Progress, want_progress
 from .index_state import (
@@ -38,7 +38,6 @@ from .index_state import (
     IndexState,
     checksums_name,
     connect,
-    first_line,
     open_data,
     register,
     to_numpy,

@@ -107,10 +107,6 @@ def checksums_name(layouts: dict[str, C.Layout]) -> str:
     return f"checksums-{build}.json"
 
 
-def first_line(err: BaseException) -> str:
-    lines = [s.strip() for s in str(err).strip().splitlines() if s.strip()]
-    return lines[0][:200] if lines else type(err).__name__
-
 
 
 def to_numpy(array) -> np.ndarray:
